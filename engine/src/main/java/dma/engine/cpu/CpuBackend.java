@@ -1,0 +1,163 @@
+package dma.engine.cpu;
+
+import dma.engine.Backend;
+import dma.engine.MemoryStats;
+import dma.engine.Storage;
+import dma.engine.kernels.Attention;
+import dma.engine.kernels.Blas;
+import dma.engine.kernels.Elementwise;
+import dma.engine.kernels.Layout;
+import dma.engine.kernels.Losses;
+import dma.engine.kernels.Normalization;
+import dma.engine.kernels.Optim;
+import dma.engine.kernels.Reductions;
+import org.bytedeco.javacpp.Pointer;
+
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The reference backend and the embedded default: plain Java kernels over off-heap buffers,
+ * OpenBLAS sgemm for matrix products, one shared thread pool ({@link Parallel}).
+ * Memory comes from malloc through a cache keyed by exact size, so a training step that
+ * allocates the same shapes every time reuses its blocks instead of touching the OS.
+ */
+public final class CpuBackend implements Backend {
+    private static final CpuBackend INSTANCE = new CpuBackend();
+    /** Cached free blocks beyond this many bytes go back to the OS. */
+    private static final long CACHE_LIMIT = 1L << 30;
+
+    private final MemoryStats stats = new MemoryStats();
+    private final Map<Long, ArrayDeque<Pointer>> cache = new HashMap<>();
+    private long cachedBytes;
+
+    private final CpuBlas blas = new CpuBlas();
+    private final CpuElementwise elementwise = new CpuElementwise();
+    private final CpuReductions reductions = new CpuReductions();
+    private final CpuLayout layout = new CpuLayout();
+    private final CpuNormalization normalization = new CpuNormalization();
+    private final CpuLosses losses = new CpuLosses();
+    private final CpuAttention attention = new CpuAttention();
+    private final CpuOptim optim = new CpuOptim();
+
+    private CpuBackend() {}
+
+    public static CpuBackend get() {
+        return INSTANCE;
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public Storage allocate(long bytes) {
+        long size = Math.max(bytes, 4);
+        if (size > Integer.MAX_VALUE) throw new IllegalArgumentException("cpu: one allocation is limited to 2 GiB, asked for " + size + " bytes");
+        Pointer p = null;
+        synchronized (this) {
+            ArrayDeque<Pointer> free = cache.get(size);
+            if (free != null && !free.isEmpty()) {
+                p = free.pop();
+                cachedBytes -= size;
+            }
+        }
+        boolean hit = p != null;
+        if (p == null) {
+            p = Pointer.malloc(size);
+            if (p == null || p.isNull()) {
+                emptyCache();
+                p = Pointer.malloc(size);
+                if (p == null || p.isNull())
+                    throw new OutOfMemoryError("cpu: malloc of " + size + " bytes failed (" + stats + ")");
+            }
+        }
+        stats.onAllocate(size, hit);
+        return new CpuStorage(this, p, size);
+    }
+
+    @Override
+    public void free(Storage storage) {
+        CpuStorage s = (CpuStorage) storage;
+        long size = s.bytes();
+        boolean keep;
+        synchronized (this) {
+            keep = cachedBytes + size <= CACHE_LIMIT;
+            if (keep) {
+                cache.computeIfAbsent(size, k -> new ArrayDeque<>()).push(s.memory);
+                cachedBytes += size;
+            }
+        }
+        if (!keep) Pointer.free(s.memory);
+        stats.onFree(size, keep);
+    }
+
+    @Override
+    public synchronized void emptyCache() {
+        for (var e : cache.entrySet()) {
+            for (Pointer p : e.getValue()) {
+                Pointer.free(p);
+                stats.onCacheDrop(e.getKey());
+            }
+        }
+        cache.clear();
+        cachedBytes = 0;
+    }
+
+    @Override
+    public MemoryStats memory() {
+        return stats;
+    }
+
+    @Override
+    public void zero(Storage storage) {
+        CpuStorage s = (CpuStorage) storage;
+        Pointer.memset(s.memory, 0, s.bytes());
+    }
+
+    @Override
+    public void copy(Storage src, Storage dst, long bytes) {
+        Pointer.memcpy(((CpuStorage) dst).memory, ((CpuStorage) src).memory, bytes);
+    }
+
+    @Override
+    public void upload(float[] src, Storage dst, int dstOffset) {
+        ((CpuStorage) dst).f.put(dstOffset, src, 0, src.length);
+    }
+
+    @Override
+    public void download(Storage src, int srcOffset, float[] dst) {
+        ((CpuStorage) src).f.get(srcOffset, dst, 0, dst.length);
+    }
+
+    @Override
+    public void uploadBytes(byte[] src, Storage dst) {
+        ((CpuStorage) dst).bytes.put(0, src, 0, src.length);
+    }
+
+    @Override
+    public byte[] downloadBytes(Storage src, long bytes) {
+        byte[] out = new byte[Math.toIntExact(bytes)];
+        ((CpuStorage) src).bytes.get(0, out, 0, out.length);
+        return out;
+    }
+
+    @Override
+    public void synchronize() {}
+
+    @Override public Blas blas() { return blas; }
+    @Override public Elementwise elementwise() { return elementwise; }
+    @Override public Reductions reductions() { return reductions; }
+    @Override public Layout layout() { return layout; }
+    @Override public Normalization normalization() { return normalization; }
+    @Override public Losses losses() { return losses; }
+    @Override public Attention attention() { return attention; }
+    @Override public Optim optim() { return optim; }
+
+    /** The float32 view of a storage (null stays null: a skipped gradient). */
+    static java.nio.FloatBuffer f(Storage s) {
+        return s == null ? null : ((CpuStorage) s).f;
+    }
+}

@@ -1,0 +1,81 @@
+package dma.engine.cpu;
+
+import dma.engine.Storage;
+import dma.engine.kernels.Blas;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.openblas.global.openblas_nolapack;
+
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
+
+/**
+ * OpenBLAS sgemm, single-threaded per call; the parallelism is ours ({@link Parallel}): a large
+ * product is split into row (or column) blocks of C, a batch into groups of entries. OpenBLAS's own
+ * pool would fight the Java pool for the same cores.
+ */
+final class CpuBlas implements Blas {
+    /** Below this many multiply-adds a GEMM is not worth splitting. */
+    private static final long SPLIT_WORK = 1L << 18;
+
+    static {
+        Loader.load(openblas_nolapack.class);
+        openblas_nolapack.blas_set_num_threads(1);
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                     Storage a, int aOff, int lda, Storage b, int bOff, int ldb,
+                     float beta, Storage c, int cOff, int ldc) {
+        if (m == 0 || n == 0) return;
+        CpuStorage A = (CpuStorage) a, B = (CpuStorage) b, C = (CpuStorage) c;
+        long work = (long) m * n * k;
+        int parts = work < SPLIT_WORK ? 1 : Parallel.chunks(Math.max(m, n), 16);
+        if (parts <= 1) {
+            sgemm(transA, transB, m, n, k, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
+        } else if (m >= n) {
+            // rows of C ← rows of op(A)
+            Parallel.forRange(m, 16, (s, e) -> sgemm(transA, transB, e - s, n, k, alpha,
+                    A, aOff + (transA ? s : s * lda), lda, B, bOff, ldb, beta, C, cOff + s * ldc, ldc));
+        } else {
+            // columns of C ← columns of op(B)
+            Parallel.forRange(n, 16, (s, e) -> sgemm(transA, transB, m, e - s, k, alpha,
+                    A, aOff, lda, B, bOff + (transB ? s * ldb : s), ldb, beta, C, cOff + s, ldc));
+        }
+    }
+
+    @Override
+    public void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                            Storage a, int aOff, int lda, int strideA, Storage b, int bOff, int ldb, int strideB,
+                            float beta, Storage c, int cOff, int ldc, int strideC, int batch) {
+        if (batch == 1) {
+            gemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        CpuStorage A = (CpuStorage) a, B = (CpuStorage) b, C = (CpuStorage) c;
+        if (strideC == 0) {
+            // every entry accumulates into the same C: serial, so the sum order is fixed
+            for (int i = 0; i < batch; i++)
+                gemm(transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb, i == 0 ? beta : 1f, c, cOff, ldc);
+            return;
+        }
+        Parallel.forRange(batch, 1, (s, e) -> {
+            for (int i = s; i < e; i++)
+                sgemm(transA, transB, m, n, k, alpha, A, aOff + i * strideA, lda, B, bOff + i * strideB, ldb,
+                        beta, C, cOff + i * strideC, ldc);
+        });
+    }
+
+    private static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                              CpuStorage a, int aOff, int lda, CpuStorage b, int bOff, int ldb,
+                              float beta, CpuStorage c, int cOff, int ldc) {
+        if (k == 0) {
+            // C = beta·C (sgemm with k = 0 is not portable)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) c.f.put(cOff + i * ldc + j, beta == 0f ? 0f : beta * c.f.get(cOff + i * ldc + j));
+            return;
+        }
+        openblas_nolapack.cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                m, n, k, alpha, a.at(aOff), lda, b.at(bOff), ldb, beta, c.at(cOff), ldc);
+    }
+}

@@ -1,0 +1,269 @@
+package dma.engine.cpu;
+
+import dma.engine.CounterRng;
+import dma.engine.Storage;
+import dma.engine.kernels.Elementwise;
+
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
+
+import static dma.engine.cpu.CpuBackend.f;
+
+final class CpuElementwise implements Elementwise {
+    private static final int GRAIN = 1 << 14;
+
+    @Override
+    public void binary(BinaryOp op, Storage a, int[] aStrides, Storage b, int[] bStrides, Storage out, int[] shape) {
+        FloatBuffer A = f(a), B = f(b), O = f(out);
+        int r = shape.length;
+        int cols = r == 0 ? 1 : shape[r - 1];
+        int rows = 1;
+        for (int i = 0; i < r - 1; i++) rows *= shape[i];
+        int sa = r == 0 ? 0 : aStrides[r - 1], sb = r == 0 ? 0 : bStrides[r - 1];
+        int[] as = aStrides, bs = bStrides;
+        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+            int[] coord = new int[Math.max(r - 1, 0)];
+            unravel(s, shape, r - 1, coord);
+            for (int row = s; row < e; row++) {
+                int ao = 0, bo = 0;
+                for (int d = 0; d < r - 1; d++) {
+                    ao += coord[d] * as[d];
+                    bo += coord[d] * bs[d];
+                }
+                int oo = row * cols;
+                switch (op) {
+                    case ADD -> { for (int j = 0; j < cols; j++) O.put(oo + j, A.get(ao + j * sa) + B.get(bo + j * sb)); }
+                    case SUB -> { for (int j = 0; j < cols; j++) O.put(oo + j, A.get(ao + j * sa) - B.get(bo + j * sb)); }
+                    case MUL -> { for (int j = 0; j < cols; j++) O.put(oo + j, A.get(ao + j * sa) * B.get(bo + j * sb)); }
+                    case DIV -> { for (int j = 0; j < cols; j++) O.put(oo + j, A.get(ao + j * sa) / B.get(bo + j * sb)); }
+                }
+                increment(coord, shape, r - 1);
+            }
+        });
+    }
+
+    /** Coordinates of flat index {@code flat} over the first {@code dims} axes of shape. */
+    static void unravel(int flat, int[] shape, int dims, int[] coord) {
+        for (int d = dims - 1; d >= 0; d--) {
+            coord[d] = flat % shape[d];
+            flat /= shape[d];
+        }
+    }
+
+    static void increment(int[] coord, int[] shape, int dims) {
+        for (int d = dims - 1; d >= 0; d--) {
+            if (++coord[d] < shape[d]) return;
+            coord[d] = 0;
+        }
+    }
+
+    @Override
+    public void reduceBroadcast(Storage src, int[] shape, Storage dst, int[] dstStrides, float alpha) {
+        if (dst == null) return;
+        FloatBuffer S = f(src), D = f(dst);
+        int r = shape.length;
+        int[] srcStrides = new int[r];
+        for (int i = r - 1, acc = 1; i >= 0; i--) {
+            srcStrides[i] = acc;
+            acc *= shape[i];
+        }
+        // kept axes index dst elements; reduced axes (broadcast, size > 1) are summed over
+        int keptCount = 1, reducedCount = 1;
+        for (int i = 0; i < r; i++) {
+            if (dstStrides[i] != 0) keptCount *= shape[i];
+            else reducedCount *= shape[i];
+        }
+        int kept = keptCount, reduced = reducedCount;
+        int[] keptSrc = new int[kept], keptDst = new int[kept], redSrc = new int[reduced];
+        fillOffsets(shape, srcStrides, dstStrides, true, keptSrc, keptDst);
+        fillOffsets(shape, srcStrides, dstStrides, false, redSrc, null);
+        Parallel.forRange(kept, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
+            for (int j = s; j < e; j++) {
+                double acc = 0;
+                int base = keptSrc[j];
+                for (int q = 0; q < reduced; q++) acc += S.get(base + redSrc[q]);
+                int di = keptDst[j];
+                D.put(di, D.get(di) + alpha * (float) acc);
+            }
+        });
+    }
+
+    /** Enumerates the offsets of every combination of the kept (or reduced) axes, in row-major order. */
+    private static void fillOffsets(int[] shape, int[] srcStrides, int[] dstStrides, boolean keptAxes, int[] srcOut, int[] dstOut) {
+        int r = shape.length;
+        int[] axes = new int[r];
+        int na = 0;
+        for (int i = 0; i < r; i++) if ((dstStrides[i] != 0) == keptAxes) axes[na++] = i;
+        int[] coord = new int[na];
+        for (int idx = 0; idx < srcOut.length; idx++) {
+            int so = 0, dO = 0;
+            for (int q = 0; q < na; q++) {
+                so += coord[q] * srcStrides[axes[q]];
+                dO += coord[q] * dstStrides[axes[q]];
+            }
+            srcOut[idx] = so;
+            if (dstOut != null) dstOut[idx] = dO;
+            for (int q = na - 1; q >= 0; q--) {
+                if (++coord[q] < shape[axes[q]]) break;
+                coord[q] = 0;
+            }
+        }
+    }
+
+    @Override
+    public void activation(Activation fn, Storage in, Storage out, int n) {
+        FloatBuffer X = f(in), Y = f(out);
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            if (fn == Activation.GELU) for (int i = s; i < e; i++) Y.put(i, (float) gelu(X.get(i)));
+            else for (int i = s; i < e; i++) Y.put(i, Math.max(X.get(i), 0f));
+        });
+    }
+
+    @Override
+    public void activationBackward(Activation fn, Storage in, Storage gradOut, Storage gradIn, int n) {
+        if (gradIn == null) return;
+        FloatBuffer X = f(in), G = f(gradOut), GI = f(gradIn);
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            if (fn == Activation.GELU) for (int i = s; i < e; i++) GI.put(i, GI.get(i) + (float) (G.get(i) * geluGrad(X.get(i))));
+            else for (int i = s; i < e; i++) if (X.get(i) > 0f) GI.put(i, GI.get(i) + G.get(i));
+        });
+    }
+
+    private static final double INV_SQRT2 = 0.7071067811865476, INV_SQRT_2PI = 0.3989422804014327;
+
+    static double gelu(double x) {
+        return 0.5 * x * (1.0 + erf(x * INV_SQRT2));
+    }
+
+    static double geluGrad(double x) {
+        return 0.5 * (1.0 + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
+    }
+
+    /** erf(x) to about 1e-7 relative (Chebyshev fit of erfc; Numerical Recipes' erfcc), ample for float32. */
+    static double erf(double x) {
+        double z = Math.abs(x);
+        double t = 1.0 / (1.0 + 0.5 * z);
+        double erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+                + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+                + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? 1.0 - erfc : erfc - 1.0;
+    }
+
+    @Override
+    public void scale(Storage in, Storage out, float alpha, int n) {
+        FloatBuffer X = f(in), Y = f(out);
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) Y.put(i, alpha * X.get(i));
+        });
+    }
+
+    @Override
+    public void axpy(float alpha, Storage x, Storage y, int n) {
+        if (y == null) return;
+        FloatBuffer X = f(x), Y = f(y);
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) Y.put(i, Y.get(i) + alpha * X.get(i));
+        });
+    }
+
+    @Override
+    public void fill(Storage out, int offset, int n, float value) {
+        FloatBuffer Y = f(out);
+        for (int i = 0; i < n; i++) Y.put(offset + i, value);
+    }
+
+    @Override
+    public void dropout(Storage in, Storage out, int n, float p, long seed) {
+        FloatBuffer X = f(in), Y = f(out);
+        float keepScale = 1f / (1f - p);
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) Y.put(i, CounterRng.uniform(seed, i) >= p ? X.get(i) * keepScale : 0f);
+        });
+    }
+
+    @Override
+    public void dropoutBackward(Storage gradOut, Storage gradIn, int n, float p, long seed) {
+        if (gradIn == null) return;
+        FloatBuffer G = f(gradOut), GI = f(gradIn);
+        float keepScale = 1f / (1f - p);
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) if (CounterRng.uniform(seed, i) >= p) GI.put(i, GI.get(i) + G.get(i) * keepScale);
+        });
+    }
+
+    @Override
+    public void dropPath(Storage in, Storage out, int rows, int rowLen, float p, long seed) {
+        FloatBuffer X = f(in), Y = f(out);
+        float keepScale = 1f / (1f - p);
+        Parallel.forRange(rows, 1, (s, e) -> {
+            for (int r = s; r < e; r++) {
+                float k = CounterRng.uniform(seed, r) >= p ? keepScale : 0f;
+                for (int i = r * rowLen, end = i + rowLen; i < end; i++) Y.put(i, X.get(i) * k);
+            }
+        });
+    }
+
+    @Override
+    public void dropPathBackward(Storage gradOut, Storage gradIn, int rows, int rowLen, float p, long seed) {
+        if (gradIn == null) return;
+        FloatBuffer G = f(gradOut), GI = f(gradIn);
+        float keepScale = 1f / (1f - p);
+        Parallel.forRange(rows, 1, (s, e) -> {
+            for (int r = s; r < e; r++) {
+                if (CounterRng.uniform(seed, r) < p) continue;
+                for (int i = r * rowLen, end = i + rowLen; i < end; i++) GI.put(i, GI.get(i) + G.get(i) * keepScale);
+            }
+        });
+    }
+
+    @Override
+    public void castToBf16(Storage in, Storage out, int n) {
+        FloatBuffer X = f(in);
+        ShortBuffer Y = ((CpuStorage) out).shorts();
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) Y.put(i, toBf16(X.get(i)));
+        });
+    }
+
+    @Override
+    public void castToF32(Storage in, Storage out, int n) {
+        ShortBuffer X = ((CpuStorage) in).shorts();
+        FloatBuffer Y = f(out);
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) Y.put(i, Float.intBitsToFloat((X.get(i) & 0xFFFF) << 16));
+        });
+    }
+
+    /** Round to nearest even; NaN stays a (quiet) NaN with its sign. */
+    static short toBf16(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        if (Float.isNaN(v)) return (short) ((bits >>> 16) | 0x0040);
+        int rounding = 0x7FFF + ((bits >>> 16) & 1);
+        return (short) ((bits + rounding) >>> 16);
+    }
+
+    @Override
+    public void randomUniform(Storage out, int n, long seed, float low, float high) {
+        FloatBuffer Y = f(out);
+        float span = high - low;
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) Y.put(i, low + span * CounterRng.uniform(seed, i));
+        });
+    }
+
+    @Override
+    public void randomNormal(Storage out, int n, long seed, float mean, float std, float low, float high) {
+        FloatBuffer Y = f(out);
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                long counter = i;
+                float v = (float) (mean + std * CounterRng.normal(seed, counter));
+                while (v < low || v > high) {
+                    counter += n;
+                    v = (float) (mean + std * CounterRng.normal(seed, counter));
+                }
+                Y.put(i, v);
+            }
+        });
+    }
+}

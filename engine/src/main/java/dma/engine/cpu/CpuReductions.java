@@ -1,0 +1,115 @@
+package dma.engine.cpu;
+
+import dma.engine.Storage;
+import dma.engine.kernels.Reductions;
+
+import java.nio.FloatBuffer;
+
+import static dma.engine.cpu.CpuBackend.f;
+
+final class CpuReductions implements Reductions {
+    private static final int GRAIN = 1 << 14;
+
+    @Override
+    public void sum(Storage in, Storage out, int outer, int reduced, int inner, float alpha, boolean accumulate) {
+        if (out == null) return;
+        FloatBuffer X = f(in), Y = f(out);
+        int outN = outer * inner;
+        if (inner == 1) {
+            Parallel.forRange(outer, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
+                for (int o = s; o < e; o++) {
+                    double acc = 0;
+                    for (int r = 0, base = o * reduced; r < reduced; r++) acc += X.get(base + r);
+                    float v = alpha * (float) acc;
+                    Y.put(o, accumulate ? Y.get(o) + v : v);
+                }
+            });
+            return;
+        }
+        // walk rows of the reduced axis in memory order, keeping a double accumulator per output element
+        Parallel.forRange(outN, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
+            double[] acc = new double[e - s];
+            int o0 = s / inner, o1 = (e - 1) / inner;
+            for (int o = o0; o <= o1; o++) {
+                int i0 = o == o0 ? s % inner : 0, i1 = o == o1 ? (e - 1) % inner + 1 : inner;
+                int accBase = o * inner - s;
+                for (int r = 0; r < reduced; r++) {
+                    int base = (o * reduced + r) * inner;
+                    for (int i = i0; i < i1; i++) acc[accBase + i] += X.get(base + i);
+                }
+            }
+            for (int j = s; j < e; j++) {
+                float v = alpha * (float) acc[j - s];
+                Y.put(j, accumulate ? Y.get(j) + v : v);
+            }
+        });
+    }
+
+    @Override
+    public void expand(Storage gradOut, Storage gradIn, int outer, int reduced, int inner, float alpha) {
+        if (gradIn == null) return;
+        FloatBuffer G = f(gradOut), GI = f(gradIn);
+        Parallel.forRange(outer * reduced, Math.max(1, GRAIN / Math.max(inner, 1)), (s, e) -> {
+            for (int row = s; row < e; row++) {
+                int o = row / reduced, gBase = o * inner, base = row * inner;
+                for (int i = 0; i < inner; i++) GI.put(base + i, GI.get(base + i) + alpha * G.get(gBase + i));
+            }
+        });
+    }
+
+    @Override
+    public void softmax(Storage in, Storage out, int rows, int cols) {
+        FloatBuffer X = f(in), Y = f(out);
+        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+            for (int r = s; r < e; r++) softmaxRow(X, Y, r * cols, cols);
+        });
+    }
+
+    /** Y[off..off+cols) = softmax(X[off..off+cols)). */
+    static void softmaxRow(FloatBuffer X, FloatBuffer Y, int off, int cols) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < cols; j++) max = Math.max(max, X.get(off + j));
+        double sum = 0;
+        for (int j = 0; j < cols; j++) {
+            float v = (float) Math.exp(X.get(off + j) - max);
+            Y.put(off + j, v);
+            sum += v;
+        }
+        float inv = (float) (1.0 / sum);
+        for (int j = 0; j < cols; j++) Y.put(off + j, Y.get(off + j) * inv);
+    }
+
+    @Override
+    public void softmaxBackward(Storage out, Storage gradOut, Storage gradIn, int rows, int cols) {
+        if (gradIn == null) return;
+        FloatBuffer Y = f(out), G = f(gradOut), GI = f(gradIn);
+        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+            for (int r = s; r < e; r++) softmaxBackwardRow(Y, G, GI, r * cols, cols);
+        });
+    }
+
+    static void softmaxBackwardRow(FloatBuffer Y, FloatBuffer G, FloatBuffer GI, int off, int cols) {
+        double dot = 0;
+        for (int j = 0; j < cols; j++) dot += (double) G.get(off + j) * Y.get(off + j);
+        float d = (float) dot;
+        for (int j = 0; j < cols; j++) GI.put(off + j, GI.get(off + j) + Y.get(off + j) * (G.get(off + j) - d));
+    }
+
+    @Override
+    public double sumOfSquares(Storage in, int n) {
+        FloatBuffer X = f(in);
+        int chunks = Parallel.chunks(n, GRAIN);
+        double[] partial = new double[chunks];
+        Parallel.forRange(n, GRAIN, (s, e) -> {
+            double acc = 0;
+            for (int i = s; i < e; i++) {
+                double v = X.get(i);
+                acc += v * v;
+            }
+            partial[(int) ((long) s * chunks / n)] = acc;
+        });
+        double total = 0;
+        for (double p : partial) total += p;
+        return total;
+    }
+}

@@ -1,0 +1,60 @@
+package dma.engine.kernels;
+
+import dma.engine.Storage;
+
+/** Pointwise kernels: broadcasting arithmetic, activations, dropout, casts, fills and seeded random numbers. */
+public interface Elementwise {
+    enum BinaryOp { ADD, SUB, MUL, DIV }
+
+    enum Activation { GELU, RELU }
+
+    /**
+     * out = a op b over {@code shape} (out is contiguous of that shape). {@code aStrides}/{@code bStrides}
+     * give each operand's element stride per dimension of {@code shape}; 0 marks a broadcast dimension.
+     */
+    void binary(BinaryOp op, Storage a, int[] aStrides, Storage b, int[] bStrides, Storage out, int[] shape);
+
+    /**
+     * dst += alpha · src summed over the broadcast dimensions: src is contiguous of {@code shape}, dst is
+     * addressed by {@code dstStrides} (0 on every dimension dst is broadcast along). The backward of broadcasting.
+     */
+    void reduceBroadcast(Storage src, int[] shape, Storage dst, int[] dstStrides, float alpha);
+
+    void activation(Activation f, Storage in, Storage out, int n);
+
+    /** gradIn += f'(in) · gradOut. */
+    void activationBackward(Activation f, Storage in, Storage gradOut, Storage gradIn, int n);
+
+    /** out = alpha · in (in and out may be the same storage). */
+    void scale(Storage in, Storage out, float alpha, int n);
+
+    /** y += alpha · x. */
+    void axpy(float alpha, Storage x, Storage y, int n);
+
+    void fill(Storage out, int offset, int n, float value);
+
+    /**
+     * Inverted dropout: element i is kept with probability 1−p and scaled by 1/(1−p). The mask is a
+     * pure function of (seed, i) ({@link dma.engine.CounterRng}), so backward regenerates it instead of storing it.
+     */
+    void dropout(Storage in, Storage out, int n, float p, long seed);
+
+    void dropoutBackward(Storage gradOut, Storage gradIn, int n, float p, long seed);
+
+    /** Drop path: row r (one sample of {@code rowLen} elements) is kept with probability 1−p (mask from (seed, r)), scaled by 1/(1−p). */
+    void dropPath(Storage in, Storage out, int rows, int rowLen, float p, long seed);
+
+    void dropPathBackward(Storage gradOut, Storage gradIn, int rows, int rowLen, float p, long seed);
+
+    /** float32 → bfloat16 (round to nearest even; NaN stays NaN). out is a BF16 storage. */
+    void castToBf16(Storage in, Storage out, int n);
+
+    /** bfloat16 → float32 (exact). in is a BF16 storage. */
+    void castToF32(Storage in, Storage out, int n);
+
+    /** Counter-based random numbers: element i depends only on (seed, i), whatever the device or thread count. */
+    void randomUniform(Storage out, int n, long seed, float low, float high);
+
+    /** Normal(mean, std), redrawn (with the next counter) outside [low, high] when truncated; pass ±inf for none. */
+    void randomNormal(Storage out, int n, long seed, float mean, float std, float low, float high);
+}

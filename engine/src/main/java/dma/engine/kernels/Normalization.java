@@ -1,0 +1,31 @@
+package dma.engine.kernels;
+
+import dma.engine.Storage;
+
+/** Fused LayerNorm over the last axis and BatchNorm2d over (N, H, W) per channel. */
+public interface Normalization {
+    /** out = (in − mean)·rstd·weight + bias per row of [rows, cols]; saves mean[rows] and rstd[rows]. */
+    void layerNorm(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
+                   int rows, int cols, float eps);
+
+    void layerNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
+                           Storage gradIn, Storage gradWeight, Storage gradBias, int rows, int cols);
+
+    /**
+     * Training-mode BatchNorm2d of [n, c, hw]: batch statistics (biased variance for normalizing), saved
+     * mean[c], rstd[c]; running stats updated as r = (1−momentum)·r + momentum·stat with the unbiased variance.
+     */
+    void batchNormTrain(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
+                        Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum);
+
+    /** Eval-mode BatchNorm2d: normalizes with the running statistics. */
+    void batchNormEval(Storage in, Storage weight, Storage bias, Storage runningMean, Storage runningVar,
+                       Storage out, int n, int c, int hw, float eps);
+
+    /**
+     * Backward of either mode given the mean/rstd used in forward. {@code training}: the statistics depend on
+     * the input (batch stats); otherwise they are constants (running stats).
+     */
+    void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
+                           Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training);
+}
