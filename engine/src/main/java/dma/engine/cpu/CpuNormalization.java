@@ -1,12 +1,190 @@
 package dma.engine.cpu;
 
 import dma.engine.Storage;
+import dma.engine.kernels.Normalization;
 
-/** Placeholder: kernels not written yet. */
-final class CpuNormalization implements dma.engine.kernels.Normalization {
-    @Override public void layerNorm(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd, int rows, int cols, float eps) { throw new UnsupportedOperationException("cpu layerNorm"); }
-    @Override public void layerNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd, Storage gradIn, Storage gradWeight, Storage gradBias, int rows, int cols) { throw new UnsupportedOperationException("cpu layerNormBackward"); }
-    @Override public void batchNormTrain(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd, Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum) { throw new UnsupportedOperationException("cpu batchNormTrain"); }
-    @Override public void batchNormEval(Storage in, Storage weight, Storage bias, Storage runningMean, Storage runningVar, Storage out, int n, int c, int hw, float eps) { throw new UnsupportedOperationException("cpu batchNormEval"); }
-    @Override public void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd, Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training) { throw new UnsupportedOperationException("cpu batchNormBackward"); }
+import java.nio.FloatBuffer;
+
+import static dma.engine.cpu.CpuBackend.f;
+
+/**
+ * LayerNorm (per row, parallel over rows) and BatchNorm2d (per channel, parallel over channels).
+ * Statistics are two-pass sums in double; the saved mean and rstd are the float32 values the
+ * forward normalized with, so backward reconstructs exactly the same x̂ = (x − mean)·rstd.
+ */
+final class CpuNormalization implements Normalization {
+    private static final int GRAIN = 1 << 14;
+
+    /** 1/√(var + eps) in double, rounded once: the one definition of rstd used by every kernel here. */
+    static float rstd(double var, float eps) {
+        return (float) (1.0 / Math.sqrt(var + eps));
+    }
+
+    // ---------------------------------------------------------------- LayerNorm
+
+    @Override
+    public void layerNorm(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
+                          int rows, int cols, float eps) {
+        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), M = f(mean), R = f(rstd);
+        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+            for (int r = s; r < e; r++) {
+                int off = r * cols;
+                double sum = 0;
+                for (int j = 0; j < cols; j++) sum += X.get(off + j);
+                double mu = sum / cols;
+                double sq = 0;
+                for (int j = 0; j < cols; j++) {
+                    double d = X.get(off + j) - mu;
+                    sq += d * d;
+                }
+                float m = (float) mu, rs = rstd(sq / cols, eps);
+                M.put(r, m);
+                R.put(r, rs);
+                for (int j = 0; j < cols; j++) Y.put(off + j, (X.get(off + j) - m) * rs * W.get(j) + B.get(j));
+            }
+        });
+    }
+
+    /**
+     * With x̂ = (x − mean)·rstd and d = dy·w: dx = rstd·(d − mean(d) − x̂·mean(d·x̂)) per row;
+     * dw = Σ_rows dy·x̂, db = Σ_rows dy. Rows are split into one static chunk per thread; each chunk keeps
+     * its own double partial sums of dw and db, added up in chunk order afterwards (no races, fixed order).
+     */
+    @Override
+    public void layerNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
+                                  Storage gradIn, Storage gradWeight, Storage gradBias, int rows, int cols) {
+        if (gradIn == null && gradWeight == null && gradBias == null) return;
+        FloatBuffer G = f(gradOut), X = f(in), W = f(weight), M = f(mean), R = f(rstd);
+        FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias);
+        boolean params = GW != null || GB != null;
+        int chunks = Parallel.chunks(rows, Math.max(1, GRAIN / Math.max(cols, 1)));
+        double[][] pw = params ? new double[chunks][cols] : null, pb = params ? new double[chunks][cols] : null;
+        Parallel.forRange(chunks, 1, (cs, ce) -> {
+            float[] xhat = new float[cols];
+            for (int c = cs; c < ce; c++) {
+                int r0 = (int) ((long) rows * c / chunks), r1 = (int) ((long) rows * (c + 1) / chunks);
+                for (int r = r0; r < r1; r++) {
+                    int off = r * cols;
+                    float m = M.get(r), rs = R.get(r);
+                    double sumD = 0, sumDX = 0;
+                    for (int j = 0; j < cols; j++) {
+                        float xh = (X.get(off + j) - m) * rs, dy = G.get(off + j);
+                        xhat[j] = xh;
+                        double d = (double) dy * W.get(j);
+                        sumD += d;
+                        sumDX += d * xh;
+                        if (params) {
+                            pw[c][j] += (double) dy * xh;
+                            pb[c][j] += dy;
+                        }
+                    }
+                    if (GI == null) continue;
+                    float meanD = (float) (sumD / cols), meanDX = (float) (sumDX / cols);
+                    for (int j = 0; j < cols; j++) {
+                        float d = G.get(off + j) * W.get(j);
+                        GI.put(off + j, GI.get(off + j) + rs * (d - meanD - xhat[j] * meanDX));
+                    }
+                }
+            }
+        });
+        if (!params) return;
+        for (int j = 0; j < cols; j++) {
+            double sw = 0, sb = 0;
+            for (int c = 0; c < chunks; c++) {
+                sw += pw[c][j];
+                sb += pb[c][j];
+            }
+            if (GW != null) GW.put(j, GW.get(j) + (float) sw);
+            if (GB != null) GB.put(j, GB.get(j) + (float) sb);
+        }
+    }
+
+    // ---------------------------------------------------------------- BatchNorm2d over [n, c, hw]
+
+    @Override
+    public void batchNormTrain(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
+                               Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum) {
+        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), M = f(mean), R = f(rstd);
+        FloatBuffer RM = f(runningMean), RV = f(runningVar);
+        long count = (long) n * hw;
+        Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
+            for (int ch = s; ch < e; ch++) {
+                double sum = 0;
+                for (int img = 0; img < n; img++)
+                    for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) sum += X.get(off + i);
+                double mu = sum / count;
+                double sq = 0;
+                for (int img = 0; img < n; img++)
+                    for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) {
+                        double d = X.get(off + i) - mu;
+                        sq += d * d;
+                    }
+                double var = sq / count;
+                float m = (float) mu, rs = rstd(var, eps);
+                M.put(ch, m);
+                R.put(ch, rs);
+                // PyTorch: normalize with the biased variance, track the unbiased one (a single value has none: keep the biased)
+                if (RM != null) RM.put(ch, (float) ((1.0 - momentum) * RM.get(ch) + momentum * mu));
+                if (RV != null) {
+                    double unbiased = count > 1 ? sq / (count - 1) : var;
+                    RV.put(ch, (float) ((1.0 - momentum) * RV.get(ch) + momentum * unbiased));
+                }
+                normalizeChannel(X, Y, ch, n, c, hw, m, rs, W.get(ch), B.get(ch));
+            }
+        });
+    }
+
+    @Override
+    public void batchNormEval(Storage in, Storage weight, Storage bias, Storage runningMean, Storage runningVar,
+                              Storage out, int n, int c, int hw, float eps) {
+        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), RM = f(runningMean), RV = f(runningVar);
+        Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
+            for (int ch = s; ch < e; ch++)
+                normalizeChannel(X, Y, ch, n, c, hw, RM.get(ch), rstd(RV.get(ch), eps), W.get(ch), B.get(ch));
+        });
+    }
+
+    private static void normalizeChannel(FloatBuffer X, FloatBuffer Y, int ch, int n, int c, int hw,
+                                         float m, float rs, float w, float b) {
+        for (int img = 0; img < n; img++)
+            for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) Y.put(off + i, (X.get(off + i) - m) * rs * w + b);
+    }
+
+    /**
+     * Per channel, with x̂ = (x − mean)·rstd over the M = n·hw elements: dw = Σ dy·x̂, db = Σ dy;
+     * training: dx = w·rstd·(dy − db/M − x̂·dw/M) (the statistics depend on x); eval: dx = w·rstd·dy.
+     */
+    @Override
+    public void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
+                                  Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training) {
+        if (gradIn == null && gradWeight == null && gradBias == null) return;
+        FloatBuffer G = f(gradOut), X = f(in), W = f(weight), M = f(mean), R = f(rstd);
+        FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias);
+        long count = (long) n * hw;
+        Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
+            for (int ch = s; ch < e; ch++) {
+                float m = M.get(ch), rs = R.get(ch);
+                double sumDy = 0, sumDyX = 0;
+                // the sums are needed for dx only in training mode
+                if (GW != null || GB != null || training) {
+                    for (int img = 0; img < n; img++)
+                        for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) {
+                            float dy = G.get(off + i);
+                            sumDy += dy;
+                            sumDyX += (double) dy * ((X.get(off + i) - m) * rs);
+                        }
+                    if (GW != null) GW.put(ch, GW.get(ch) + (float) sumDyX);
+                    if (GB != null) GB.put(ch, GB.get(ch) + (float) sumDy);
+                }
+                if (GI == null) continue;
+                float scale = W.get(ch) * rs;
+                float meanDy = training ? (float) (sumDy / count) : 0f, meanDyX = training ? (float) (sumDyX / count) : 0f;
+                for (int img = 0; img < n; img++)
+                    for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) {
+                        float xh = (X.get(off + i) - m) * rs;
+                        GI.put(off + i, GI.get(off + i) + scale * (G.get(off + i) - meanDy - xh * meanDyX));
+                    }
+            }
+        });
+    }
 }

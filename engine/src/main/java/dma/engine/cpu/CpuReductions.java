@@ -100,13 +100,13 @@ final class CpuReductions implements Reductions {
         FloatBuffer X = f(in);
         int chunks = Parallel.chunks(n, GRAIN);
         double[] partial = new double[chunks];
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        Parallel.forChunks(n, GRAIN, (c, s, e) -> {
             double acc = 0;
             for (int i = s; i < e; i++) {
                 double v = X.get(i);
                 acc += v * v;
             }
-            partial[(int) ((long) s * chunks / n)] = acc;
+            partial[c] = acc;
         });
         double total = 0;
         for (double p : partial) total += p;

@@ -18,6 +18,12 @@ public final class Parallel {
         void run(int start, int end);
     }
 
+    /** A body over chunk {@code chunk} = the index range [start, end); chunks are numbered from 0. */
+    @FunctionalInterface
+    public interface Chunk {
+        void run(int chunk, int start, int end);
+    }
+
     private static final ThreadLocal<Boolean> INSIDE = ThreadLocal.withInitial(() -> Boolean.FALSE);
     private static volatile int threads = defaultThreads();
     private static ExecutorService pool;
@@ -64,21 +70,27 @@ public final class Parallel {
 
     /** Runs body over [0, n) in at most {@link #threads()} chunks of at least {@code grain} indices each. */
     public static void forRange(int n, int grain, Range body) {
-        int t = threads;
-        int chunks = Math.min(t, Math.max(1, n / Math.max(1, grain)));
-        if (chunks <= 1 || INSIDE.get()) {
-            if (n > 0) body.run(0, n);
+        forChunks(n, grain, (c, s, e) -> body.run(s, e));
+    }
+
+    /**
+     * Like {@link #forRange}, telling each body its chunk number, so a reduction can keep one partial
+     * result per chunk (array of {@link #chunks} entries) and add them in chunk order afterwards.
+     */
+    public static void forChunks(int n, int grain, Chunk body) {
+        int chunks = chunks(n, grain);
+        if (chunks <= 1) {
+            if (n > 0) body.run(0, 0, n);
             return;
         }
         ExecutorService p = pool();
-        @SuppressWarnings("unchecked")
         Future<?>[] futures = new Future<?>[chunks - 1];
         for (int c = 1; c < chunks; c++) {
-            int start = (int) ((long) n * c / chunks), end = (int) ((long) n * (c + 1) / chunks);
+            int chunk = c, start = (int) ((long) n * c / chunks), end = (int) ((long) n * (c + 1) / chunks);
             futures[c - 1] = p.submit(() -> {
                 INSIDE.set(Boolean.TRUE);
                 try {
-                    body.run(start, end);
+                    body.run(chunk, start, end);
                 } finally {
                     INSIDE.set(Boolean.FALSE);
                 }
@@ -87,7 +99,7 @@ public final class Parallel {
         RuntimeException failure = null;
         INSIDE.set(Boolean.TRUE);
         try {
-            body.run(0, (int) ((long) n / chunks));
+            body.run(0, 0, (int) ((long) n / chunks));
         } catch (RuntimeException e) {
             failure = e;
         } finally {
@@ -106,7 +118,7 @@ public final class Parallel {
         if (failure != null) throw failure;
     }
 
-    /** The chunk count {@link #forRange} would use (for callers that keep per-chunk partial sums). */
+    /** The chunk count {@link #forChunks} uses for n indices (1 when called from inside a parallel region). */
     public static int chunks(int n, int grain) {
         return INSIDE.get() ? 1 : Math.min(threads, Math.max(1, n / Math.max(1, grain)));
     }

@@ -1,0 +1,48 @@
+package dma.engine.io;
+
+import dma.engine.Backend;
+import dma.engine.DType;
+import dma.engine.Scope;
+import dma.engine.Tensor;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Named tensors to and from safetensors files (float32 in memory; F32, BF16 or F16 on disk). */
+public final class TensorFiles {
+    private TensorFiles() {}
+
+    /** Writes the tensors atomically, as F32 or BF16 as each tensor is stored. */
+    public static void save(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
+        LinkedHashMap<String, HostTensor> host = new LinkedHashMap<>();
+        for (var e : tensors.entrySet()) host.put(e.getKey(), toHost(e.getValue()));
+        Safetensors.write(file, host, metadata);
+    }
+
+    public static HostTensor toHost(Tensor t) {
+        int[] shape = t.shape();
+        long[] longShape = new long[shape.length];
+        for (int i = 0; i < shape.length; i++) longShape[i] = shape[i];
+        if (t.dtype() == DType.F32) return HostTensor.f32(longShape, t.toFloats());
+        long bytes = (long) t.numel() * t.dtype().bytes;
+        byte[] raw = t.backend().downloadBytes(t.storage(), bytes);
+        return new HostTensor(t.dtype().safetensorsName, longShape, raw);
+    }
+
+    /** A float32 tensor (outside any scope) holding the file tensor's values. */
+    public static Tensor fromHost(Backend backend, HostTensor h) {
+        int[] shape = new int[h.shape().length];
+        for (int i = 0; i < shape.length; i++) shape[i] = Math.toIntExact(h.shape()[i]);
+        float[] values = h.toFloats();
+        return Scope.persistent(() -> Tensor.of(backend, values, shape));
+    }
+
+    /** Every tensor of the file, as float32 tensors in file order; the caller owns (closes) them. */
+    public static Map<String, Tensor> load(Path file, Backend backend) {
+        Safetensors.Loaded loaded = Safetensors.read(file);
+        LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
+        for (var e : loaded.tensors().entrySet()) out.put(e.getKey(), fromHost(backend, e.getValue()));
+        return out;
+    }
+}

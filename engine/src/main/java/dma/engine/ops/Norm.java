@@ -1,0 +1,117 @@
+package dma.engine.ops;
+
+import dma.engine.Backend;
+import dma.engine.Storage;
+import dma.engine.Tensor;
+import dma.engine.autograd.Autograd;
+import dma.engine.kernels.Normalization;
+
+/**
+ * LayerNorm over the last axis and BatchNorm2d, on the backend's fused kernels.
+ *
+ * <p>The per-row (per-channel) mean and rstd that forward saves for backward are small temporaries: they are
+ * closed right after forward when no gradient is needed, otherwise at the end of the backward that reads them
+ * (the tape runs each node once), and in any case by the enclosing scope.
+ */
+public final class Norm {
+    private Norm() {}
+
+    /** (x − mean)/√(var + eps)·weight + bias over the last axis of x; weight and bias are [cols] (either may be frozen). */
+    public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {
+        Shapes.requireSameBackend("layerNorm", x, weight, bias);
+        Shapes.requireRankAtLeast("layerNorm", x, 1);
+        requireNonNull("layerNorm", weight, "weight");
+        requireNonNull("layerNorm", bias, "bias");
+        int cols = x.dim(-1), rows = x.numel() / Math.max(cols, 1);
+        Shapes.requireShape("layerNorm", "weight for input " + x.shapeString(), weight, cols);
+        Shapes.requireShape("layerNorm", "bias for input " + x.shapeString(), bias, cols);
+        Backend be = x.backend();
+        Normalization k = be.normalization();
+        Tensor out = Tensor.empty(be, x.shape());
+        Tensor mean = Tensor.empty(be, rows), rstd = Tensor.empty(be, rows);
+        k.layerNorm(x.storage(), weight.storage(), bias.storage(), out.storage(), mean.storage(), rstd.storage(), rows, cols, eps);
+        Tensor[] inputs = {x, weight, bias};
+        if (!Autograd.needsGrad(inputs)) {
+            mean.close();
+            rstd.close();
+            return out;
+        }
+        return Autograd.record("layerNorm", out, inputs, g -> {
+            k.layerNormBackward(g.storage(), x.storage(), weight.storage(), mean.storage(), rstd.storage(),
+                    Autograd.gradStorage(x), Autograd.gradStorage(weight), Autograd.gradStorage(bias), rows, cols);
+            mean.close();
+            rstd.close();
+        });
+    }
+
+    /**
+     * BatchNorm2d of x [N, C, H, W] with weight, bias [C]. Training: normalizes with the batch statistics and
+     * updates the running ones in place as r = (1 − momentum)·r + momentum·stat (unbiased variance, as PyTorch);
+     * running statistics may then be null (not tracked). Eval: normalizes with the running statistics, which are
+     * required. Running statistics never take part in autograd.
+     */
+    public static Tensor batchNorm2d(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
+                                     boolean training, float momentum, float eps) {
+        String op = "batchNorm2d";
+        Shapes.requireSameBackend(op, x, weight, bias, runningMean, runningVar);
+        if (x.rank() != 4) throw new IllegalArgumentException(op + ": input must be [N, C, H, W], got " + x.shapeString());
+        requireNonNull(op, weight, "weight");
+        requireNonNull(op, bias, "bias");
+        int n = x.dim(0), c = x.dim(1), hw = x.dim(2) * x.dim(3);
+        String forInput = " for input " + x.shapeString();
+        Shapes.requireShape(op, "weight" + forInput, weight, c);
+        Shapes.requireShape(op, "bias" + forInput, bias, c);
+        if (runningMean != null) Shapes.requireShape(op, "runningMean" + forInput, runningMean, c);
+        if (runningVar != null) Shapes.requireShape(op, "runningVar" + forInput, runningVar, c);
+        if (!training && (runningMean == null || runningVar == null))
+            throw new IllegalArgumentException(op + ": eval mode needs the running mean and variance");
+        if (training && (long) n * hw < 2)
+            throw new IllegalArgumentException(op + ": training needs more than one value per channel, input is " + x.shapeString());
+        if (!(momentum >= 0f && momentum <= 1f))
+            throw new IllegalArgumentException(op + ": momentum must be in [0, 1], got " + momentum);
+
+        Backend be = x.backend();
+        Normalization k = be.normalization();
+        Tensor out = Tensor.empty(be, x.shape());
+        Tensor[] inputs = {x, weight, bias};
+        boolean needsGrad = Autograd.needsGrad(inputs);
+        Tensor mean, rstd;
+        if (training) {
+            mean = Tensor.empty(be, c);
+            rstd = Tensor.empty(be, c);
+            k.batchNormTrain(x.storage(), weight.storage(), bias.storage(), out.storage(), mean.storage(), rstd.storage(),
+                    storageOrNull(runningMean), storageOrNull(runningVar), n, c, hw, eps, momentum);
+            if (!needsGrad) {
+                mean.close();
+                rstd.close();
+                return out;
+            }
+        } else {
+            k.batchNormEval(x.storage(), weight.storage(), bias.storage(), runningMean.storage(), runningVar.storage(),
+                    out.storage(), n, c, hw, eps);
+            if (!needsGrad) return out;
+            // backward treats the statistics as constants: snapshot them, so a later update of the running stats
+            // (a training step before this backward) cannot change the gradient of this forward
+            mean = Tensor.empty(be, c);
+            mean.copyFrom(runningMean);
+            float[] var = runningVar.toFloats(), r = new float[c];
+            for (int i = 0; i < c; i++) r[i] = (float) (1.0 / Math.sqrt((double) var[i] + eps));
+            rstd = Tensor.of(be, r, c);
+        }
+        Tensor savedMean = mean, savedRstd = rstd;
+        return Autograd.record(op, out, inputs, g -> {
+            k.batchNormBackward(g.storage(), x.storage(), weight.storage(), savedMean.storage(), savedRstd.storage(),
+                    Autograd.gradStorage(x), Autograd.gradStorage(weight), Autograd.gradStorage(bias), n, c, hw, training);
+            savedMean.close();
+            savedRstd.close();
+        });
+    }
+
+    private static Storage storageOrNull(Tensor t) {
+        return t == null ? null : t.storage();
+    }
+
+    private static void requireNonNull(String op, Tensor t, String what) {
+        if (t == null) throw new IllegalArgumentException(op + ": " + what + " is required (null given)");
+    }
+}
