@@ -1,0 +1,45 @@
+package dma.models;
+
+import dma.engine.Backend;
+
+import java.util.Map;
+
+/**
+ * A model family and shape, seen as stem → a sequence of blocks → head: what partitioning, meta
+ * models, hybrids, assembly and weight selection need to know about a model, and nothing else.
+ */
+public interface Architecture {
+    /** Marks a state-dict key owned by the stem (see {@link #blockOf}). */
+    int STEM = -1;
+    /** Marks a state-dict key owned by the head. */
+    int HEAD = -2;
+
+    /** "vit" or "cifar_resnet". */
+    String family();
+
+    /** The number of blocks in the sequence. */
+    int blocks();
+
+    /**
+     * The same family and width with {@code depths.length} modules of {@code depths[i]} blocks:
+     * a target (its own depths), a meta model (all ones) or a hybrid. Throws if the family cannot be cut so.
+     */
+    Architecture withModuleDepths(int[] depths);
+
+    /** Checks that the model can be cut into modules of these depths; the message names the problem. */
+    void checkPartition(int[] depths);
+
+    ImageClassifier build(Backend backend, long seed);
+
+    /** STEM, HEAD, or the global index of the block owning a state-dict key. */
+    int blockOf(String key);
+
+    /** The part of a block key after the block's own prefix ("attn.qkv.weight" of "blocks.3.attn.qkv.weight"). */
+    String suffixInBlock(String key);
+
+    /** The key of {@code suffix} in block {@code index} of this architecture ("blocks.3." + suffix). */
+    String keyInBlock(int index, String suffix);
+
+    /** The fields written into checkpoint metadata. */
+    Map<String, Object> toMap();
+}

@@ -1,0 +1,21 @@
+package dma.models.nn;
+
+import dma.engine.Backend;
+import dma.engine.Tensor;
+import dma.engine.ops.Norm;
+
+/** BatchNorm over (N, H, W) per channel: batch statistics in train mode, running ones in eval mode (momentum 0.1, eps 1e-5). */
+public final class BatchNorm2d extends Module {
+    public final Tensor weight, bias, runningMean, runningVar;
+
+    public BatchNorm2d(Backend be, int channels) {
+        weight = parameter("weight", () -> Tensor.full(be, 1f, channels));
+        bias = parameter("bias", () -> Tensor.zeros(be, channels));
+        runningMean = buffer("running_mean", () -> Tensor.zeros(be, channels));
+        runningVar = buffer("running_var", () -> Tensor.full(be, 1f, channels));
+    }
+
+    public Tensor forward(Tensor x) {
+        return Norm.batchNorm2d(x, weight, bias, runningMean, runningVar, isTraining(), 0.1f, 1e-5f);
+    }
+}

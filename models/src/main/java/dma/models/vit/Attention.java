@@ -1,0 +1,31 @@
+package dma.models.vit;
+
+import dma.engine.Backend;
+import dma.engine.Tensor;
+import dma.engine.ops.AttentionOp;
+import dma.engine.ops.Shape;
+import dma.models.nn.Linear;
+import dma.models.nn.Module;
+
+/** Multi-head self-attention as timm: one qkv projection, heads split as (3, heads, head_dim), scale head_dim^−½, output projection. */
+public final class Attention extends Module {
+    final Linear qkv, proj;
+    private final int heads;
+
+    public Attention(Backend be, long seed, int dim, int heads) {
+        this.heads = heads;
+        qkv = child("qkv", new Linear(be, seed, dim, 3 * dim, true));
+        proj = child("proj", new Linear(be, seed + 1, dim, dim, true));
+    }
+
+    /** x [B, T, D] → [B, T, D]. */
+    public Tensor forward(Tensor x) {
+        int b = x.dim(0), t = x.dim(1), d = x.dim(2), hd = d / heads;
+        Tensor qkvT = qkv.forward(x).reshape(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4); // [3, B, H, T, hd]
+        Tensor q = Shape.slice(qkvT, 0, 0, 1).reshape(b, heads, t, hd);
+        Tensor k = Shape.slice(qkvT, 0, 1, 1).reshape(b, heads, t, hd);
+        Tensor v = Shape.slice(qkvT, 0, 2, 1).reshape(b, heads, t, hd);
+        Tensor o = AttentionOp.attention(q, k, v, (float) (1.0 / Math.sqrt(hd)));
+        return proj.forward(o.permute(0, 2, 1, 3).reshape(b, t, d));
+    }
+}
