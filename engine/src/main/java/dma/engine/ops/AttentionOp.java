@@ -1,6 +1,7 @@
 package dma.engine.ops;
 
 import dma.engine.Backend;
+import dma.engine.Flops;
 import dma.engine.Tensor;
 import dma.engine.autograd.Autograd;
 
@@ -23,9 +24,13 @@ public final class AttentionOp {
         Tensor out = Tensor.empty(be, q.shape());
         Tensor probs = Tensor.empty(be, bh, t, t);
         be.attention().attention(q.storage(), k.storage(), v.storage(), out.storage(), probs.storage(), bh, t, d, scale);
-        Autograd.record("attention", out, new Tensor[]{q, k, v}, g -> be.attention().attentionBackward(
-                q.storage(), k.storage(), v.storage(), probs.storage(), g.storage(),
-                Autograd.gradStorage(q), Autograd.gradStorage(k), Autograd.gradStorage(v), bh, t, d, scale));
+        long product = 2L * bh * t * t * d; // one of q·kᵀ, p·v and the four products of backward
+        Flops.add(Flops.Kind.FORWARD, 2 * product);
+        Autograd.record("attention", out, new Tensor[]{q, k, v}, g -> {
+            Flops.add(Flops.Kind.INPUT_GRAD, 4 * product);
+            be.attention().attentionBackward(q.storage(), k.storage(), v.storage(), probs.storage(), g.storage(),
+                    Autograd.gradStorage(q), Autograd.gradStorage(k), Autograd.gradStorage(v), bh, t, d, scale);
+        });
         if (!out.requiresGrad()) probs.close(); // inference: nothing will read the weights again
         return out;
     }

@@ -1,6 +1,7 @@
 package dma.engine.ops;
 
 import dma.engine.Backend;
+import dma.engine.Flops;
 import dma.engine.Storage;
 import dma.engine.Tensor;
 import dma.engine.autograd.Autograd;
@@ -59,12 +60,16 @@ public final class Conv {
                 layout.permute(y.storage(), new int[]{o, n, spatial}, new int[]{1, 0, 2}, out.storage(), false);
             }
         }
+        long work = 2L * o * k * p;
+        Flops.add(Flops.Kind.FORWARD, work);
         Tensor[] inputs = {x, weight, bias};
         boolean keepCols = Autograd.needsGrad(weight);
         if (!keepCols) cols.close();
         if (!Autograd.needsGrad(inputs)) return out;
         return Autograd.record(op, out, inputs, g -> {
             Storage gx = Autograd.gradStorage(x), gw = Autograd.gradStorage(weight), gb = Autograd.gradStorage(bias);
+            if (gx != null) Flops.addGradient(x, work);
+            if (gw != null) Flops.addGradient(weight, work);
             try (Tensor gT = Tensor.empty(be, o, p)) {
                 // dY' [O, P]: the output gradient with its first two axes swapped back
                 layout.permute(g.storage(), new int[]{n, o, spatial}, new int[]{1, 0, 2}, gT.storage(), false);

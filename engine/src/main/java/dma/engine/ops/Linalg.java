@@ -1,6 +1,7 @@
 package dma.engine.ops;
 
 import dma.engine.Backend;
+import dma.engine.Flops;
 import dma.engine.Storage;
 import dma.engine.Tensor;
 import dma.engine.autograd.Autograd;
@@ -48,9 +49,13 @@ public final class Linalg {
         if (sharedB && !transA) {
             // [batch·m, k] × op(b): one GEMM over all rows
             int rows = batchA * m;
+            long work = 2L * rows * n * k;
             blas.gemm(false, transB, rows, n, k, 1f, a.storage(), 0, lda, b.storage(), 0, ldb, 0f, out.storage(), 0, n);
+            Flops.add(Flops.Kind.FORWARD, work);
             return Autograd.record("matmul", out, new Tensor[]{a, b}, g -> {
                 Storage ga = Autograd.gradStorage(a), gb = Autograd.gradStorage(b);
+                if (ga != null) Flops.addGradient(a, work);
+                if (gb != null) Flops.addGradient(b, work);
                 if (ga != null) // dA = dC·op(b)ᵀ
                     blas.gemm(false, !transB, rows, k, n, 1f, g.storage(), 0, n, b.storage(), 0, ldb, 1f, ga, 0, lda);
                 if (gb != null) {
@@ -62,8 +67,12 @@ public final class Linalg {
         int batch = batchA;
         int sa = as[ra - 2] * as[ra - 1], sb = sharedB ? 0 : bs[rb - 2] * bs[rb - 1], sc = m * n;
         blas.gemmBatched(transA, transB, m, n, k, 1f, a.storage(), 0, lda, sa, b.storage(), 0, ldb, sb, 0f, out.storage(), 0, n, sc, batch);
+        long work = 2L * batch * m * n * k;
+        Flops.add(Flops.Kind.FORWARD, work);
         return Autograd.record("matmul", out, new Tensor[]{a, b}, g -> {
             Storage ga = Autograd.gradStorage(a), gb = Autograd.gradStorage(b);
+            if (ga != null) Flops.addGradient(a, work);
+            if (gb != null) Flops.addGradient(b, work);
             Storage gs = g.storage(), A = a.storage(), B = b.storage();
             if (ga != null) {
                 if (!transA) // dA[m,k] = dC·op(B)ᵀ
@@ -109,8 +118,12 @@ public final class Linalg {
             beta = 1f;
         }
         blas.gemm(false, true, rows, outF, in, 1f, x.storage(), 0, in, weight.storage(), 0, in, beta, out.storage(), 0, outF);
+        long work = 2L * rows * outF * in;
+        Flops.add(Flops.Kind.FORWARD, work);
         return Autograd.record("linear", out, new Tensor[]{x, weight, bias}, g -> {
             Storage gx = Autograd.gradStorage(x), gw = Autograd.gradStorage(weight), gbias = Autograd.gradStorage(bias);
+            if (gx != null) Flops.addGradient(x, work);
+            if (gw != null) Flops.addGradient(weight, work);
             if (gx != null) blas.gemm(false, false, rows, in, outF, 1f, g.storage(), 0, outF, weight.storage(), 0, in, 1f, gx, 0, in);
             if (gw != null) blas.gemm(true, false, outF, in, rows, 1f, g.storage(), 0, outF, x.storage(), 0, in, 1f, gw, 0, in);
             if (gbias != null) be.reductions().sum(g.storage(), gbias, 1, rows, outF, 1f, true);
