@@ -67,6 +67,19 @@ final class CpuElementwise implements Elementwise {
             srcStrides[i] = acc;
             acc *= shape[i];
         }
+        // the two common cases first: no broadcast (a residual's gradient), and broadcast along leading axes only (a bias)
+        int lead = 0;
+        while (lead < r && dstStrides[lead] == 0) lead++;
+        boolean trailingDense = true;
+        for (int i = lead; i < r; i++) trailingDense &= dstStrides[i] == srcStrides[i];
+        if (trailingDense) {
+            int rows = 1, cols = 1;
+            for (int i = 0; i < lead; i++) rows *= shape[i];
+            for (int i = lead; i < r; i++) cols *= shape[i];
+            if (rows == 1) axpy(alpha, src, dst, cols);
+            else CpuBackend.get().reductions().sum(src, dst, 1, rows, cols, alpha, true);
+            return;
+        }
         // kept axes index dst elements; reduced axes (broadcast, size > 1) are summed over
         int keptCount = 1, reducedCount = 1;
         for (int i = 0; i < r; i++) {

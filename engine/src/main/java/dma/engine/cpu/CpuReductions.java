@@ -49,10 +49,17 @@ final class CpuReductions implements Reductions {
     public void expand(Storage gradOut, Storage gradIn, int outer, int reduced, int inner, float alpha) {
         if (gradIn == null) return;
         FloatBuffer G = f(gradOut), GI = f(gradIn);
+        // rows are (o, r) pairs in memory order; o and r advance together, so no division per row
         Parallel.forRange(outer * reduced, Math.max(1, GRAIN / Math.max(inner, 1)), (s, e) -> {
+            int o = s / reduced, r = s % reduced;
             for (int row = s; row < e; row++) {
-                int o = row / reduced, gBase = o * inner, base = row * inner;
-                for (int i = 0; i < inner; i++) GI.put(base + i, GI.get(base + i) + alpha * G.get(gBase + i));
+                int gBase = o * inner, base = row * inner;
+                if (inner == 1) GI.put(base, GI.get(base) + alpha * G.get(gBase));
+                else for (int i = 0; i < inner; i++) GI.put(base + i, GI.get(base + i) + alpha * G.get(gBase + i));
+                if (++r == reduced) {
+                    r = 0;
+                    o++;
+                }
             }
         });
     }
