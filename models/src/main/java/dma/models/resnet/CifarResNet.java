@@ -68,9 +68,24 @@ public final class CifarResNet extends ImageClassifier {
     }
 
     @Override
-    public Tensor forward(Tensor images, Rng rng) {
-        Tensor x = stem(images);
-        for (List<BasicBlock> stage : stages) for (BasicBlock b : stage) x = b.forward(x);
+    public int numBlocks() {
+        return config.blocks();
+    }
+
+    @Override
+    public Tensor forwardStem(Tensor images) {
+        return stem(images);
+    }
+
+    @Override
+    public Tensor forwardBlock(int index, Tensor x, Rng rng) {
+        int s = 0, j = index;
+        while (s < 2 && j >= stages.get(s).size()) j -= stages.get(s++).size();
+        return stages.get(s).get(j).forward(x);
+    }
+
+    @Override
+    public Tensor forwardHead(Tensor x) {
         return headOf(x);
     }
 

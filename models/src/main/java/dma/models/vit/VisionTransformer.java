@@ -69,9 +69,22 @@ public final class VisionTransformer extends ImageClassifier {
     }
 
     @Override
-    public Tensor forward(Tensor images, Rng rng) {
-        Tensor x = embed(images);
-        for (Block blk : blocks) x = blk.forward(x, rng);
+    public int numBlocks() {
+        return blocks.size();
+    }
+
+    @Override
+    public Tensor forwardStem(Tensor images) {
+        return embed(images);
+    }
+
+    @Override
+    public Tensor forwardBlock(int index, Tensor x, Rng rng) {
+        return blocks.get(index).forward(x, rng);
+    }
+
+    @Override
+    public Tensor forwardHead(Tensor x) {
         return headOf(x);
     }
 

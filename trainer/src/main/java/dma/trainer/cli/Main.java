@@ -22,6 +22,15 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         for (Subcommand s : ServiceLoader.load(Subcommand.class)) cl.addSubcommand(s);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        // bad input (a config field, a file, a shape) and stopped training are reported as one clear line, not a stack trace
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof IllegalArgumentException || e instanceof IllegalStateException || e instanceof java.io.UncheckedIOException
+                    || e instanceof dma.engine.BackendUnavailableException) {
+                cmd.getErr().println("dma " + cmd.getCommandName() + ": " + e.getMessage());
+                return 2;
+            }
+            throw e;
+        });
         return cl;
     }
 

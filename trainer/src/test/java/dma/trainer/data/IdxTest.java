@@ -49,7 +49,7 @@ class IdxTest {
 
     @Test
     void missingDatasetDirectoryGivesTheInstallHint() {
-        var e = assertThrows(IllegalArgumentException.class, () -> FashionMnist.load(Path.of("/nonexistent/fmnist"), true));
-        assertTrue(e.getMessage().contains("/nonexistent/fmnist"), e.getMessage());
+        var e = assertThrows(IllegalArgumentException.class, () -> FashionMnist.load(Path.of("/nonexistent/fmnist")));
+        assertTrue(e.getMessage().contains("/nonexistent/fmnist") && e.getMessage().contains("apt-get install dataset-fashion-mnist"), e.getMessage());
     }
 }

@@ -1,0 +1,165 @@
+package dma.trainer.config;
+
+import dma.models.Architecture;
+import dma.models.assemble.Partition;
+import dma.models.resnet.ResNetConfig;
+import dma.models.vit.ViTConfig;
+import dma.trainer.config.ConfigLoader.ConfigException;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** A {@link RunConfig} with every default filled in and every field checked; errors name the field. */
+public final class Plan {
+    public final RunConfig config;
+    public final String origin;
+    public final long seed;
+    public final int threads;
+    public final String dataKind;
+    public final Path dataPath;
+    public final double trainFraction;
+    public final int workers;
+    public final Architecture target;
+    public final Partition partition;
+    public final int batchSize;
+    public final String optimizer;
+    public final double minLr, warmupLr, momentum, labelSmoothing;
+    public final RunConfig.AugmentConfig augment;
+    public final List<String> baselines;
+    public final int checkpointEvery;
+    public final int evalLimit;
+    public final boolean parallelIncubation;
+    public final String teacher;
+
+    /** A stage's resolved schedule. */
+    public record Recipe(String stage, double epochs, double warmupEpochs, double lr, double dropPath, double clipGrad, double weightDecay) {}
+
+    public Plan(RunConfig c, String origin) {
+        this.config = c;
+        this.origin = origin;
+        seed = c.seed() != null ? c.seed() : 0L;
+        threads = c.threads() != null ? positive("threads", c.threads()) : Runtime.getRuntime().availableProcessors();
+        RunConfig.Data d = c.data() != null ? c.data() : new RunConfig.Data(null, null, null, null);
+        dataKind = d.kind() != null ? d.kind() : "fashion_mnist";
+        if (!List.of("fashion_mnist", "cifar", "folder").contains(dataKind))
+            throw error("data.kind", "'" + dataKind + "' is not one of fashion_mnist, cifar, folder");
+        if (d.path() == null && !dataKind.equals("fashion_mnist")) throw error("data.path", "is required for data.kind " + dataKind);
+        dataPath = Path.of(d.path() != null ? d.path() : "/usr/share/datasets/fashion-mnist");
+        if (!Files.isDirectory(dataPath))
+            throw error("data.path", "directory " + dataPath + " does not exist"
+                    + (dataKind.equals("fashion_mnist") ? " (install Fashion-MNIST with: apt-get install dataset-fashion-mnist)" : ""));
+        trainFraction = d.trainFraction() != null ? d.trainFraction() : 1.0;
+        if (!(trainFraction > 0 && trainFraction <= 1)) throw error("data.train_fraction", "must be in (0, 1], got " + trainFraction);
+        workers = d.workers() != null ? nonNegative("data.workers", d.workers()) : 1;
+        target = architecture(c.model());
+        partition = partition(c);
+        batchSize = c.batchSize() != null ? positive("batch_size", c.batchSize()) : 128;
+        optimizer = c.optimizer() != null ? c.optimizer() : (target instanceof ResNetConfig ? "sgd" : "adamw");
+        if (!List.of("adamw", "sgd").contains(optimizer)) throw error("optimizer", "'" + optimizer + "' is not one of adamw, sgd");
+        minLr = orDefault(c.minLr(), 1e-5);
+        warmupLr = orDefault(c.warmupLr(), 1e-6);
+        momentum = orDefault(c.momentum(), 0.9);
+        labelSmoothing = orDefault(c.labelSmoothing(), 0.1);
+        if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw error("label_smoothing", "must be in [0, 1), got " + labelSmoothing);
+        augment = c.augment() != null ? c.augment() : new RunConfig.AugmentConfig(0, false, 0.0, 0.0, 0.5, 0.0);
+        baselines = c.baselines() != null ? c.baselines() : List.of("e2e");
+        for (int i = 0; i < baselines.size(); i++)
+            if (!RunConfig.BASELINES.contains(baselines.get(i)))
+                throw error("baselines[" + i + "]", "'" + baselines.get(i) + "' is not one of " + RunConfig.BASELINES);
+        if (c.stages() != null)
+            for (String s : c.stages().keySet())
+                if (!RunConfig.STAGES.contains(s)) throw error("stages." + s, "unknown stage; stages are " + RunConfig.STAGES);
+        checkpointEvery = c.checkpointEvery() != null ? positive("checkpoint_every", c.checkpointEvery()) : 200;
+        evalLimit = c.evalLimit() != null ? positive("eval_limit", c.evalLimit()) : Integer.MAX_VALUE;
+        parallelIncubation = c.parallelIncubation() != null && c.parallelIncubation();
+        teacher = c.teacher();
+        for (String s : RunConfig.STAGES) recipe(s); // validate every recipe now, not mid-pipeline
+    }
+
+    /** The resolved schedule of a stage: its own fields, else the top-level ones, else the method's defaults. */
+    public Recipe recipe(String stage) {
+        RunConfig.StageRecipe r = config.stages() != null ? config.stages().get(stage) : null;
+        if (r == null) r = new RunConfig.StageRecipe(null, null, null, null, null, null);
+        String f = "stages." + stage + ".";
+        double epochs = r.epochs() != null ? r.epochs() : 1.0;
+        if (!(epochs > 0)) throw error(f + "epochs", "must be positive, got " + epochs);
+        // fine-tuning starts from trained weights: no warm-up (DESIGN §6.4)
+        double warmup = r.warmupEpochs() != null ? r.warmupEpochs() : stage.equals("finetune") ? 0.0 : Math.min(1.0, epochs / 5);
+        if (!(warmup >= 0 && warmup <= epochs)) throw error(f + "warmup_epochs", "must be in [0, epochs], got " + warmup);
+        double base = r.baseLr() != null ? r.baseLr() : orDefault(config.baseLr(), optimizer.equals("sgd") ? 0.1 : 5e-4);
+        boolean scale = config.scaleLrByBatch() != null ? config.scaleLrByBatch() : !optimizer.equals("sgd");
+        double lr = scale ? base * batchSize / 512.0 : base;
+        if (!(lr > 0)) throw error(f + "base_lr", "must be positive, got " + base);
+        // meta model and module incubation train without drop path in the meta parts' own training (§6.2)
+        double dropPath = r.dropPath() != null ? r.dropPath() : stage.equals("meta") ? 0.0 : 0.1;
+        if (!(dropPath >= 0 && dropPath < 1)) throw error(f + "drop_path", "must be in [0, 1), got " + dropPath);
+        double clip = r.clipGrad() != null ? r.clipGrad() : stage.equals("finetune") ? 1.0 : 0.0;
+        double wd = r.weightDecay() != null ? r.weightDecay() : orDefault(config.weightDecay(), optimizer.equals("sgd") ? 1e-4 : 0.05);
+        return new Recipe(stage, epochs, warmup, lr, dropPath, clip, wd);
+    }
+
+    private Architecture architecture(Map<String, Object> m) {
+        Map<String, Object> fields = new HashMap<>(m != null ? m : Map.of("preset", "vit_fmnist_tiny"));
+        Object preset = fields.remove("preset");
+        try {
+            if (preset != null) {
+                if (!(preset instanceof String p)) throw error("model.preset", "must be a string");
+                if (p.startsWith("cifar_resnet")) {
+                    int depth = Integer.parseInt(p.substring("cifar_resnet".length()));
+                    Map<String, Object> base = new HashMap<>(ResNetConfig.cifar(depth, 3, 10).toMap());
+                    base.putAll(fields);
+                    return ResNetConfig.fromMap(base);
+                }
+                Map<String, Object> base = new HashMap<>(ViTConfig.preset(p).toMap());
+                base.putAll(fields);
+                return ViTConfig.fromMap(base);
+            }
+            Object family = fields.getOrDefault("model", "vit");
+            if ("vit".equals(family)) return ViTConfig.fromMap(fields);
+            if ("cifar_resnet".equals(family)) return ResNetConfig.fromMap(fields);
+            throw error("model.model", "'" + family + "' is not one of vit, cifar_resnet");
+        } catch (NumberFormatException e) {
+            throw error("model.preset", "'" + preset + "' is not a known preset");
+        } catch (IllegalArgumentException e) {
+            if (e instanceof ConfigException) throw e;
+            throw new ConfigException(origin + ": model: " + e.getMessage());
+        }
+    }
+
+    private Partition partition(RunConfig c) {
+        try {
+            if (c.dividedDepths() != null) {
+                if (c.modules() != null && c.modules() != c.dividedDepths().length)
+                    throw error("modules", c.modules() + " disagrees with divided_depths, which lists " + c.dividedDepths().length + " modules");
+                return Partition.of(target, c.dividedDepths());
+            }
+            int k = c.modules() != null ? c.modules() : (target instanceof ResNetConfig ? 3 : 4);
+            if (k > target.blocks()) throw error("modules", "K = " + k + " is more than the model's depth " + target.blocks());
+            return Partition.equal(target, k);
+        } catch (IllegalArgumentException e) {
+            if (e instanceof ConfigException) throw e;
+            throw new ConfigException(origin + ": " + (c.dividedDepths() != null ? "divided_depths" : "modules") + ": " + e.getMessage());
+        }
+    }
+
+    private ConfigException error(String field, String message) {
+        return new ConfigException(origin + ": field '" + field + "' " + message);
+    }
+
+    private int positive(String field, int v) {
+        if (v <= 0) throw error(field, "must be positive, got " + v);
+        return v;
+    }
+
+    private int nonNegative(String field, int v) {
+        if (v < 0) throw error(field, "must not be negative, got " + v);
+        return v;
+    }
+
+    private static double orDefault(Double v, double d) {
+        return v != null ? v : d;
+    }
+}

@@ -1,0 +1,54 @@
+package dma.trainer.config;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Everything a run needs, read from one JSON file (snake_case fields; unknown fields are errors).
+ * Stage recipes inherit the top-level optimizer settings and override what they name.
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record RunConfig(
+        @JsonProperty("seed") Long seed,
+        @JsonProperty("threads") Integer threads,
+        @JsonProperty("data") Data data,
+        @JsonProperty("model") Map<String, Object> model,
+        @JsonProperty("modules") Integer modules,
+        @JsonProperty("divided_depths") int[] dividedDepths,
+        @JsonProperty("batch_size") Integer batchSize,
+        @JsonProperty("optimizer") String optimizer,
+        @JsonProperty("base_lr") Double baseLr,
+        @JsonProperty("scale_lr_by_batch") Boolean scaleLrByBatch,
+        @JsonProperty("min_lr") Double minLr,
+        @JsonProperty("warmup_lr") Double warmupLr,
+        @JsonProperty("weight_decay") Double weightDecay,
+        @JsonProperty("momentum") Double momentum,
+        @JsonProperty("label_smoothing") Double labelSmoothing,
+        @JsonProperty("augment") AugmentConfig augment,
+        @JsonProperty("stages") Map<String, StageRecipe> stages,
+        @JsonProperty("baselines") List<String> baselines,
+        @JsonProperty("checkpoint_every") Integer checkpointEvery,
+        @JsonProperty("eval_limit") Integer evalLimit,
+        @JsonProperty("parallel_incubation") Boolean parallelIncubation,
+        @JsonProperty("teacher") String teacher) {
+
+    /** Where the images come from. */
+    public record Data(@JsonProperty("kind") String kind, @JsonProperty("path") String path,
+                       @JsonProperty("train_fraction") Double trainFraction, @JsonProperty("workers") Integer workers) {}
+
+    /** Augmentation of training batches (DESIGN §6.2; off by default for the small embedded runs). */
+    public record AugmentConfig(@JsonProperty("pad_crop") Integer padCrop, @JsonProperty("flip") Boolean flip,
+                                @JsonProperty("mixup") Double mixup, @JsonProperty("cutmix") Double cutmix,
+                                @JsonProperty("switch_prob") Double switchProb, @JsonProperty("erase") Double erase) {}
+
+    /** One stage's schedule; null fields inherit the top-level value. */
+    public record StageRecipe(@JsonProperty("epochs") Double epochs, @JsonProperty("warmup_epochs") Double warmupEpochs,
+                              @JsonProperty("base_lr") Double baseLr, @JsonProperty("drop_path") Double dropPath,
+                              @JsonProperty("clip_grad") Double clipGrad, @JsonProperty("weight_decay") Double weightDecay) {}
+
+    public static final List<String> STAGES = List.of("e2e", "meta", "incubate", "imitate", "distdata", "finetune", "select-weights");
+    public static final List<String> BASELINES = List.of("e2e", "imitate", "distdata");
+}

@@ -1,0 +1,151 @@
+package dma.trainer.report;
+
+import dma.trainer.report.MetricsLog.Metric;
+import org.jfree.chart.ChartFactory;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.data.general.DatasetUtils;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * PNG charts of a run (900×560). Empty inputs are not an error: the chart is still written and says "no data", so a
+ * report that links the images never has a broken link. Metrics carry accuracy as a fraction (drawn in %); the
+ * curves of {@link #accuracyVsCost} and {@link #accuracyVsWallTime} are built by the caller in the plotted units.
+ * Non-finite points (a diverged loss) are left out, as they would wreck the axis range.
+ */
+public final class Plots {
+    public static final int WIDTH = 900, HEIGHT = 560;
+
+    static {
+        // Training machines have no display; must be set before the first AWT class loads. An explicit -D wins.
+        if (System.getProperty("java.awt.headless") == null) System.setProperty("java.awt.headless", "true");
+    }
+
+    // tab10: distinguishable on white and for most colour-blind readers (JFreeChart's default palette includes yellow).
+    private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c), new Color(0xd62728),
+            new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f), new Color(0xbcbd22), new Color(0x17becf)};
+
+    private Plots() {}
+
+    /** Training loss against step, one line per stage. */
+    public static void lossPerStage(List<Metric> metrics, Path png) throws IOException {
+        save(lossChart(metrics), png);
+    }
+
+    /** Evaluation accuracy against epoch, one line per stage; only metrics that carry an evaluation count. */
+    public static void accuracyPerStage(List<Metric> metrics, Path png) throws IOException {
+        save(accuracyChart(metrics), png);
+    }
+
+    /**
+     * Accuracy against cumulative training cost, one line per method ("E2E", "Model Assembling").
+     * Each point is {FLOPs, accuracy in %}; the axis unit (GFLOP … EFLOP) follows the largest cost.
+     */
+    public static void accuracyVsCost(Map<String, List<double[]>> curves, Path png) throws IOException {
+        save(costChart(curves), png);
+    }
+
+    /** Accuracy against cumulative training time, one line per method; each point is {minutes, accuracy in %}. */
+    public static void accuracyVsWallTime(Map<String, List<double[]>> curves, Path png) throws IOException {
+        save(curves("Accuracy vs training time", "training time (minutes)", curves, 1), png);
+    }
+
+    // The chart builders are package-private so tests can check what is drawn, not only that a PNG exists.
+
+    static JFreeChart lossChart(List<Metric> metrics) {
+        Map<String, XYSeries> series = new LinkedHashMap<>();
+        for (Metric m : metrics) point(stageSeries(series, m), m.step(), m.loss());
+        return chart("Training loss per stage", "step", "training loss", series, false, false);
+    }
+
+    static JFreeChart accuracyChart(List<Metric> metrics) {
+        Map<String, XYSeries> series = new LinkedHashMap<>();
+        for (Metric m : metrics)
+            if (m.evalAccuracy() != null) point(stageSeries(series, m), m.epoch(), 100 * m.evalAccuracy());
+        JFreeChart chart = chart("Evaluation accuracy per stage", "epoch", "accuracy (%)", series, true, false);
+        ((NumberAxis) chart.getXYPlot().getDomainAxis()).setStandardTickUnits(NumberAxis.createIntegerTickUnits());
+        return chart;
+    }
+
+    static JFreeChart costChart(Map<String, List<double[]>> curves) {
+        double max = curves.values().stream().flatMap(List::stream).mapToDouble(p -> p[0]).filter(Double::isFinite).max().orElse(0);
+        String[] units = {"GFLOP", "TFLOP", "PFLOP", "EFLOP"};
+        int u = 0;
+        while (u < units.length - 1 && max >= 1e9 * Math.pow(1000, u + 1)) u++;
+        return curves("Accuracy vs training cost", "training cost (" + units[u] + ")", curves, 1e9 * Math.pow(1000, u));
+    }
+
+    private static JFreeChart curves(String title, String xLabel, Map<String, List<double[]>> curves, double xScale) {
+        Map<String, XYSeries> series = new LinkedHashMap<>();
+        curves.forEach((method, points) -> {
+            // Drawn in the caller's order, repeated costs kept: assembling is a step at constant cost (meta → assembled).
+            XYSeries s = series.computeIfAbsent(method, k -> new XYSeries(k, false, true));
+            for (double[] p : points) point(s, p[0] / xScale, p[1]);
+        });
+        return chart(title, xLabel, "accuracy (%)", series, true, true);
+    }
+
+    private static XYSeries stageSeries(Map<String, XYSeries> series, Metric m) {
+        // Sorted, no duplicate x: a resumed run logs some steps again, and addOrUpdate keeps the later value instead of a zigzag.
+        return series.computeIfAbsent(m.stage(), k -> new XYSeries(k, true, false));
+    }
+
+    private static void point(XYSeries s, double x, double y) {
+        if (Double.isFinite(x) && Double.isFinite(y)) s.addOrUpdate(x, y);
+    }
+
+    private static JFreeChart chart(String title, String xLabel, String yLabel, Map<String, XYSeries> series,
+                                    boolean shapes, boolean xFromZero) {
+        XYSeriesCollection data = new XYSeriesCollection();
+        series.values().forEach(data::addSeries);
+        JFreeChart chart = ChartFactory.createXYLineChart(title, xLabel, yLabel, data, PlotOrientation.VERTICAL, true, false, false);
+        chart.setBackgroundPaint(Color.WHITE);
+        chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
+        XYPlot plot = chart.getXYPlot();
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setDomainGridlinePaint(new Color(0xdddddd));
+        plot.setRangeGridlinePaint(new Color(0xdddddd));
+        plot.setNoDataMessage("no data");
+        plot.setNoDataMessageFont(new Font(Font.SANS_SERIF, Font.PLAIN, 20));
+        Font label = new Font(Font.SANS_SERIF, Font.PLAIN, 14), ticks = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
+        for (NumberAxis axis : new NumberAxis[]{(NumberAxis) plot.getDomainAxis(), (NumberAxis) plot.getRangeAxis()}) {
+            axis.setLabelFont(label);
+            axis.setTickLabelFont(ticks);
+            axis.setTickLabelsVisible(!DatasetUtils.isEmptyOrNull(data)); // ticks of an empty chart would suggest a scale
+        }
+        // Accuracy differences of a few points must stay visible, so the y axis does not stretch down to zero.
+        ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
+        ((NumberAxis) plot.getDomainAxis()).setAutoRangeIncludesZero(xFromZero);
+        XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, shapes);
+        for (int i = 0; i < data.getSeriesCount(); i++) {
+            renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+            // Past ten series (K = 16 incubations) colours repeat, so the repeats are dashed.
+            renderer.setSeriesStroke(i, i < PALETTE.length ? new BasicStroke(2f)
+                    : new BasicStroke(2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[]{6f, 4f}, 0f));
+        }
+        plot.setRenderer(renderer);
+        if (chart.getLegend() != null) chart.getLegend().setItemFont(label);
+        return chart;
+    }
+
+    private static void save(JFreeChart chart, Path png) throws IOException {
+        Path dir = png.toAbsolutePath().getParent();
+        if (dir != null) Files.createDirectories(dir);
+        ChartUtils.saveChartAsPNG(png.toFile(), chart, WIDTH, HEIGHT);
+    }
+}

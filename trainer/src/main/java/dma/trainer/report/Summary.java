@@ -1,0 +1,160 @@
+package dma.trainer.report;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * What a run cost and reached, per stage and per method (E2E, assembling, imitation, ...), written as
+ * {@code summary.json} (for tools) and {@code summary.md} (for people). Accuracies are fractions in [0, 1].
+ */
+public record Summary(List<StageResult> stages, List<MethodResult> methods) {
+    public static final String JSON_FILE = "summary.json", MARKDOWN_FILE = "summary.md";
+
+    /**
+     * One stage of one method. FLOPs are split as the incubation cost model counts them (frozen parts compute input
+     * gradients only).
+     *
+     * @param method   "assembling", "e2e", "imitation", "distdata", "weight-selection", ...
+     * @param images   training images processed
+     * @param accuracy of the stage's model after the stage, null when not evaluated
+     */
+    public record StageResult(String name, String method, double wallSeconds, long forwardFlops, long inputGradFlops,
+                              long weightGradFlops, long images, Double accuracy) {
+        @JsonIgnore
+        public long totalFlops() {
+            return forwardFlops + inputGradFlops + weightGradFlops;
+        }
+    }
+
+    /** @param accuracy of the method's final model, NaN when it was never evaluated */
+    public record MethodResult(String method, double accuracy, long totalFlops, double wallSeconds, List<String> stages) {}
+
+    public Summary {
+        stages = List.copyOf(stages);
+        methods = List.copyOf(methods);
+    }
+
+    /**
+     * Totals per method, in order of first appearance: FLOPs and wall time summed over its stages (the compute spent,
+     * as the paper's GPU-hours; incubations run in parallel take less elapsed time: pass your own MethodResults to
+     * report that), accuracy of its last evaluated stage. A stage shared by methods (one meta model for assembling
+     * and imitation) belongs to one method here; build MethodResults by hand to count it in both.
+     */
+    public static Summary of(List<StageResult> stages) {
+        Map<String, List<StageResult>> byMethod = new LinkedHashMap<>();
+        for (StageResult s : stages) byMethod.computeIfAbsent(s.method(), k -> new ArrayList<>()).add(s);
+        List<MethodResult> methods = new ArrayList<>();
+        byMethod.forEach((method, list) -> {
+            double accuracy = Double.NaN, wall = 0;
+            long flops = 0;
+            for (StageResult s : list) {
+                flops += s.totalFlops();
+                wall += s.wallSeconds();
+                if (s.accuracy() != null) accuracy = s.accuracy();
+            }
+            methods.add(new MethodResult(method, accuracy, flops, wall, list.stream().map(StageResult::name).toList()));
+        });
+        return new Summary(stages, methods);
+    }
+
+    /** Writes summary.json and summary.md into runDir, each atomically, so a reader never sees half a file. */
+    public void write(Path runDir) throws IOException {
+        Files.createDirectories(runDir);
+        writeAtomically(runDir.resolve(JSON_FILE), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(this));
+        writeAtomically(runDir.resolve(MARKDOWN_FILE), markdown().getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Reads a summary.json, or the one in a run directory. */
+    public static Summary read(Path path) throws IOException {
+        Path file = Files.isDirectory(path) ? path.resolve(JSON_FILE) : path;
+        return Json.MAPPER.readValue(file.toFile(), Summary.class);
+    }
+
+    /** The method table, as printed at the end of a run. */
+    public String table() {
+        StringBuilder sb = new StringBuilder("| method | accuracy | training cost (FLOPs) | training time | stages |\n")
+                .append("|---|---:|---:|---:|---|\n");
+        for (MethodResult m : methods)
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s |\n", m.method(), percent(m.accuracy()), flops(m.totalFlops()),
+                    clock(m.wallSeconds()), String.join(", ", m.stages())));
+        return sb.toString();
+    }
+
+    /** The whole summary.md: methods, then every stage. */
+    public String markdown() {
+        StringBuilder sb = new StringBuilder("# Run summary\n\n## Methods\n\n").append(table())
+                .append("\n## Stages\n\n| stage | method | accuracy | forward | input grad | weight grad | total | images | time |\n")
+                .append("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (StageResult s : stages)
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", s.name(), s.method(),
+                    percent(s.accuracy() == null ? Double.NaN : s.accuracy()), flops(s.forwardFlops()), flops(s.inputGradFlops()),
+                    flops(s.weightGradFlops()), flops(s.totalFlops()), s.images(), clock(s.wallSeconds())));
+        return sb.toString();
+    }
+
+    /** Three significant digits in SI units: 1.5e15 → "1.50 PFLOP", 4.56e13 → "45.6 TFLOP". */
+    static String flops(double f) {
+        String[] units = {"FLOP", "kFLOP", "MFLOP", "GFLOP", "TFLOP", "PFLOP", "EFLOP"};
+        if (!Double.isFinite(f)) return "—";
+        if (Math.abs(f) < 1000) return String.format(Locale.ROOT, "%.0f FLOP", f);
+        int u = 0;
+        double v = f;
+        while (Math.abs(v) >= 1000 && u < units.length - 1) {
+            v /= 1000;
+            u++;
+        }
+        // Round first: 999.6 TFLOP prints as 1.00 PFLOP, not 1000 TFLOP.
+        if (Math.abs(Double.parseDouble(String.format(Locale.ROOT, "%.3g", v))) >= 1000 && u < units.length - 1) {
+            v /= 1000;
+            u++;
+        }
+        int decimals = Math.abs(v) < 9.995 ? 2 : Math.abs(v) < 99.95 ? 1 : 0;
+        return String.format(Locale.ROOT, "%." + decimals + "f %s", v, units[u]);
+    }
+
+    /** m:ss, or h:mm:ss from an hour on: 125 s → "2:05". */
+    static String clock(double seconds) {
+        if (!Double.isFinite(seconds)) return "—";
+        long s = Math.round(seconds);
+        return s >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String.format(Locale.ROOT, "%d:%02d", s / 60, s % 60);
+    }
+
+    static String percent(double fraction) {
+        return Double.isFinite(fraction) ? String.format(Locale.ROOT, "%.2f%%", 100 * fraction) : "—";
+    }
+
+    /** Temp file in the same directory, forced to disk, then renamed over the target: readers see old or new, never half. */
+    static void writeAtomically(Path target, byte[] bytes) throws IOException {
+        Path dir = target.toAbsolutePath().getParent();
+        Path tmp = Files.createTempFile(dir, target.getFileName() + ".", ".tmp");
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ByteBuffer buf = ByteBuffer.wrap(bytes);
+                while (buf.hasRemaining()) ch.write(buf);
+                ch.force(true);
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+        // Make the rename itself durable; directories cannot be opened on every platform, where this is best effort.
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // the data is safe in the file; only the rename might be lost on power failure
+        }
+    }
+}

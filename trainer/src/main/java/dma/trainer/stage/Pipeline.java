@@ -1,0 +1,165 @@
+package dma.trainer.stage;
+
+import dma.engine.Backend;
+import dma.trainer.config.ConfigLoader;
+import dma.trainer.config.Plan;
+import dma.trainer.data.Dataset;
+import dma.trainer.data.Datasets;
+import dma.trainer.data.Split;
+import dma.trainer.data.Subsets;
+import dma.trainer.report.MetricsLog;
+import dma.trainer.report.Plots;
+import dma.trainer.report.Summary;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Model Assembling end to end: meta → incubate ×K → assemble → finetune, then the chosen baselines on
+ * the same data, skipping every stage whose finished output exists (so a rerun, or {@code --resume}
+ * after a kill, continues where it stopped), and finally the summary, the plots and the table.
+ */
+public final class Pipeline {
+    private final Plan plan;
+    private final Path runDir;
+    private final Stages stages;
+    private final ModuleLauncher launcher;
+    private final List<Summary.StageResult> results = new ArrayList<>();
+
+    /** Runs the K module stages of one method (incubate, imitate, distdata): in this process or as child processes. */
+    @FunctionalInterface
+    public interface ModuleLauncher {
+        void run(String kind, List<Integer> modules) throws IOException;
+    }
+
+    public Pipeline(Plan plan, Path runDir, Stages stages, ModuleLauncher launcher) {
+        this.plan = plan;
+        this.runDir = runDir;
+        this.stages = stages;
+        this.launcher = launcher;
+    }
+
+    /** Loads the plan's data: the test set whole, the training set reduced to the class-balanced train_fraction. */
+    public static Split data(Plan plan) {
+        Split split = Datasets.load(plan.dataKind, plan.dataPath);
+        if (plan.trainFraction >= 1) return split;
+        Dataset train = split.train().subset(Subsets.classBalanced(split.train(), plan.trainFraction, plan.seed));
+        return new Split(train, split.test());
+    }
+
+    public Summary run() throws IOException {
+        Files.createDirectories(runDir);
+        Files.writeString(runDir.resolve("config.json"), ConfigLoader.toJson(plan.config));
+        stage("meta", stages::meta);
+        methodModules("incubate");
+        if (plan.baselines.contains("imitate")) methodModules("imitate");
+        if (plan.baselines.contains("distdata")) methodModules("distdata");
+        for (String kind : List.of("incubate", "imitate", "distdata")) {
+            if (!kind.equals("incubate") && !plan.baselines.contains(kind)) continue;
+            String suffix = kind.equals("incubate") ? "" : "-" + kind;
+            stage("assemble" + suffix, () -> stages.assemble(kind));
+            stage("finetune" + suffix, () -> stages.finetune(kind));
+        }
+        if (plan.baselines.contains("e2e")) stage("e2e", () -> stages.e2e("e2e", null));
+        return report();
+    }
+
+    private void methodModules(String kind) throws IOException {
+        List<Integer> todo = new ArrayList<>();
+        for (int i = 0; i < plan.partition.modules(); i++) if (stages.finished(kind + "-" + i) == null) todo.add(i);
+        if (!todo.isEmpty()) launcher.run(kind, todo);
+        for (int i = 0; i < plan.partition.modules(); i++) {
+            Summary.StageResult r = stages.finished(kind + "-" + i);
+            if (r == null) throw new IllegalStateException(kind + "-" + i + " did not finish; see " + runDir.resolve(kind + "-" + i));
+            results.add(r);
+        }
+    }
+
+    @FunctionalInterface
+    private interface StageBody {
+        Summary.StageResult run() throws IOException;
+    }
+
+    private void stage(String name, StageBody body) throws IOException {
+        Summary.StageResult done = stages.finished(name);
+        if (done != null) System.err.println(name + ": finished earlier, skipped (" + runDir.resolve(name) + ")");
+        results.add(done != null ? done : body.run());
+    }
+
+    /**
+     * summary.json / summary.md, the plots, and the table. The meta model counts toward every method built
+     * on it; its accuracy is its own, the method's is the fine-tuned target's.
+     */
+    private Summary report() throws IOException {
+        Map<String, List<Summary.StageResult>> byMethod = new LinkedHashMap<>();
+        Summary.StageResult meta = results.stream().filter(r -> r.name().equals("meta")).findFirst().orElseThrow();
+        for (String kind : List.of("incubate", "imitate", "distdata")) {
+            String method = kind.equals("incubate") ? "assembling" : kind.equals("imitate") ? "imitation" : "distdata";
+            List<Summary.StageResult> list = new ArrayList<>();
+            for (Summary.StageResult r : results) if (r.method().equals(method) && !r.name().equals("meta")) list.add(r);
+            if (list.isEmpty()) continue;
+            list.add(0, meta);
+            byMethod.put(method, list);
+        }
+        results.stream().filter(r -> r.method().equals("e2e")).forEach(r -> byMethod.computeIfAbsent("e2e", k -> new ArrayList<>()).add(r));
+        List<Summary.MethodResult> methods = new ArrayList<>();
+        byMethod.forEach((method, list) -> {
+            long flops = 0;
+            double wall = 0;
+            for (Summary.StageResult r : list) {
+                flops += r.totalFlops();
+                wall += r.wallSeconds();
+            }
+            Summary.StageResult last = list.get(list.size() - 1);
+            methods.add(new Summary.MethodResult(method, last.accuracy() == null ? Double.NaN : last.accuracy(), flops, wall,
+                    list.stream().map(Summary.StageResult::name).toList()));
+        });
+        Summary summary = new Summary(results, methods);
+        summary.write(runDir);
+        plots(byMethod);
+        return summary;
+    }
+
+    private void plots(Map<String, List<Summary.StageResult>> byMethod) throws IOException {
+        List<MetricsLog.Metric> metrics = new ArrayList<>();
+        for (Summary.StageResult r : results) {
+            Path f = runDir.resolve(r.name()).resolve(MetricsLog.FILE);
+            if (Files.exists(f)) metrics.addAll(MetricsLog.read(f));
+        }
+        Path plotDir = Files.createDirectories(runDir.resolve("plots"));
+        Plots.lossPerStage(metrics, plotDir.resolve("loss.png"));
+        Plots.accuracyPerStage(metrics, plotDir.resolve("accuracy.png"));
+        // accuracy against cumulative cost: each method's stages laid end to end, points at the last stage's evaluations
+        Map<String, List<double[]>> byFlops = new LinkedHashMap<>(), byTime = new LinkedHashMap<>();
+        byMethod.forEach((method, list) -> {
+            double flopsBefore = 0, wallBefore = 0;
+            for (int i = 0; i < list.size() - 1; i++) {
+                flopsBefore += list.get(i).totalFlops();
+                wallBefore += list.get(i).wallSeconds();
+            }
+            String last = list.get(list.size() - 1).name();
+            List<double[]> cost = new ArrayList<>(), time = new ArrayList<>();
+            for (MetricsLog.Metric m : metrics)
+                if (m.stage().equals(last) && m.evalAccuracy() != null) {
+                    cost.add(new double[]{flopsBefore + m.flops(), 100 * m.evalAccuracy()});
+                    time.add(new double[]{(wallBefore + m.wallSeconds()) / 60, 100 * m.evalAccuracy()});
+                }
+            String label = switch (method) {
+                case "assembling" -> "Model Assembling";
+                case "e2e" -> "E2E";
+                case "imitation" -> "Module Imitation";
+                case "distdata" -> "DistData";
+                default -> method;
+            };
+            byFlops.put(label, cost);
+            byTime.put(label, time);
+        });
+        Plots.accuracyVsCost(byFlops, plotDir.resolve("accuracy_vs_flops.png"));
+        Plots.accuracyVsWallTime(byTime, plotDir.resolve("accuracy_vs_time.png"));
+    }
+}

@@ -1,0 +1,44 @@
+package dma.trainer.stage;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dma.trainer.report.Summary;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+
+/** A stage's {@code result.json}: written last and atomically, it marks the stage finished. */
+final class ResultFile {
+    static final String NAME = "result.json";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private ResultFile() {}
+
+    static void write(Path stageDir, Summary.StageResult result) {
+        Path file = stageDir.resolve(NAME);
+        try {
+            Files.createDirectories(stageDir);
+            Path tmp = stageDir.resolve("." + NAME + ".tmp");
+            Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(result));
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new UncheckedIOException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    static Summary.StageResult read(Path stageDir) {
+        Path file = stageDir.resolve(NAME);
+        try {
+            return JSON.readValue(file.toFile(), Summary.StageResult.class);
+        } catch (IOException e) {
+            throw new UncheckedIOException(file + ": " + e.getMessage(), e);
+        }
+    }
+}

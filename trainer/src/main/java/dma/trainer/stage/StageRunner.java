@@ -1,0 +1,213 @@
+package dma.trainer.stage;
+
+import dma.engine.Backend;
+import dma.engine.CounterRng;
+import dma.engine.Flops;
+import dma.engine.GradMode;
+import dma.engine.Rng;
+import dma.engine.Scope;
+import dma.engine.Tensor;
+import dma.engine.io.Safetensors;
+import dma.engine.io.TensorFiles;
+import dma.engine.ops.Update;
+import dma.models.ImageClassifier;
+import dma.trainer.config.Plan;
+import dma.trainer.data.BatchLoader;
+import dma.trainer.data.Dataset;
+import dma.trainer.optim.Optimizer;
+import dma.trainer.optim.Schedule;
+import dma.trainer.report.MetricsLog;
+import dma.trainer.ui.Progress;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The training loop every stage shares: batches from a deterministic loader, the stage's objective,
+ * backward, optional clipping, an optimizer step on the trainable tensors, progress, metrics, an
+ * evaluation per epoch, and an atomic training checkpoint every N steps from which a killed run resumes
+ * to the same weights (batches, masks and learning rates depend only on the seed and the step).
+ */
+public final class StageRunner {
+    /** The stage's loss for one batch. */
+    @FunctionalInterface
+    public interface Objective {
+        Tensor loss(ImageClassifier model, Tensor images, Tensor targets, Rng rng);
+    }
+
+    /** What one stage trains, on what, for how long. */
+    public record Spec(String stage, Path dir, ImageClassifier model, Map<String, Tensor> trainable, Objective objective,
+                       Dataset train, Dataset test, Plan.Recipe recipe, long steps, long seed) {}
+
+    /** What a finished stage cost and reached. */
+    public record Result(String stage, double wallSeconds, Flops.Count flops, long images, double accuracy, long steps) {}
+
+    /** Training stopped on a NaN or infinite loss. */
+    public static final class DivergedException extends IllegalStateException {
+        public DivergedException(String message) {
+            super(message);
+        }
+    }
+
+    private final Plan plan;
+    private final Backend backend;
+    /** Per-channel normalization of the full training set, used for every stage's batches and for evaluation. */
+    private final float[] mean, std;
+
+    public StageRunner(Plan plan, Backend backend, float[] mean, float[] std) {
+        this.plan = plan;
+        this.backend = backend;
+        this.mean = mean.clone();
+        this.std = std.clone();
+    }
+
+    /** Steps that {@code epochs} epochs of {@code data} take at the plan's batch size. */
+    public long stepsFor(Dataset data, double epochs) {
+        long perEpoch = Math.max(1, data.size() / plan.batchSize);
+        return Math.max(1, Math.round(epochs * perEpoch));
+    }
+
+    public Result run(Spec spec, boolean resume) throws java.io.IOException {
+        Files.createDirectories(spec.dir());
+        Path state = spec.dir().resolve("state.safetensors");
+        Plan.Recipe r = spec.recipe();
+        ImageClassifier model = spec.model();
+        model.train(true);
+        List<Tensor> trainable = new ArrayList<>(spec.trainable().values());
+        try (MetricsLog log = new MetricsLog(spec.dir()); // one log per stage: parallel incubations never share a file
+             Optimizer opt = Optimizer.create(plan.optimizer, spec.trainable(), r.weightDecay(), plan.momentum);
+             BatchLoader loader = new BatchLoader(spec.train(), plan.batchSize, augment(), mean, std,
+                     spec.seed(), true, plan.workers)) {
+            int perEpoch = loader.stepsPerEpoch();
+            long total = spec.steps();
+            // warm-up as a fraction of the stage, so a DistData shard (more, shorter epochs) warms up as long as the others
+            Schedule schedule = new Schedule(r.lr(), plan.warmupLr, plan.minLr, Math.round(total * r.warmupEpochs() / r.epochs()), total);
+            long step = 0;
+            double wallBefore = 0;
+            Flops.Count flopsBefore = new Flops.Count(0, 0, 0);
+            if (resume && Files.exists(state)) {
+                Map<String, String> meta = restore(state, model, opt);
+                step = Long.parseLong(meta.get("step"));
+                wallBefore = Double.parseDouble(meta.get("wall_s"));
+                flopsBefore = new Flops.Count(Long.parseLong(meta.get("flops_forward")), Long.parseLong(meta.get("flops_input_grad")),
+                        Long.parseLong(meta.get("flops_weight_grad")));
+                System.err.printf("%s: resuming at step %d of %d from %s%n", spec.stage(), step, total, state);
+            }
+            long t0 = System.nanoTime();
+            Flops.Count flops0 = Flops.now();
+            Progress bar = new Progress(spec.stage(), total, "step");
+            int logEvery = (int) Math.max(1, total / 50);
+            double lastLoss = Double.NaN;
+            Double lastAccuracy = null;
+            int epoch = (int) (step / perEpoch);
+            loader.start(epoch, (int) (step % perEpoch));
+            while (step < total) {
+                if (step > 0 && step % perEpoch == 0 && step / perEpoch != epoch) loader.start(epoch = (int) (step / perEpoch), 0);
+                BatchLoader.Batch batch = loader.next();
+                float lr = (float) schedule.at(step);
+                try (Scope s = Scope.open()) {
+                    Tensor x = Tensor.of(backend, batch.images(), batch.size(), spec.train().channels(), spec.train().height(), spec.train().width());
+                    Tensor y = Tensor.of(backend, batch.targets(), batch.size(), spec.train().classes());
+                    opt.zeroGrad();
+                    Tensor loss = spec.objective().loss(model, x, y, new Rng(CounterRng.derive(spec.seed(), 1_000_003L * step)));
+                    lastLoss = loss.item();
+                    if (!Double.isFinite(lastLoss))
+                        throw new DivergedException(spec.stage() + ": loss is " + lastLoss + " at step " + step + "; stopped. "
+                                + (Files.exists(state) ? "The last good checkpoint is " + state : "No checkpoint was written yet."));
+                    loss.backward();
+                    if (r.clipGrad() > 0) Update.clipGradNorm(trainable, r.clipGrad());
+                    opt.step(lr);
+                }
+                step++;
+                double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
+                Flops.Count flops = flopsBefore.plus(Flops.now().minus(flops0));
+                bar.update(step, String.format("loss %.4f lr %.2e", lastLoss, lr));
+                boolean epochEnd = step % perEpoch == 0 || step == total;
+                Double acc = null;
+                if (epochEnd) {
+                    // evaluation is not training cost: take its forward FLOPs back out
+                    Flops.Count beforeEval = Flops.now();
+                    acc = lastAccuracy = evaluate(model, spec.test());
+                    flops0 = flops0.plus(Flops.now().minus(beforeEval));
+                }
+                if (acc != null || step % logEvery == 0)
+                    log.log(new MetricsLog.Metric(spec.stage(), step, (int) ((step - 1) / perEpoch) + 1, lastLoss, lr,
+                            (double) step * plan.batchSize / Math.max(wall, 1e-9), acc, wall, flops.total()));
+                if (step % plan.checkpointEvery == 0 && step < total) save(state, model, opt, step, wall, flops);
+            }
+            double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
+            Flops.Count flops = flopsBefore.plus(Flops.now().minus(flops0));
+            // per-epoch evaluations may use a prefix of the test set (eval_limit); the stage's result uses all of it
+            double accuracy = plan.evalLimit >= spec.test().size() && lastAccuracy != null ? lastAccuracy : evaluate(model, spec.test(), Integer.MAX_VALUE);
+            return new Result(spec.stage(), wall, flops, total * plan.batchSize, accuracy, total);
+        }
+    }
+
+    private dma.trainer.data.Augment augment() {
+        var a = plan.augment;
+        return new dma.trainer.data.Augment(a.padCrop() != null ? a.padCrop() : 0, a.flip() != null && a.flip(),
+                a.mixup() != null ? a.mixup().floatValue() : 0f, a.cutmix() != null ? a.cutmix().floatValue() : 0f,
+                a.switchProb() != null ? a.switchProb().floatValue() : 0.5f, 1f, a.erase() != null ? a.erase().floatValue() : 0f);
+    }
+
+    /** Top-1 accuracy on (at most eval_limit images of) {@code test}, in eval mode without a tape. */
+    public double evaluate(ImageClassifier model, Dataset test) {
+        return evaluate(model, test, plan.evalLimit);
+    }
+
+    public double evaluate(ImageClassifier model, Dataset test, int limit) {
+        Dataset data = test.size() > limit ? test.subset(java.util.stream.IntStream.range(0, limit).toArray()) : test;
+        model.train(false);
+        int correct = 0;
+        try (GradMode off = GradMode.disabled();
+             BatchLoader loader = new BatchLoader(data, plan.batchSize, dma.trainer.data.Augment.none(), mean, std, 0, false, 0)) {
+            loader.start(0, 0);
+            for (int b = 0; b < loader.stepsPerEpoch(); b++) {
+                BatchLoader.Batch batch = loader.next();
+                try (Scope s = Scope.open()) {
+                    Tensor x = Tensor.of(backend, batch.images(), batch.size(), data.channels(), data.height(), data.width());
+                    float[] logits = model.forward(x, null).toFloats();
+                    int classes = logits.length / batch.size();
+                    for (int i = 0; i < batch.size(); i++) {
+                        int best = 0;
+                        for (int c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+                        if (best == batch.labels()[i]) correct++;
+                    }
+                }
+            }
+        } finally {
+            model.train(true);
+        }
+        return (double) correct / data.size();
+    }
+
+    private void save(Path file, ImageClassifier model, Optimizer opt, long step, double wall, Flops.Count flops) {
+        LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
+        model.stateDict().forEach((k, v) -> tensors.put("model." + k, v));
+        tensors.putAll(opt.stateDict());
+        TensorFiles.save(file, tensors, Map.of("step", Long.toString(step), "optimizer_steps", Integer.toString(opt.steps()),
+                "wall_s", Double.toString(wall), "flops_forward", Long.toString(flops.forward()),
+                "flops_input_grad", Long.toString(flops.inputGrad()), "flops_weight_grad", Long.toString(flops.weightGrad())));
+    }
+
+    private Map<String, String> restore(Path file, ImageClassifier model, Optimizer opt) {
+        Safetensors.Loaded loaded = Safetensors.read(file);
+        Map<String, Tensor> modelState = new LinkedHashMap<>(), optState = new LinkedHashMap<>();
+        try {
+            loaded.tensors().forEach((k, v) -> {
+                if (k.startsWith("model.")) modelState.put(k.substring(6), TensorFiles.fromHost(backend, v));
+                else optState.put(k, TensorFiles.fromHost(backend, v));
+            });
+            model.load(modelState, file.toString(), true);
+            opt.loadStateDict(optState, Integer.parseInt(loaded.metadata().get("optimizer_steps")), file.toString());
+        } finally {
+            modelState.values().forEach(Tensor::close);
+            optState.values().forEach(Tensor::close);
+        }
+        return loaded.metadata();
+    }
+}

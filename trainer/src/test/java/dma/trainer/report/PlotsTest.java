@@ -1,0 +1,110 @@
+package dma.trainer.report;
+
+import dma.trainer.report.MetricsLog.Metric;
+import org.jfree.chart.JFreeChart;
+import org.jfree.data.xy.XYDataset;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+
+class PlotsTest {
+    static void assertPng(Path png) throws IOException {
+        byte[] head = Arrays.copyOf(Files.readAllBytes(png), 8);
+        assertArrayEquals(new byte[]{(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, head, png + " is not a PNG");
+        BufferedImage img = ImageIO.read(png.toFile());
+        assertNotNull(img, png.toString());
+        assertEquals(Plots.WIDTH, img.getWidth());
+        assertEquals(Plots.HEIGHT, img.getHeight());
+    }
+
+    static List<Metric> metrics() {
+        List<Metric> ms = new ArrayList<>();
+        String[] stages = {"meta", "incubate-0", "incubate-1", "finetune"};
+        for (int s = 0; s < stages.length; s++)
+            for (int step = 0; step <= 200; step += 10) {
+                int epoch = step / 50;
+                Double acc = step % 50 == 0 ? 0.3 + 0.1 * s + 0.05 * epoch : null;
+                ms.add(new Metric(stages[s], step, epoch, 2.3 * Math.exp(-step / (80.0 + 20 * s)) + 0.2, 1e-3, 500, acc, step, step * 1_000_000L));
+            }
+        ms.add(new Metric("meta", 100, 2, 0.9, 1e-3, 500, null, 100, 1)); // a resumed run logs step 100 again: the later value wins
+        ms.add(new Metric("finetune", 210, 4, Double.NaN, 1e-3, 500, null, 210, 1)); // a diverged step is left out
+        return ms;
+    }
+
+    static Map<String, List<double[]>> costCurves() {
+        Map<String, List<double[]>> curves = new LinkedHashMap<>();
+        // {FLOPs, accuracy %}; assembling drops at constant cost from the meta model to the not yet fine-tuned assembly
+        curves.put("E2E", List.of(new double[]{0, 10}, new double[]{4e14, 55}, new double[]{8e14, 66}, new double[]{1.6e15, 72}));
+        curves.put("Model Assembling", List.of(new double[]{0, 10}, new double[]{2e14, 58}, new double[]{6e14, 60},
+                new double[]{6e14, 31}, new double[]{9e14, 74}));
+        return curves;
+    }
+
+    @Test
+    void writesReadableCharts(@TempDir Path dir) throws IOException {
+        Path out = dir.resolve("plots"); // created on demand
+        Plots.lossPerStage(metrics(), out.resolve("loss.png"));
+        Plots.accuracyPerStage(metrics(), out.resolve("accuracy.png"));
+        Plots.accuracyVsCost(costCurves(), out.resolve("cost.png"));
+        Map<String, List<double[]>> minutes = new LinkedHashMap<>();
+        costCurves().forEach((k, v) -> minutes.put(k, v.stream().map(p -> new double[]{p[0] / 6e13, p[1]}).toList()));
+        Plots.accuracyVsWallTime(minutes, out.resolve("time.png"));
+        checkAll(out, "");
+    }
+
+    @Test
+    void drawsWhatItIsGiven() {
+        XYDataset loss = Plots.lossChart(metrics()).getXYPlot().getDataset();
+        assertEquals(List.of("meta", "incubate-0", "incubate-1", "finetune"), List.of(loss.getSeriesKey(0), loss.getSeriesKey(1),
+                loss.getSeriesKey(2), loss.getSeriesKey(3)));
+        assertEquals(21, loss.getItemCount(0)); // step 100 logged twice, kept once
+        assertEquals(0.9, loss.getYValue(0, 10)); // ... with the resumed run's value
+        assertEquals(21, loss.getItemCount(3)); // the NaN step is left out
+
+        XYDataset acc = Plots.accuracyChart(metrics()).getXYPlot().getDataset();
+        assertEquals(5, acc.getItemCount(0)); // epochs 0..4
+        assertEquals(30.0, acc.getYValue(0, 0), 1e-9); // fractions drawn in %
+
+        JFreeChart cost = Plots.costChart(costCurves());
+        assertEquals("training cost (PFLOP)", cost.getXYPlot().getDomainAxis().getLabel());
+        XYDataset c = cost.getXYPlot().getDataset();
+        assertEquals(1.6, c.getXValue(0, 3), 1e-12);
+        assertEquals(72.0, c.getYValue(0, 3)); // curves are already in %
+        assertEquals(5, c.getItemCount(1)); // the assembling drop at constant cost keeps both points, in order
+        assertEquals(31.0, c.getYValue(1, 3));
+        assertEquals("training cost (TFLOP)", Plots.costChart(Map.of("E2E", List.<double[]>of(new double[]{5e14, 50})))
+                .getXYPlot().getDomainAxis().getLabel());
+    }
+
+    @Test
+    void emptyInputsStillWriteAChart(@TempDir Path dir) throws IOException {
+        Plots.lossPerStage(List.of(), dir.resolve("loss.png"));
+        Plots.accuracyPerStage(metrics().stream().filter(m -> m.evalAccuracy() == null).toList(), dir.resolve("accuracy.png"));
+        Plots.accuracyVsCost(Map.of(), dir.resolve("cost.png"));
+        Plots.accuracyVsWallTime(Map.of("E2E", List.of()), dir.resolve("time.png"));
+        checkAll(dir, "empty-");
+    }
+
+    static void checkAll(Path dir, String keepPrefix) throws IOException {
+        String keep = System.getProperty("dma.plots.keep"); // -Ddma.plots.keep=DIR keeps the images for a look
+        for (String name : new String[]{"loss.png", "accuracy.png", "cost.png", "time.png"}) {
+            assertPng(dir.resolve(name));
+            if (keep != null) Files.copy(dir.resolve(name), Path.of(keep, keepPrefix + name), StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+}

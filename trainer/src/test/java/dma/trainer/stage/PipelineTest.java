@@ -1,0 +1,121 @@
+package dma.trainer.stage;
+
+import dma.engine.Tensor;
+import dma.engine.cpu.CpuBackend;
+import dma.engine.io.TensorFiles;
+import dma.trainer.cli.Main;
+import dma.trainer.report.Summary;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** The whole pipeline on Fashion-MNIST (Debian's dataset-fashion-mnist, which .ci/run installs). */
+class PipelineTest {
+    static final Path FMNIST = Path.of("/usr/share/datasets/fashion-mnist");
+
+    @BeforeAll
+    static void needData() {
+        assumeTrue(Files.isDirectory(FMNIST), "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
+    }
+
+    static Path config(Path dir, String body) throws Exception {
+        Path f = dir.resolve("run.json");
+        Files.writeString(f, body);
+        return f;
+    }
+
+    static final String TINY = """
+            {"seed": 3,
+             "data": {"kind": "fashion_mnist", "train_fraction": 0.01, "workers": 1},
+             "model": {"preset": "vit_fmnist_tiny", "depth": 3, "embed_dim": 16, "num_heads": 2},
+             "modules": 2, "batch_size": 32, "base_lr": 2e-3, "scale_lr_by_batch": false,
+             "stages": {"meta": {"epochs": 1}, "incubate": {"epochs": 1}, "finetune": {"epochs": 1}, "e2e": {"epochs": 1}},
+             "baselines": ["e2e", "imitate", "distdata"],
+             "checkpoint_every": 5, "eval_limit": 300}
+            """;
+
+    @Test
+    void everyStageRunsAndTheSummaryIsWritten(@TempDir Path dir) throws Exception {
+        Path cfg = config(dir, TINY), run = dir.resolve("run");
+        assertEquals(0, Main.commandLine().execute("pipeline", "--config", cfg.toString(), "--run-dir", run.toString(), "--threads", "2"));
+        for (String stage : List.of("meta", "incubate-0", "incubate-1", "assemble", "finetune", "imitate-0", "imitate-1",
+                "assemble-imitate", "finetune-imitate", "distdata-0", "distdata-1", "assemble-distdata", "finetune-distdata", "e2e"))
+            assertTrue(Files.exists(run.resolve(stage).resolve("result.json")), stage + " finished");
+        Summary s = Summary.read(run);
+        assertEquals(List.of("assembling", "imitation", "distdata", "e2e"), s.methods().stream().map(Summary.MethodResult::method).toList());
+        for (Summary.MethodResult m : s.methods()) {
+            assertTrue(m.totalFlops() > 0 && m.accuracy() > 0.1, m.toString()); // better than chance (10 classes)
+        }
+        for (String png : List.of("loss.png", "accuracy.png", "accuracy_vs_flops.png", "accuracy_vs_time.png"))
+            assertTrue(Files.size(run.resolve("plots").resolve(png)) > 1000, png);
+        assertTrue(Files.readString(run.resolve("summary.md")).contains("| assembling |"));
+        // a second run finds every stage finished and only rewrites the report
+        assertEquals(0, Main.commandLine().execute("pipeline", "--config", cfg.toString(), "--run-dir", run.toString()));
+        assertEquals(s.methods(), Summary.read(run).methods());
+    }
+
+    /** Runs the dma CLI in a child JVM (so it can be killed like a real run). */
+    static Process child(Path log, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    }
+
+    @Test
+    void aKilledStageResumesToTheSameWeights(@TempDir Path dir) throws Exception {
+        Path cfg = config(dir, TINY.replace("\"meta\": {\"epochs\": 1}", "\"meta\": {\"epochs\": 3}"));
+        Path straight = dir.resolve("straight"), killed = dir.resolve("killed");
+        Process p = child(dir.resolve("straight.log"), "meta", "--config", cfg.toString(), "--run-dir", straight.toString(), "--threads", "2");
+        assertTrue(p.waitFor(300, TimeUnit.SECONDS) && p.exitValue() == 0, Files.readString(dir.resolve("straight.log")));
+
+        Process k = child(dir.resolve("killed.log"), "meta", "--config", cfg.toString(), "--run-dir", killed.toString(), "--threads", "2");
+        Path state = killed.resolve("meta").resolve("state.safetensors");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
+        // wait until a checkpoint exists past the first one, then SIGKILL mid-stage
+        while (!(Files.exists(state) && Files.readString(killed.resolve("meta").resolve("metrics.jsonl")).lines().count() > 3)
+                && System.nanoTime() < deadline && k.isAlive())
+            Thread.sleep(20);
+        assertTrue(k.isAlive(), "the run was still going when it was killed: " + Files.readString(dir.resolve("killed.log")));
+        k.destroyForcibly().waitFor(); // destroyForcibly is SIGKILL on Linux
+        assertTrue(Files.exists(state), "a training checkpoint survived the kill");
+        assertTrue(!Files.exists(killed.resolve("meta").resolve("result.json")), "the stage had not finished");
+
+        Process r = child(dir.resolve("resume.log"), "meta", "--config", cfg.toString(), "--run-dir", killed.toString(), "--threads", "2", "--resume");
+        assertTrue(r.waitFor(300, TimeUnit.SECONDS) && r.exitValue() == 0, Files.readString(dir.resolve("resume.log")));
+        assertTrue(Files.readString(dir.resolve("resume.log")).contains("resuming at step"), Files.readString(dir.resolve("resume.log")));
+
+        var be = CpuBackend.get();
+        Map<String, Tensor> a = TensorFiles.load(straight.resolve("meta").resolve("model.safetensors"), be);
+        Map<String, Tensor> b = TensorFiles.load(killed.resolve("meta").resolve("model.safetensors"), be);
+        assertEquals(a.keySet(), b.keySet());
+        a.forEach((key, t) -> assertArrayEquals(t.toFloats(), b.get(key).toFloats(), 0f, key));
+        a.values().forEach(Tensor::close);
+        b.values().forEach(Tensor::close);
+    }
+
+    @Test
+    void aNaNLossStopsTheStageNamingTheStep(@TempDir Path dir) throws Exception {
+        // a learning rate this large drives the weights to inf within a few steps
+        Path cfg = config(dir, TINY.replace("\"base_lr\": 2e-3", "\"base_lr\": 1e30"));
+        Path run = dir.resolve("run");
+        java.io.StringWriter err = new java.io.StringWriter();
+        var cl = Main.commandLine();
+        cl.setErr(new java.io.PrintWriter(err));
+        assertEquals(2, cl.execute("meta", "--config", cfg.toString(), "--run-dir", run.toString()));
+        assertTrue(err.toString().contains("meta: loss is") && err.toString().contains("at step"), err.toString());
+        assertTrue(!Files.exists(run.resolve("meta").resolve("result.json")));
+    }
+}
