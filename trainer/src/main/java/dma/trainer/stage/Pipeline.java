@@ -55,6 +55,7 @@ public final class Pipeline {
     public Summary run() throws IOException {
         Files.createDirectories(runDir);
         Files.writeString(runDir.resolve("config.json"), ConfigLoader.toJson(plan.config));
+        Files.writeString(runDir.resolve("resolved.json"), ConfigLoader.toJson(resolved()));
         stage("meta", stages::meta);
         methodModules("incubate");
         if (plan.baselines.contains("imitate")) methodModules("imitate");
@@ -78,6 +79,24 @@ public final class Pipeline {
             if (r == null) throw new IllegalStateException(kind + "-" + i + " did not finish; see " + runDir.resolve(kind + "-" + i));
             results.add(r);
         }
+    }
+
+    /** Every default filled in: what the run really used. */
+    private Map<String, Object> resolved() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("seed", plan.seed);
+        m.put("threads", plan.threads);
+        m.put("data", Map.of("kind", plan.dataKind, "path", plan.dataPath.toString(), "train_fraction", plan.trainFraction));
+        m.put("model", plan.target.toMap());
+        m.put("divided_depths", plan.partition.depths());
+        m.put("batch_size", plan.batchSize);
+        m.put("optimizer", plan.optimizer);
+        m.put("label_smoothing", plan.labelSmoothing);
+        Map<String, Object> recipes = new LinkedHashMap<>();
+        for (String s : dma.trainer.config.RunConfig.STAGES) recipes.put(s, plan.recipe(s));
+        m.put("stages", recipes);
+        m.put("baselines", plan.baselines);
+        return m;
     }
 
     @FunctionalInterface

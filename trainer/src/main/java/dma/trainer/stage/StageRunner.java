@@ -101,6 +101,8 @@ public final class StageRunner {
             Flops.Count flops0 = Flops.now();
             Progress bar = new Progress(spec.stage(), total, "step");
             int logEvery = (int) Math.max(1, total / 50);
+            // evaluate at every epoch's end and at least four times a stage, so short stages still draw a curve
+            long evalEvery = Math.max(1, Math.min(perEpoch, (total + 3) / 4));
             double lastLoss = Double.NaN;
             Double lastAccuracy = null;
             int epoch = (int) (step / perEpoch);
@@ -126,7 +128,7 @@ public final class StageRunner {
                 double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
                 Flops.Count flops = flopsBefore.plus(Flops.now().minus(flops0));
                 bar.update(step, String.format("loss %.4f lr %.2e", lastLoss, lr));
-                boolean epochEnd = step % perEpoch == 0 || step == total;
+                boolean epochEnd = step % perEpoch == 0 || step % evalEvery == 0 || step == total;
                 Double acc = null;
                 if (epochEnd) {
                     // evaluation is not training cost: take its forward FLOPs back out
