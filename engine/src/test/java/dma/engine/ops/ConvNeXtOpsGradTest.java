@@ -40,6 +40,7 @@ class ConvNeXtOpsGradTest {
             {2, 2, 5, 5, 3, 3, 2, 2, 0, 0, 0},   // stride 2, no padding, no bias
             {1, 2, 3, 4, 5, 5, 1, 1, 2, 2, 1},   // kernel larger than the image (padding makes it fit)
             {2, 3, 6, 6, 2, 2, 3, 3, 1, 1, 1},   // stride larger than the kernel: some inputs are never read
+            {1, 2, 6, 5, 3, 2, 1, 1, 0, 1, 1},   // stride 1 with padding 0 × 1 and a 3×2 kernel (the bordered fast path)
     };
 
     /** Large enough for the planes and channels to split across threads (ConvNeXt stage-1 size at 28², patch 2). */
