@@ -48,10 +48,20 @@ final class CpuLayout implements Layout {
         if (dst == null) return;
         FloatBuffer S = f(src), D = f(dst);
         Parallel.forRange(blocks, Math.max(1, GRAIN / Math.max(blockLen, 1)), (s, e) -> {
+            float[] a = accumulate ? new float[CpuElementwise.BLOCK] : null, c = accumulate ? new float[CpuElementwise.BLOCK] : null;
             for (int b = s; b < e; b++) {
                 int so = srcOff + b * srcStride, d0 = dstOff + b * dstStride;
-                if (accumulate) for (int j = 0; j < blockLen; j++) D.put(d0 + j, D.get(d0 + j) + S.get(so + j));
-                else for (int j = 0; j < blockLen; j++) D.put(d0 + j, S.get(so + j));
+                if (!accumulate) {
+                    D.put(d0, S, so, blockLen); // one memcpy
+                    continue;
+                }
+                for (int j0 = 0; j0 < blockLen; j0 += CpuElementwise.BLOCK) {
+                    int len = Math.min(CpuElementwise.BLOCK, blockLen - j0);
+                    S.get(so + j0, a, 0, len);
+                    D.get(d0 + j0, c, 0, len);
+                    for (int j = 0; j < len; j++) c[j] += a[j];
+                    D.put(d0 + j0, c, 0, len);
+                }
             }
         });
     }
