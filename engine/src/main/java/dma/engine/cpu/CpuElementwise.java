@@ -16,6 +16,43 @@ final class CpuElementwise implements Elementwise {
     public void binary(BinaryOp op, Storage a, int[] aStrides, Storage b, int[] bStrides, Storage out, int[] shape) {
         FloatBuffer A = f(a), B = f(b), O = f(out);
         int r = shape.length;
+        int[] dense = new int[r];
+        for (int i = r - 1, acc = 1; i >= 0; i--) {
+            dense[i] = acc;
+            acc *= shape[i];
+        }
+        // the common cases on staged blocks: a dense, b dense or repeating a dense trailing block (a bias, a position embedding)
+        int lead = 0;
+        while (lead < r && bStrides[lead] == 0) lead++;
+        boolean bTrailing = true;
+        for (int i = lead; i < r; i++) bTrailing &= bStrides[i] == dense[i];
+        if (java.util.Arrays.equals(aStrides, dense) && bTrailing) {
+            int n = 1, period = 1;
+            for (int i = 0; i < r; i++) n *= shape[i];
+            for (int i = lead; i < r; i++) period *= shape[i];
+            int bPeriod = period;
+            Parallel.forRange(n, GRAIN, (s, e) -> {
+                float[] x = new float[BLOCK], y = new float[BLOCK];
+                for (int blk = s; blk < e; blk += BLOCK) {
+                    int len = Math.min(BLOCK, e - blk);
+                    A.get(blk, x, 0, len);
+                    // b's elements for [blk, blk+len): possibly wrapping around its period
+                    for (int done = 0; done < len; ) {
+                        int off = (blk + done) % bPeriod, run = Math.min(len - done, bPeriod - off);
+                        B.get(off, y, done, run);
+                        done += run;
+                    }
+                    switch (op) {
+                        case ADD -> { for (int i = 0; i < len; i++) x[i] += y[i]; }
+                        case SUB -> { for (int i = 0; i < len; i++) x[i] -= y[i]; }
+                        case MUL -> { for (int i = 0; i < len; i++) x[i] *= y[i]; }
+                        case DIV -> { for (int i = 0; i < len; i++) x[i] /= y[i]; }
+                    }
+                    O.put(blk, x, 0, len);
+                }
+            });
+            return;
+        }
         int cols = r == 0 ? 1 : shape[r - 1];
         int rows = 1;
         for (int i = 0; i < r - 1; i++) rows *= shape[i];
@@ -166,7 +203,20 @@ final class CpuElementwise implements Elementwise {
     }
 
     static float geluGrad(float x) {
-        return 0.5f * (1f + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * (float) Math.exp(-0.5f * x * x);
+        return 0.5f * (1f + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * expNonPositive(-0.5f * x * x);
+    }
+
+    /**
+     * e^y for y ≤ 0 in float without a call: y = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two parts so r
+     * stays exact), e^r by its Taylor series to r⁶ (relative error < 2e-7), times 2^n built in the exponent
+     * bits. Below −87 the result is 0 (float's smallest normal is e^−87.3).
+     */
+    static float expNonPositive(float y) {
+        if (y < -87f) return 0f;
+        float n = Math.round(y * 1.442695f);
+        float r = y - n * 0.693145752f - n * 1.42860677e-6f;
+        float p = 1f + r * (1f + r * (0.5f + r * (1f / 6 + r * (1f / 24 + r * (1f / 120 + r * (1f / 720))))));
+        return p * Float.intBitsToFloat(((int) n + 127) << 23);
     }
 
     /**
@@ -204,7 +254,14 @@ final class CpuElementwise implements Elementwise {
         if (y == null) return;
         FloatBuffer X = f(x), Y = f(y);
         Parallel.forRange(n, GRAIN, (s, e) -> {
-            for (int i = s; i < e; i++) Y.put(i, Y.get(i) + alpha * X.get(i));
+            float[] a = new float[BLOCK], c = new float[BLOCK];
+            for (int b = s; b < e; b += BLOCK) {
+                int len = Math.min(BLOCK, e - b);
+                X.get(b, a, 0, len);
+                Y.get(b, c, 0, len);
+                for (int i = 0; i < len; i++) c[i] += alpha * a[i];
+                Y.put(b, c, 0, len);
+            }
         });
     }
 

@@ -30,12 +30,19 @@ final class CpuLayout implements Layout {
         int lastStride = r == 0 ? 0 : strideOfOut[r - 1];
         Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
             int[] coord = new int[Math.max(r - 1, 0)];
+            float[] a = lastStride == 1 && accumulate ? new float[cols] : null, c = a == null ? null : new float[cols];
             CpuElementwise.unravel(s, outShape, r - 1, coord);
             for (int row = s; row < e; row++) {
                 int src = 0;
                 for (int d = 0; d < r - 1; d++) src += coord[d] * strideOfOut[d];
                 int dst = row * cols;
-                if (accumulate) for (int j = 0; j < cols; j++) Y.put(dst + j, Y.get(dst + j) + X.get(src + j * lastStride));
+                if (lastStride == 1 && !accumulate) Y.put(dst, X, src, cols); // the last axis stays last: one contiguous run
+                else if (lastStride == 1) {
+                    X.get(src, a, 0, cols);
+                    Y.get(dst, c, 0, cols);
+                    for (int j = 0; j < cols; j++) c[j] += a[j];
+                    Y.put(dst, c, 0, cols);
+                } else if (accumulate) for (int j = 0; j < cols; j++) Y.put(dst + j, Y.get(dst + j) + X.get(src + j * lastStride));
                 else for (int j = 0; j < cols; j++) Y.put(dst + j, X.get(src + j * lastStride));
                 CpuElementwise.increment(coord, outShape, r - 1);
             }
