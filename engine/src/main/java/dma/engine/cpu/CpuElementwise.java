@@ -213,7 +213,8 @@ final class CpuElementwise implements Elementwise {
      */
     static float expNonPositive(float y) {
         if (y < -87f) return 0f;
-        float n = Math.round(y * 1.442695f);
+        // round to nearest by adding and removing 1.5·2^23 (Math.round(float) is a slow library call)
+        float n = (y * 1.442695f + 12582912f) - 12582912f;
         float r = y - n * 0.693145752f - n * 1.42860677e-6f;
         float p = 1f + r * (1f + r * (0.5f + r * (1f / 6 + r * (1f / 24 + r * (1f / 120 + r * (1f / 720))))));
         return p * Float.intBitsToFloat(((int) n + 127) << 23);
