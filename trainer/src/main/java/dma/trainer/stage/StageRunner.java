@@ -67,7 +67,12 @@ public final class StageRunner {
 
     /** Steps that {@code epochs} epochs of {@code data} take at the plan's batch size. */
     public long stepsFor(Dataset data, double epochs) {
-        long perEpoch = Math.max(1, data.size() / plan.batchSize);
+        return stepsFor(data.size(), epochs);
+    }
+
+    /** Steps that {@code epochs} epochs of a set of {@code size} images take at the plan's batch size. */
+    public long stepsFor(int size, double epochs) {
+        long perEpoch = Math.max(1, size / plan.batchSize);
         return Math.max(1, Math.round(epochs * perEpoch));
     }
 
