@@ -8,8 +8,9 @@
 #   scripts/slurm-cluster.sh status            # daemons and node state
 #   scripts/slurm-cluster.sh stop              # stops the daemons it started, by their PIDs
 #
-# start is idempotent: a cluster already running from the same directory is reused. It prints only
-# `export ...` lines on stdout (messages go to stderr) and exits non-zero, saying why, when it cannot start.
+# start is idempotent: a cluster already running from the same directory is reused (DMA_SLURM_STARTED=no, so a
+# caller knows not to stop it). It prints only `export ...` lines on stdout (messages go to stderr) and exits non-zero,
+# saying why on its last line, when it cannot start, after stopping whatever it had started.
 #
 # Environment: DMA_SLURM_DIR (default /tmp/dma-slurm), DMA_SLURM_PORT (slurmctld port, default 6817; slurmd
 # uses the next one), DMA_SLURM_INSTALL=0 to never run apt-get.
@@ -29,15 +30,17 @@ conf="$dir/slurm.conf"
 sock="$dir/munge/munge.socket.2"
 
 say() { echo "slurm-cluster: $*" >&2; }
-fail() { say "$*"; exit 1; }
+reason=""
+fail() { reason="$*"; say "$*"; exit 1; }
 
 alive() { # pidfile
   [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
-env_lines() {
+env_lines() { # started: yes if this call started the daemons, no if they were running already
   echo "export SLURM_CONF=$conf"
   echo "export DMA_SLURM_CLUSTER=up"
+  echo "export DMA_SLURM_STARTED=$1"
 }
 
 install() {
@@ -102,31 +105,43 @@ ready() { # the node is idle or allocated, so jobs can run
 }
 
 start() {
+  local name i
   install
   mkdir -p "$dir/munge" "$dir/ctld" "$dir/spool"
   chmod 755 "$dir" "$dir/munge"
   if alive "$dir/munged.pid" && alive "$dir/slurmctld.pid" && alive "$dir/slurmd.pid" && ready; then
     say "already running (state in $dir)"
-    env_lines
+    env_lines no
     return 0
   fi
+  started=()
+  trap 'cleanup_failed_start' EXIT
   [ -f "$dir/munge/munge.key" ] || { head -c 1024 /dev/urandom >"$dir/munge/munge.key"; chmod 400 "$dir/munge/munge.key"; }
   if ! alive "$dir/munged.pid"; then
     munged --force --socket="$sock" --key-file="$dir/munge/munge.key" --log-file="$dir/munged.log" \
       --pid-file="$dir/munged.pid" --seed-file="$dir/munge/munged.seed" || fail "munged did not start; see $dir/munged.log"
+    started+=(munged)
   fi
   munge -n -S "$sock" | unmunge -S "$sock" >/dev/null || fail "munge cannot encode and decode a credential; see $dir/munged.log"
   write_config
   if ! alive "$dir/slurmctld.pid"; then
     slurmctld -f "$conf" || fail "slurmctld did not start; see $dir/slurmctld.log"
+    started+=(slurmctld)
   fi
   if ! alive "$dir/slurmd.pid"; then
     slurmd -f "$conf" || fail "slurmd did not start; see $dir/slurmd.log"
+    started+=(slurmd)
   fi
-  for _ in $(seq 1 60); do
+  for i in $(seq 1 60); do
+    if [ "$i" -gt 4 ]; then # give the daemons 2 s to write their PID files, then fail fast if one has died
+      for name in slurmctld slurmd; do
+        alive "$dir/$name.pid" || fail "$name exited: $(grep -E 'fatal|error' "$dir/$name.log" | tail -n 1)"
+      done
+    fi
     if ready; then
+      trap - EXIT
       say "up: node $(SLURM_CONF="$conf" sinfo -h -o '%N %c CPUs %T'); state and logs in $dir"
-      env_lines
+      env_lines yes
       return 0
     fi
     sleep 0.5
@@ -135,9 +150,21 @@ start() {
   fail "the node did not become idle within 30 s; see $dir/slurmctld.log and $dir/slurmd.log"
 }
 
-stop() {
+# a start that fails stops what it started, so nothing is left running half set up
+cleanup_failed_start() {
+  local code=$?
+  if [ "${#started[@]}" -gt 0 ]; then
+    stop "${started[@]}"
+    [ -n "$reason" ] && say "$reason" # the reason stays the last line
+  fi
+  exit "$code"
+}
+
+stop() { # [daemon...]: default all three
   local name pid
-  for name in slurmd slurmctld munged; do
+  local names=("$@")
+  [ "${#names[@]}" -gt 0 ] || names=(slurmd slurmctld munged)
+  for name in "${names[@]}"; do
     if alive "$dir/$name.pid"; then
       pid="$(cat "$dir/$name.pid")"
       kill "$pid"
@@ -161,6 +188,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  env) env_lines ;;
+  env) env_lines no ;;
   *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
 esac
