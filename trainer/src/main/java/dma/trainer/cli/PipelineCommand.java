@@ -86,7 +86,7 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
         if (how.equals("slurm")) return slurm(plan, threads, perModule, resume);
 
         Stages stages = run.stages(plan);
-        LaunchRecord.update(run.runDir, how, resume, Map.of());
+        LaunchRecord.update(run.runDir, how, threads, perModule, resume, Map.of());
         Pipeline.ModuleLauncher modules;
         if (how.equals("local")) {
             List<String> opts = new ArrayList<>(List.of("--config", run.runDir.resolve("config.json").toString(), "--run-dir", run.runDir.toString(),

@@ -18,12 +18,15 @@ import java.util.Map;
  * {@code <run>/launch.json}: how the run's stages were launched, for {@code dma status} and for resubmitting.
  * Only the launching process writes it; a new launch keeps the entries of stages it does not launch again.
  *
- * @param launcher sequential, local or slurm
- * @param resume   the shell line that runs the rest of the pipeline (finished stages are skipped)
- * @param stages   per stage, how and where it runs
+ * @param launcher      sequential, local or slurm
+ * @param threads       threads of the whole-model stages (meta, assemble, finetune, e2e)
+ * @param moduleThreads threads of each module stage
+ * @param resume        the shell line that runs the rest of the pipeline (finished stages are skipped)
+ * @param stages        per stage, how and where it runs
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record LaunchRecord(@JsonProperty("launcher") String launcher, @JsonProperty("updated") String updated,
+                           @JsonProperty("threads") int threads, @JsonProperty("module_threads") int moduleThreads,
                            @JsonProperty("resume") String resume, @JsonProperty("stages") Map<String, Entry> stages) {
     public static final String FILE = "launch.json";
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -61,12 +64,12 @@ public record LaunchRecord(@JsonProperty("launcher") String launcher, @JsonPrope
      * Records a launch: the launcher and resume line replace the old ones, the given entries replace theirs; the
      * other entries are kept if the launcher is the same (so a resubmission still shows the jobs of finished stages).
      */
-    public static synchronized void update(Path runDir, String launcher, String resume, Map<String, Entry> entries) {
+    public static synchronized void update(Path runDir, String launcher, int threads, int moduleThreads, String resume, Map<String, Entry> entries) {
         LaunchRecord old = read(runDir);
         boolean keep = old != null && old.stages() != null && launcher.equals(old.launcher());
         Map<String, Entry> all = new LinkedHashMap<>(keep ? old.stages() : Map.of());
         all.putAll(entries);
-        write(runDir, new LaunchRecord(launcher, java.time.Instant.now().toString(), resume, all));
+        write(runDir, new LaunchRecord(launcher, java.time.Instant.now().toString(), threads, moduleThreads, resume, all));
     }
 
     /** Replaces one stage's entry, keeping the rest. */
@@ -75,7 +78,7 @@ public record LaunchRecord(@JsonProperty("launcher") String launcher, @JsonPrope
         if (old == null) throw new IllegalStateException(runDir.resolve(FILE) + " is missing");
         Map<String, Entry> all = new LinkedHashMap<>(old.stages() != null ? old.stages() : Map.of());
         all.put(stage, entry);
-        write(runDir, new LaunchRecord(old.launcher(), java.time.Instant.now().toString(), old.resume(), all));
+        write(runDir, new LaunchRecord(old.launcher(), java.time.Instant.now().toString(), old.threads(), old.moduleThreads(), old.resume(), all));
     }
 
     private static void write(Path runDir, LaunchRecord r) {

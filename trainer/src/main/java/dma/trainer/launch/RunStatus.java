@@ -111,7 +111,10 @@ public final class RunStatus {
                         return new Row(stage, "pending", step, acc, job, "job " + j.id() + " " + j.state() + " (" + j.reason() + ")", log, null);
                     }
                     case "RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING" -> {
-                        return new Row(stage, "running", step, acc, job, null, log, null);
+                        // a job may run several stages (assemble, then finetune): this one runs once it has recorded its attempt
+                        if (a != null && "running".equals(a.state()) && e.job().equals(a.slurmJob()))
+                            return new Row(stage, "running", step, acc, job, null, log, null);
+                        return new Row(stage, "pending", step, acc, job, "job " + j.id() + " is running; this stage has not started yet", log, null);
                     }
                     case "CANCELLED" -> {
                         if (j.reason().startsWith("Dependency"))
@@ -181,6 +184,8 @@ public final class RunStatus {
         } else cmd.add(stage);
         cmd.addAll(List.of("--config", runDir.resolve("config.json").toString(), "--run-dir", runDir.toString()));
         if (!stage.equals("report")) cmd.add("--resume");
+        if (!stage.equals("report") && launch != null) // the launch's threads: the same threads give the same weights
+            cmd.addAll(List.of("--threads", Integer.toString(cmd.contains("--module") ? launch.moduleThreads() : launch.threads())));
         return cmd;
     }
 
@@ -203,7 +208,7 @@ public final class RunStatus {
             lastLine = t;
             if (t.matches("dma [\\w-]+: .*")) exception = t;
             else if (!t.startsWith("at ") && (t.matches("^([\\w$]+\\.)+[\\w$]*(Exception|Error)(: .*)?") || t.startsWith("Caused by: ")
-                    || t.startsWith("Exception in thread") || t.startsWith("slurmstepd: error:"))) exception = t;
+                    || t.startsWith("Exception in thread") || t.matches("slurmstepd(-\\S+)?: error: .*"))) exception = t;
         }
         String s = exception != null ? exception : lastLine;
         return s == null ? null : s.length() > 400 ? s.substring(0, 400) + "…" : s;
@@ -214,16 +219,19 @@ public final class RunStatus {
         StringBuilder b = new StringBuilder();
         b.append("run ").append(r.run()).append(r.launcher() != null ? " (launcher " + r.launcher() + ")" : "").append('\n');
         b.append(String.format("%-20s %-10s %7s %9s  %s%n", "stage", "state", "step", "accuracy", "job"));
-        boolean unfinished = false;
+        boolean unfinished = false, stopped = false, active = false;
         for (Row row : r.stages()) {
             b.append(String.format("%-20s %-10s %7s %9s  %s%n", row.stage(), row.state(), row.step() == null ? "-" : row.step(),
                     row.accuracy() == null ? "-" : String.format("%.2f%%", 100 * row.accuracy()), row.job() == null ? "" : row.job()));
-            if (row.why() != null && !row.state().equals("pending")) b.append("    why: ").append(row.why()).append('\n');
+            if (row.why() != null) b.append(row.state().equals("pending") ? "    " : "    why: ").append(row.why()).append('\n');
             if (row.state().equals("failed") && row.log() != null) b.append("    log: ").append(row.log()).append('\n');
             if (row.resubmit() != null) b.append("    resubmit: ").append(row.resubmit()).append('\n');
             unfinished |= !row.state().equals("done");
+            stopped |= row.state().equals("failed") || row.state().equals("cancelled");
+            active |= row.state().equals("running") || row.state().equals("pending") && row.why() != null;
         }
-        if (unfinished)
+        // while jobs are queued or running, there is nothing to resubmit
+        if (stopped || unfinished && !active)
             b.append("to run everything that has not finished (finished stages are skipped):\n  ").append(r.resume()).append('\n');
         return b.toString();
     }

@@ -97,7 +97,7 @@ public final class SlurmLauncher {
                     entries.put(s, new LaunchRecord.Entry("slurm", id, null, null, log(j, -1).toString(), script.toString(),
                             DmaCommand.shell(List.of("sbatch", script.toString()))));
         }
-        LaunchRecord.update(runDir, "slurm", resumeLine, entries);
+        LaunchRecord.update(runDir, "slurm", threads, moduleThreads, resumeLine, entries);
         return true;
     }
 

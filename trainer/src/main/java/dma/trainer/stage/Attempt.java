@@ -16,8 +16,9 @@ import java.time.Instant;
 /**
  * {@code <run>/<stage>/attempt.json}: who is running a stage, or why its last run failed, for {@code dma status}.
  * Written when a stage starts (state running, with the process, host and Slurm job) and again when it fails (state
- * failed, with the error); a finished stage is marked by its result.json instead. Writing it is best effort: a stage
- * whose directory cannot be written still runs, and fails with its own error.
+ * failed, with the error); a finished stage is marked by its result.json instead. When the stage's directory cannot be
+ * written, the record goes to {@code <run>/attempts/<stage>.json}; writing it is best effort, and a stage whose directory
+ * is unusable still runs and fails with its own error.
  */
 public final class Attempt {
     public static final String FILE = "attempt.json";
@@ -64,28 +65,43 @@ public final class Attempt {
 
     /** The last attempt recorded for a stage, or null. */
     public static Record read(Path runDir, String stage) {
-        Path f = runDir.resolve(stage).resolve(FILE);
-        if (!Files.isRegularFile(f)) return null;
-        try {
-            return JSON.readValue(f.toFile(), Record.class);
-        } catch (IOException e) {
-            return null; // unreadable: as good as none
+        for (Path f : new Path[]{runDir.resolve(stage).resolve(FILE), fallback(runDir, stage)}) {
+            if (!Files.isRegularFile(f)) continue;
+            try {
+                return JSON.readValue(f.toFile(), Record.class);
+            } catch (IOException e) {
+                // unreadable: as good as none
+            }
         }
+        return null;
+    }
+
+    /** Where the record goes when the stage's directory cannot be written: {@code <run>/attempts/<stage>.json}. */
+    private static Path fallback(Path runDir, String stage) {
+        return runDir.resolve("attempts").resolve(stage + ".json");
     }
 
     private static void write(Path runDir, String stage, Record r) {
-        Path dir = runDir.resolve(stage);
         try {
-            Files.createDirectories(dir);
-            Path tmp = dir.resolve("." + FILE + ".tmp");
-            Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(r));
-            try {
-                Files.move(tmp, dir.resolve(FILE), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, dir.resolve(FILE), StandardCopyOption.REPLACE_EXISTING);
-            }
+            writeIn(runDir.resolve(stage), FILE, r);
+            Files.deleteIfExists(fallback(runDir, stage));
         } catch (IOException | UncheckedIOException e) {
-            // best effort: the stage reports its own error if the directory is unusable
+            try {
+                writeIn(runDir.resolve("attempts"), stage + ".json", r);
+            } catch (IOException | UncheckedIOException ignored) {
+                // best effort: the stage reports its own error
+            }
+        }
+    }
+
+    private static void writeIn(Path dir, String name, Record r) throws IOException {
+        Files.createDirectories(dir);
+        Path tmp = dir.resolve("." + name + ".tmp");
+        Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(r));
+        try {
+            Files.move(tmp, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
         }
     }
 

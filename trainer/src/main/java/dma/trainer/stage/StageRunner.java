@@ -83,6 +83,8 @@ public final class StageRunner {
         ImageClassifier model = spec.model();
         model.train(true);
         List<Tensor> trainable = new ArrayList<>(spec.trainable().values());
+        // a stage that starts again from step 0 (a resubmitted job that died before its first checkpoint) starts a fresh log
+        if (!(resume && Files.exists(state))) Files.deleteIfExists(spec.dir().resolve(MetricsLog.FILE));
         try (MetricsLog log = new MetricsLog(spec.dir()); // one log per stage: parallel incubations never share a file
              Optimizer opt = Optimizer.create(plan.optimizer, spec.trainable(), r.weightDecay(), plan.momentum);
              BatchLoader loader = new BatchLoader(spec.train(), plan.batchSize, augment(), mean, std,

@@ -49,6 +49,8 @@ class SlurmTextTest {
         assertEquals("Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space", RunStatus.lastError(log));
         Files.writeString(log, "meta 10% 2/18\nslurmstepd: error: *** JOB 12 ON vm CANCELLED AT 2026-11-27T03:00:00 DUE TO TIME LIMIT ***\n");
         assertEquals("slurmstepd: error: *** JOB 12 ON vm CANCELLED AT 2026-11-27T03:00:00 DUE TO TIME LIMIT ***", RunStatus.lastError(log));
+        Files.writeString(log, "incubate-0   5% 1/18\nslurmstepd-vm: error: *** JOB 56 ON vm CANCELLED AT 2026-11-27T03:19:49 ***\nanother line\n");
+        assertEquals("slurmstepd-vm: error: *** JOB 56 ON vm CANCELLED AT 2026-11-27T03:19:49 ***", RunStatus.lastError(log));
         assertEquals(null, RunStatus.lastError(dir.resolve("missing.log")));
     }
 
