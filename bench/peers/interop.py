@@ -3,12 +3,12 @@
 
 Run with Debian's interpreter (/usr/bin/python3 with python3-torch):
 
-  logits   --checkpoint C --inputs X --out L [--model vit|resnet] [--heads N]
+  logits   --checkpoint C --inputs X --out L [--model vit|resnet|convnext] [--heads N]
            Loads the state dict in C (timm names; BF16/F16/F32; a golden file's "weights.*" also works),
            builds the model from C's "config" metadata if present, else from the tensor names and shapes
            (a ViT's head count cannot be inferred: --heads is then required), runs it in EVAL mode on the
            tensor `input` of X and writes `logits` (F32) to L.
-  export   --model vit|resnet --config JSON|FILE --seed S --out C [--perturb STD]
+  export   --model vit|resnet|convnext --config JSON|FILE --seed S --out C [--perturb STD]
            Writes a PyTorch-initialized state dict (no num_batches_tracked) with "config" metadata.
            --perturb adds normal noise of that std to every parameter (non-trivial biases and norms).
   inputs   --shape N,C,H,W --seed S --out X
@@ -38,6 +38,9 @@ ALIASES = {
     "in_chans": ("in_chans", "inChans", "in_channels", "inChannels", "channels"),
     "num_classes": ("num_classes", "numClasses", "classes"),
     "mlp_ratio": ("mlp_ratio", "mlpRatio"),
+    "depths": ("depths",),
+    "dims": ("dims",),
+    "drop_path_rate": ("drop_path_rate", "drop_path"),
 }
 
 
@@ -53,8 +56,10 @@ def kind_of(names):
         return "vit"
     if "conv1.weight" in names and any(n.startswith("layer1.") for n in names):
         return "resnet"
+    if "stem.0.weight" in names and "stages.0.blocks.0.conv_dw.weight" in names:
+        return "convnext"
     raise SystemExit("cannot tell the architecture from the tensor names (expected cls_token/patch_embed.* "
-                     "for a ViT or conv1/layer1.* for a CIFAR ResNet); pass --model")
+                     "for a ViT, conv1/layer1.* for a CIFAR ResNet or stem.0/stages.* for a ConvNeXt); pass --model")
 
 
 def metadata_config(metadata):
@@ -103,13 +108,22 @@ def infer_config(sd, kind, meta, heads):
             inferred["num_heads"] = int(meta["num_heads"])
         else:
             raise SystemExit("the checkpoint has no 'config' metadata with num_heads: pass --heads N")
+    elif kind == "convnext":
+        w = sd["stem.0.weight"]
+        depths = [count_indexed(names, f"stages.{i}.blocks.") for i in range(4)]
+        dims = [sd[f"stages.{i}.blocks.0.conv_dw.weight"].shape[0] for i in range(4)]
+        # the tensors do not tell the image size; the metadata's, else the smallest the stem takes (8 x patch)
+        inferred = dict(patch_size=w.shape[-1], in_chans=w.shape[1], num_classes=sd["head.fc.weight"].shape[0],
+                        depths=depths, dims=dims, img_size=int(meta.get("img_size", 8 * w.shape[-1])))
     else:
         n = count_indexed(names, "layer1.")
         inferred = dict(depth=6 * n + 2, num_classes=sd["fc.weight"].shape[0], in_chans=sd["conv1.weight"].shape[1])
     for k, v in meta.items():  # metadata must agree with the tensors
-        if k in inferred and k != "num_heads" and float(v) != float(inferred[k]):
-            if not (kind == "resnet" and k == "img_size"):
-                raise SystemExit(f"metadata config says {k}={v} but the tensors say {inferred[k]}")
+        if k not in inferred or k == "num_heads" or (kind == "resnet" and k == "img_size"):
+            continue
+        same = [int(x) for x in v] == list(inferred[k]) if isinstance(inferred[k], list) else float(v) == float(inferred[k])
+        if not same:
+            raise SystemExit(f"metadata config says {k}={v} but the tensors say {inferred[k]}")
     if kind == "vit" and heads is not None and "num_heads" in meta and int(meta["num_heads"]) != heads:
         print(f"note: --heads {heads} overrides metadata num_heads={meta['num_heads']}", file=sys.stderr)
     return dict(model=kind, **inferred)
@@ -151,6 +165,8 @@ def cmd_export(a):
     c = {**{ours: c[n] for ours, names in ALIASES.items() for n in names if n in c}, "model": a.model}
     if a.model == "vit":
         c.setdefault("mlp_ratio", 4.0)
+        c.setdefault("drop_path_rate", 0.0)
+    if a.model == "convnext":
         c.setdefault("drop_path_rate", 0.0)
     torch.manual_seed(a.seed)
     model = build_model(c)
@@ -205,11 +221,11 @@ def main():
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--inputs", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--model", choices=["vit", "resnet"])
+    p.add_argument("--model", choices=["vit", "resnet", "convnext"])
     p.add_argument("--heads", type=int)
     p.set_defaults(fn=cmd_logits)
     p = sub.add_parser("export")
-    p.add_argument("--model", choices=["vit", "resnet"], required=True)
+    p.add_argument("--model", choices=["vit", "resnet", "convnext"], required=True)
     p.add_argument("--config", required=True, help="JSON object or a file holding one")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/peers/make_golden.py [--out models/src/test/resources/golden]
 
-For a tiny ViT and a tiny CIFAR ResNet-20 it stores, in one safetensors file each: the input batch, the
+For a tiny ViT, a tiny CIFAR ResNet-20 and a tiny ConvNeXt it stores, in one safetensors file each: the input batch, the
 labels, the initial weights, the logits, the label-smoothed cross-entropy loss, every parameter's gradient,
 and the parameters (and, for the ResNet, the BatchNorm running statistics) after 3 AdamW steps.
 Deterministic: fixed seeds, one intra-op thread, float64 arithmetic. See the README.md next to the files.
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timm_layout import (CifarResNet, VisionTransformer, load_safetensors, save_safetensors,  # noqa: E402
+from timm_layout import (CifarResNet, ConvNeXt, VisionTransformer, load_safetensors, save_safetensors,  # noqa: E402
                          state_dict_for_file)
 
 SMOOTHING = 0.1
@@ -38,6 +38,10 @@ VIT_CONFIG = dict(model="vit", img_size=8, patch_size=4, in_chans=3, num_classes
 VIT_BATCH, VIT_SEED = 4, 1234
 RESNET_CONFIG = dict(model="resnet", depth=20, num_classes=5, in_chans=3, img_size=8)
 RESNET_BATCH, RESNET_SEED = 3, 5678
+# 16x16 images, patch-2 stem: stages at 8, 4, 2, 1 pixels; stage 2 has two blocks, every stage but the first a downsample
+CONVNEXT_CONFIG = dict(model="convnext", img_size=16, patch_size=2, in_chans=3, num_classes=5, depths=[1, 1, 2, 1],
+                       dims=[8, 16, 24, 32], drop_path_rate=0.0)
+CONVNEXT_BATCH, CONVNEXT_SEED = 3, 4321
 
 
 def make_vit():
@@ -66,6 +70,18 @@ def make_resnet():
         model.fc.bias.add_(0.05 * torch.randn_like(model.fc.bias))
     x = torch.randn(RESNET_BATCH, c["in_chans"], c["img_size"], c["img_size"])
     y = torch.randint(0, c["num_classes"], (RESNET_BATCH,))
+    return model, x, y
+
+
+def make_convnext():
+    torch.manual_seed(CONVNEXT_SEED)
+    c = {k: v for k, v in CONVNEXT_CONFIG.items() if k != "model"}
+    model = ConvNeXt(**c)
+    with torch.no_grad():  # noise on every parameter: no zero bias, no unit LayerNorm gain, layer scale far from 1e-6
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x = torch.randn(CONVNEXT_BATCH, c["in_chans"], c["img_size"], c["img_size"])
+    y = torch.randint(0, c["num_classes"], (CONVNEXT_BATCH,))
     return model, x, y
 
 
@@ -178,6 +194,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     write(args.out, "vit_depth2.safetensors", make_vit, VIT_CONFIG, VIT_BATCH, VIT_SEED, False)
     write(args.out, "resnet20.safetensors", make_resnet, RESNET_CONFIG, RESNET_BATCH, RESNET_SEED, True)
+    write(args.out, "convnext_1121.safetensors", make_convnext, CONVNEXT_CONFIG, CONVNEXT_BATCH, CONVNEXT_SEED, False)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """timm-layout PyTorch reference models and a dependency-free safetensors reader/writer.
 
-The parameter names, shapes and forward semantics here are exactly timm's (ViT) and He et al.'s CIFAR
-ResNet (option-A shortcuts), so a state dict moves between this file, timm and the Java project
+The parameter names, shapes and forward semantics here are exactly timm's (ViT, ConvNeXt) and He et al.'s
+CIFAR ResNet (option-A shortcuts), so a state dict moves between this file, timm and the Java project
 (models/, whose layers use the same names) without renaming.
 
 Run with Debian's interpreter (/usr/bin/python3 with python3-torch 1.13); no timm, no safetensors package.
@@ -10,6 +10,8 @@ Run with Debian's interpreter (/usr/bin/python3 with python3-torch 1.13); no tim
     VisionTransformer   patch_embed.proj, cls_token, pos_embed, blocks.i.{norm1,attn.qkv,attn.proj,norm2,
                         mlp.fc1,mlp.fc2}, norm, head
     CifarResNet         conv1, bn1, layer{1,2,3}.j.{conv1,bn1,conv2,bn2}, fc
+    ConvNeXt            stem.{0,1}, stages.i.downsample.{0,1} (i > 0), stages.i.blocks.j.{conv_dw,norm,mlp.fc1,mlp.fc2,
+                        gamma}, head.norm, head.fc
     load_safetensors    path -> (OrderedDict name -> tensor, metadata dict)
     save_safetensors    path, {name: tensor}, {str: str}
     state_dict_for_file model -> OrderedDict without num_batches_tracked (our files hold floats only)
@@ -365,6 +367,94 @@ class CifarResNet(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# ConvNeXt (timm.models.convnext.ConvNeXt, v1: patch stem, conv_mlp=False, ls_init_value=1e-6, head_norm_first=False)
+# ---------------------------------------------------------------------------------------------------------
+
+class LayerNorm2d(nn.LayerNorm):
+    """timm.layers.LayerNorm2d: LayerNorm over the channels of NCHW (permute, layer_norm, permute back)."""
+
+    def __init__(self, num_channels, eps=1e-6):
+        super().__init__(num_channels, eps=eps)
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class ConvNeXtBlock(nn.Module):
+    """timm ConvNeXtBlock: depthwise 7x7 conv, LayerNorm (channels-last), MLP x4 with exact GELU, layer scale, drop path."""
+
+    def __init__(self, dim, drop_path_rate=0.0, ls_init_value=1e-6):
+        super().__init__()
+        self.conv_dw = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, 4 * dim)
+        self.gamma = nn.Parameter(ls_init_value * torch.ones(dim))
+        self.drop_path = DropPath(drop_path_rate)
+
+    def forward(self, x):
+        shortcut = x
+        x = self.conv_dw(x)
+        x = x.permute(0, 2, 3, 1)
+        x = self.norm(x)
+        x = self.mlp(x)
+        x = x.permute(0, 3, 1, 2)
+        x = x.mul(self.gamma.reshape(1, -1, 1, 1))
+        return self.drop_path(x) + shortcut
+
+
+class ConvNeXtStage(nn.Module):
+    def __init__(self, in_chs, out_chs, depth, dp_rates, downsample):
+        super().__init__()
+        if downsample:
+            self.downsample = nn.Sequential(LayerNorm2d(in_chs), nn.Conv2d(in_chs, out_chs, kernel_size=2, stride=2, bias=True))
+        else:
+            self.downsample = nn.Identity()
+        self.blocks = nn.Sequential(*[ConvNeXtBlock(out_chs, dp_rates[j]) for j in range(depth)])
+
+    def forward(self, x):
+        return self.blocks(self.downsample(x))
+
+
+class NormClassifierHead(nn.Module):
+    """timm NormMlpClassifierHead without a hidden layer: global average pool, LayerNorm2d, flatten, fc."""
+
+    def __init__(self, dim, num_classes):
+        super().__init__()
+        self.norm = LayerNorm2d(dim)
+        self.fc = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        x = x.mean(dim=(2, 3), keepdim=True)
+        return self.fc(self.norm(x).flatten(1))
+
+
+class ConvNeXt(nn.Module):
+    """timm ConvNeXt: stem (patch conv + LayerNorm2d), 4 stages (the first without downsample), norm head."""
+
+    def __init__(self, img_size, patch_size, in_chans, num_classes, depths, dims, drop_path_rate=0.0):
+        super().__init__()
+        depths, dims = list(depths), list(dims)
+        if len(depths) != 4 or len(dims) != 4:
+            raise ValueError(f"depths and dims must list 4 stages, got {depths}, {dims}")
+        self.config = dict(model="convnext", img_size=img_size, patch_size=patch_size, in_chans=in_chans,
+                           num_classes=num_classes, depths=depths, dims=dims, drop_path_rate=drop_path_rate)
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, dims[0], kernel_size=patch_size, stride=patch_size, bias=True),
+                                  LayerNorm2d(dims[0]))
+        dp = [x.tolist() for x in torch.linspace(0, drop_path_rate, sum(depths)).split(depths)]  # as timm
+        self.stages = nn.Sequential(*[ConvNeXtStage(dims[max(i - 1, 0)], dims[i], depths[i], dp[i], i > 0) for i in range(4)])
+        self.head = NormClassifierHead(dims[3], num_classes)
+        for m in self.modules():  # timm _init_weights: trunc_normal .02 and zero bias for Conv2d and Linear
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        return self.head(self.stages(self.stem(x)))
+
+
+# ---------------------------------------------------------------------------------------------------------
 # state dicts
 # ---------------------------------------------------------------------------------------------------------
 
@@ -375,7 +465,7 @@ def state_dict_for_file(model):
 
 
 def build_model(config):
-    """A model from a config dict as stored in a file's "config" metadata (key "model": vit|resnet)."""
+    """A model from a config dict as stored in a file's "config" metadata (key "model": vit|resnet|convnext)."""
     c = dict(config)
     kind = c.pop("model")
     if kind == "vit":
@@ -384,4 +474,7 @@ def build_model(config):
         return VisionTransformer(**{k: c[k] for k in keys if k in c})
     if kind == "resnet":
         return CifarResNet(c["depth"], c["num_classes"], c.get("in_chans", 3))
-    raise ValueError(f"unknown model kind {kind!r} (expected vit or resnet)")
+    if kind == "convnext":
+        keys = ("img_size", "patch_size", "in_chans", "num_classes", "depths", "dims", "drop_path_rate")
+        return ConvNeXt(**{k: c[k] for k in keys if k in c})
+    raise ValueError(f"unknown model kind {kind!r} (expected vit, resnet or convnext)")

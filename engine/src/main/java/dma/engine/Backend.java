@@ -2,6 +2,7 @@ package dma.engine;
 
 import dma.engine.kernels.Attention;
 import dma.engine.kernels.Blas;
+import dma.engine.kernels.Convolution;
 import dma.engine.kernels.Elementwise;
 import dma.engine.kernels.Layout;
 import dma.engine.kernels.Losses;
@@ -51,6 +52,8 @@ public interface Backend {
     Reductions reductions();
 
     Layout layout();
+
+    Convolution convolution();
 
     Normalization normalization();
 

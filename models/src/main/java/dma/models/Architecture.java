@@ -14,7 +14,7 @@ public interface Architecture {
     /** Marks a state-dict key owned by the head. */
     int HEAD = -2;
 
-    /** "vit" or "cifar_resnet". */
+    /** "vit", "cifar_resnet" or "convnext". */
     String family();
 
     /** The number of blocks in the sequence. */
@@ -25,6 +25,18 @@ public interface Architecture {
      * a target (its own depths), a meta model (all ones) or a hybrid. Throws if the family cannot be cut so.
      */
     Architecture withModuleDepths(int[] depths);
+
+    /**
+     * The module sizes used when only K is given (DESIGN §6.1): K modules of equal size, the first (blocks mod K)
+     * one block larger. Families that can only be cut at fixed points (the stages of a ResNet or a ConvNeXt) return
+     * those points when K matches their stage count.
+     */
+    default int[] defaultModuleDepths(int k) {
+        int n = blocks();
+        int[] d = new int[k];
+        for (int i = 0; i < k; i++) d[i] = n / k + (i < n % k ? 1 : 0);
+        return d;
+    }
 
     /** Checks that the model can be cut into modules of these depths; the message names the problem. */
     void checkPartition(int[] depths);

@@ -7,6 +7,7 @@ import dma.engine.Tensor;
 import dma.engine.io.HostTensor;
 import dma.engine.io.Safetensors;
 import dma.engine.io.TensorFiles;
+import dma.models.convnext.ConvNeXtConfig;
 import dma.models.resnet.ResNetConfig;
 import dma.models.vit.ViTConfig;
 
@@ -74,13 +75,18 @@ public final class Checkpoint {
         try {
             if ("vit".equals(model)) return ViTConfig.fromMap(m);
             if ("cifar_resnet".equals(model) || "resnet".equals(model)) return ResNetConfig.fromMap(m);
+            if ("convnext".equals(model)) return ConvNeXtConfig.fromMap(m);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": metadata 'config': " + e.getMessage(), e);
         }
-        throw new IllegalArgumentException(file + ": metadata 'config' has model '" + model + "'; expected 'vit' or 'cifar_resnet'");
+        throw new IllegalArgumentException(file + ": metadata 'config' has model '" + model + "'; expected 'vit', 'cifar_resnet' or 'convnext'");
     }
 
-    /** The architecture that tensor names and shapes describe (timm ViT or CIFAR ResNet). */
+    /**
+     * The architecture that tensor names and shapes describe (timm ViT, CIFAR ResNet or timm ConvNeXt). A ConvNeXt file
+     * does not tell the image size it was trained at: the smallest size its stem accepts (8 × patch) is assumed, which
+     * only matters for FLOP counts (the model runs on any size).
+     */
     public static Architecture infer(Path file, Map<String, int[]> shapes, Integer heads) {
         if (shapes.containsKey("patch_embed.proj.weight")) {
             int[] proj = need(file, shapes, "patch_embed.proj.weight", 4), pos = need(file, shapes, "pos_embed", 3),
@@ -100,7 +106,19 @@ public final class Checkpoint {
             for (int s = 0; s < 3; s++) while (shapes.containsKey("layer" + (s + 1) + "." + blocks[s] + ".conv1.weight")) blocks[s]++;
             return new ResNetConfig(2 * (blocks[0] + blocks[1] + blocks[2]) + 2, conv1[1], fc[0], conv1[0], blocks);
         }
-        throw new IllegalArgumentException(file + ": cannot tell the architecture: expected 'patch_embed.proj.weight' (ViT) or 'layer1.0.conv1.weight' (CIFAR ResNet)");
+        if (shapes.containsKey("stem.0.weight")) {
+            int[] stem = need(file, shapes, "stem.0.weight", 4), fc = need(file, shapes, "head.fc.weight", 2);
+            int[] depths = new int[4], dims = new int[4];
+            for (int s = 0; s < 4; s++) {
+                while (shapes.containsKey("stages." + s + ".blocks." + depths[s] + ".conv_dw.weight")) depths[s]++;
+                if (depths[s] == 0) throw new IllegalArgumentException(file + ": missing tensor 'stages." + s + ".blocks.0.conv_dw.weight'");
+                dims[s] = need(file, shapes, "stages." + s + ".blocks.0.conv_dw.weight", 4)[0];
+            }
+            int patch = stem[2];
+            return new ConvNeXtConfig(8 * patch, patch, stem[1], fc[0], depths, dims, 0.0);
+        }
+        throw new IllegalArgumentException(file + ": cannot tell the architecture: expected 'patch_embed.proj.weight' (ViT), "
+                + "'layer1.0.conv1.weight' (CIFAR ResNet) or 'stem.0.weight' (ConvNeXt)");
     }
 
     private static int[] need(Path file, Map<String, int[]> shapes, String key, int rank) {

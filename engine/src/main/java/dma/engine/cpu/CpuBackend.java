@@ -5,6 +5,7 @@ import dma.engine.MemoryStats;
 import dma.engine.Storage;
 import dma.engine.kernels.Attention;
 import dma.engine.kernels.Blas;
+import dma.engine.kernels.Convolution;
 import dma.engine.kernels.Elementwise;
 import dma.engine.kernels.Layout;
 import dma.engine.kernels.Losses;
@@ -36,6 +37,7 @@ public final class CpuBackend implements Backend {
     private final CpuElementwise elementwise = new CpuElementwise();
     private final CpuReductions reductions = new CpuReductions();
     private final CpuLayout layout = new CpuLayout();
+    private final CpuConvolution convolution = new CpuConvolution();
     private final CpuNormalization normalization = new CpuNormalization();
     private final CpuLosses losses = new CpuLosses();
     private final CpuAttention attention = new CpuAttention();
@@ -151,6 +153,7 @@ public final class CpuBackend implements Backend {
     @Override public Elementwise elementwise() { return elementwise; }
     @Override public Reductions reductions() { return reductions; }
     @Override public Layout layout() { return layout; }
+    @Override public Convolution convolution() { return convolution; }
     @Override public Normalization normalization() { return normalization; }
     @Override public Losses losses() { return losses; }
     @Override public Attention attention() { return attention; }

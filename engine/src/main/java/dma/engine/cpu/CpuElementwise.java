@@ -95,6 +95,49 @@ final class CpuElementwise implements Elementwise {
     }
 
     @Override
+    public void scaleChannels(Storage in, Storage scale, Storage out, int outer, int channels, int inner) {
+        FloatBuffer X = f(in), S = f(scale), Y = f(out);
+        int rowLen = channels * inner;
+        Parallel.forRange(outer, Math.max(1, GRAIN / Math.max(rowLen, 1)), (s, e) -> {
+            for (int o = s; o < e; o++)
+                for (int ch = 0, off = o * rowLen; ch < channels; ch++) {
+                    float g = S.get(ch);
+                    for (int i = 0; i < inner; i++, off++) Y.put(off, X.get(off) * g);
+                }
+        });
+    }
+
+    /** gradScale: one double partial sum per chunk of the outer axis, added up in chunk order. */
+    @Override
+    public void scaleChannelsBackward(Storage gradOut, Storage in, Storage scale, Storage gradIn, Storage gradScale,
+                                      int outer, int channels, int inner) {
+        if (gradIn == null && gradScale == null) return;
+        FloatBuffer G = f(gradOut), X = f(in), S = f(scale), GI = f(gradIn), GS = f(gradScale);
+        int rowLen = channels * inner, grain = Math.max(1, GRAIN / Math.max(rowLen, 1));
+        int chunks = Parallel.chunks(outer, grain);
+        double[][] partial = GS != null ? new double[chunks][channels] : null;
+        Parallel.forChunks(outer, grain, (chunk, s, e) -> {
+            for (int o = s; o < e; o++)
+                for (int ch = 0, off = o * rowLen; ch < channels; ch++) {
+                    float g = S.get(ch);
+                    double acc = 0;
+                    for (int i = 0; i < inner; i++, off++) {
+                        float dy = G.get(off);
+                        if (GI != null) GI.put(off, GI.get(off) + dy * g);
+                        if (partial != null) acc += (double) dy * X.get(off);
+                    }
+                    if (partial != null) partial[chunk][ch] += acc;
+                }
+        });
+        if (GS == null) return;
+        for (int ch = 0; ch < channels; ch++) {
+            double sum = 0;
+            for (int k = 0; k < chunks; k++) sum += partial[k][ch];
+            GS.put(ch, GS.get(ch) + (float) sum);
+        }
+    }
+
+    @Override
     public void reduceBroadcast(Storage src, int[] shape, Storage dst, int[] dstStrides, float alpha) {
         if (dst == null) return;
         FloatBuffer S = f(src), D = f(dst);

@@ -8,7 +8,7 @@ import java.nio.FloatBuffer;
 import static dma.engine.cpu.CpuBackend.f;
 
 /**
- * LayerNorm (per row, parallel over rows) and BatchNorm2d (per channel, parallel over channels).
+ * LayerNorm (per row, parallel over rows), LayerNorm over channels (parallel over positions) and BatchNorm2d (per channel, parallel over channels).
  * Statistics are two-pass sums in double; the saved mean and rstd are the float32 values the
  * forward normalized with, so backward reconstructs exactly the same x̂ = (x − mean)·rstd.
  */
@@ -107,6 +107,133 @@ final class CpuNormalization implements Normalization {
             }
             if (GW != null) GW.put(j, GW.get(j) + (float) sw);
             if (GB != null) GB.put(j, GB.get(j) + (float) sb);
+        }
+    }
+
+    // ---------------------------------------------------------------- LayerNorm over the channels of [n, c, hw]
+
+    /**
+     * Statistics per (image, position) over the c channels, which lie hw apart in memory. The n·hw positions are
+     * split into contiguous ranges; a range is walked one image segment at a time, channel by channel over the
+     * segment's positions, so every read is a contiguous run of a channel plane.
+     */
+    @Override
+    public void layerNormChannels(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
+                                  int n, int c, int hw, float eps) {
+        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), M = f(mean), R = f(rstd);
+        Parallel.forRange(n * hw, Math.max(1, GRAIN / Math.max(c, 1)), (s, e) -> {
+            int cap = Math.min(hw, e - s);
+            double[] sum = new double[cap], sq = new double[cap];
+            float[] row = new float[cap], m = new float[cap], rs = new float[cap];
+            for (int q = s; q < e; ) {
+                int img = q / hw, p0 = q % hw, len = Math.min(hw - p0, e - q);
+                java.util.Arrays.fill(sum, 0, len, 0.0);
+                java.util.Arrays.fill(sq, 0, len, 0.0);
+                for (int ch = 0; ch < c; ch++) {
+                    X.get((img * c + ch) * hw + p0, row, 0, len);
+                    for (int i = 0; i < len; i++) sum[i] += row[i];
+                }
+                for (int i = 0; i < len; i++) sum[i] /= c;
+                for (int ch = 0; ch < c; ch++) {
+                    X.get((img * c + ch) * hw + p0, row, 0, len);
+                    for (int i = 0; i < len; i++) {
+                        double d = row[i] - sum[i];
+                        sq[i] += d * d;
+                    }
+                }
+                for (int i = 0; i < len; i++) {
+                    m[i] = (float) sum[i];
+                    rs[i] = rstd(sq[i] / c, eps);
+                }
+                M.put(q, m, 0, len);
+                R.put(q, rs, 0, len);
+                for (int ch = 0; ch < c; ch++) {
+                    int off = (img * c + ch) * hw + p0;
+                    X.get(off, row, 0, len);
+                    float wc = W.get(ch), bc = B.get(ch);
+                    for (int i = 0; i < len; i++) row[i] = (row[i] - m[i]) * rs[i] * wc + bc;
+                    Y.put(off, row, 0, len);
+                }
+                q += len;
+            }
+        });
+    }
+
+    /**
+     * As {@link #layerNormBackward} with the roles of rows and columns taken by positions and channels:
+     * dx = rstd·(d − mean_c(d) − x̂·mean_c(d·x̂)) with d = dy·w; dw[ch] = Σ dy·x̂ and db[ch] = Σ dy over images and
+     * positions, one double partial sum per chunk of positions, added up in chunk order.
+     */
+    @Override
+    public void layerNormChannelsBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
+                                          Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw) {
+        if (gradIn == null && gradWeight == null && gradBias == null) return;
+        FloatBuffer G = f(gradOut), X = f(in), W = f(weight), M = f(mean), R = f(rstd);
+        FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias);
+        boolean params = GW != null || GB != null;
+        int total = n * hw, grain = Math.max(1, GRAIN / Math.max(c, 1));
+        int chunks = Parallel.chunks(total, grain);
+        double[][] pw = params ? new double[chunks][c] : null, pb = params ? new double[chunks][c] : null;
+        Parallel.forChunks(total, grain, (chunk, s, e) -> {
+            int cap = Math.min(hw, e - s);
+            double[] sumD = new double[cap], sumDX = new double[cap];
+            float[] g = new float[cap], x = new float[cap], m = new float[cap], rs = new float[cap], dx = new float[cap];
+            float[] meanD = new float[cap], meanDX = new float[cap];
+            for (int q = s; q < e; ) {
+                int img = q / hw, p0 = q % hw, len = Math.min(hw - p0, e - q);
+                M.get(q, m, 0, len);
+                R.get(q, rs, 0, len);
+                java.util.Arrays.fill(sumD, 0, len, 0.0);
+                java.util.Arrays.fill(sumDX, 0, len, 0.0);
+                for (int ch = 0; ch < c; ch++) {
+                    int off = (img * c + ch) * hw + p0;
+                    G.get(off, g, 0, len);
+                    X.get(off, x, 0, len);
+                    float wc = W.get(ch);
+                    double accW = 0, accB = 0;
+                    for (int i = 0; i < len; i++) {
+                        float xh = (x[i] - m[i]) * rs[i];
+                        double d = (double) g[i] * wc;
+                        sumD[i] += d;
+                        sumDX[i] += d * xh;
+                        accW += (double) g[i] * xh;
+                        accB += g[i];
+                    }
+                    if (params) {
+                        pw[chunk][ch] += accW;
+                        pb[chunk][ch] += accB;
+                    }
+                }
+                if (GI != null) {
+                    for (int i = 0; i < len; i++) {
+                        meanD[i] = (float) (sumD[i] / c);
+                        meanDX[i] = (float) (sumDX[i] / c);
+                    }
+                    for (int ch = 0; ch < c; ch++) {
+                        int off = (img * c + ch) * hw + p0;
+                        G.get(off, g, 0, len);
+                        X.get(off, x, 0, len);
+                        GI.get(off, dx, 0, len);
+                        float wc = W.get(ch);
+                        for (int i = 0; i < len; i++) {
+                            float xh = (x[i] - m[i]) * rs[i];
+                            dx[i] += rs[i] * (g[i] * wc - meanD[i] - xh * meanDX[i]);
+                        }
+                        GI.put(off, dx, 0, len);
+                    }
+                }
+                q += len;
+            }
+        });
+        if (!params) return;
+        for (int ch = 0; ch < c; ch++) {
+            double sw = 0, sb = 0;
+            for (int k = 0; k < chunks; k++) {
+                sw += pw[k][ch];
+                sb += pb[k][ch];
+            }
+            if (GW != null) GW.put(ch, GW.get(ch) + (float) sw);
+            if (GB != null) GB.put(ch, GB.get(ch) + (float) sb);
         }
     }
 

@@ -28,6 +28,16 @@ public interface Elementwise {
     /** out = alpha · in (in and out may be the same storage). */
     void scale(Storage in, Storage out, float alpha, int n);
 
+    /**
+     * A per-channel scale (ConvNeXt's layer scale) over a tensor viewed as [outer, channels, inner]:
+     * out[o, c, i] = in[o, c, i]·scale[c]. Channels-first NCHW is (n, c, h·w); channels-last is (n·h·w, c, 1).
+     */
+    void scaleChannels(Storage in, Storage scale, Storage out, int outer, int channels, int inner);
+
+    /** Backward of {@link #scaleChannels}: gradIn += gradOut·scale[c]; gradScale[c] += Σ_{o,i} gradOut·in (either may be null). */
+    void scaleChannelsBackward(Storage gradOut, Storage in, Storage scale, Storage gradIn, Storage gradScale,
+                               int outer, int channels, int inner);
+
     /** y += alpha · x. */
     void axpy(float alpha, Storage x, Storage y, int n);
 

@@ -2,7 +2,10 @@ package dma.engine.kernels;
 
 import dma.engine.Storage;
 
-/** Fused LayerNorm over the last axis and BatchNorm2d over (N, H, W) per channel. */
+/**
+ * Fused LayerNorm over the last axis, LayerNorm over the channel axis of [n, c, hw] (ConvNeXt's LayerNorm2d)
+ * and BatchNorm2d over (N, H, W) per channel.
+ */
 public interface Normalization {
     /** out = (in − mean)·rstd·weight + bias per row of [rows, cols]; saves mean[rows] and rstd[rows]. */
     void layerNorm(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
@@ -10,6 +13,18 @@ public interface Normalization {
 
     void layerNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
                            Storage gradIn, Storage gradWeight, Storage gradBias, int rows, int cols);
+
+    /**
+     * LayerNorm over the channel axis of a channels-first [n, c, hw] tensor (timm's LayerNorm2d): for every image
+     * and position p, out[·, ch, p] = (in[·, ch, p] − mean)·rstd·weight[ch] + bias[ch] with the statistics over the
+     * c channels (biased variance). Saves mean[n·hw] and rstd[n·hw] (image-major).
+     */
+    void layerNormChannels(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
+                           int n, int c, int hw, float eps);
+
+    /** Backward of {@link #layerNormChannels}: gradIn, gradWeight, gradBias accumulate (+=); each may be null. */
+    void layerNormChannelsBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
+                                   Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw);
 
     /**
      * Training-mode BatchNorm2d of [n, c, hw]: batch statistics (biased variance for normalizing), saved

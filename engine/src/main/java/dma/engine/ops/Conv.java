@@ -9,7 +9,7 @@ import dma.engine.kernels.Blas;
 import dma.engine.kernels.Elementwise.BinaryOp;
 import dma.engine.kernels.Layout;
 
-/** 2-D convolution as im2col + one GEMM, and global average pooling. */
+/** 2-D convolution as im2col + one GEMM, depthwise convolution, and global average pooling. */
 public final class Conv {
     private Conv() {}
 
@@ -84,6 +84,51 @@ public final class Conv {
                 }
             }
             cols.close();
+        });
+    }
+
+    /** {@link #depthwiseConv2d(Tensor, Tensor, Tensor, int, int, int, int)} with the same stride and padding on both axes. */
+    public static Tensor depthwiseConv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
+        return depthwiseConv2d(x, weight, bias, stride, stride, padding, padding);
+    }
+
+    /**
+     * Depthwise convolution (PyTorch's Conv2d with groups = in = out channels) of x [N, C, H, W] with weight
+     * [C, 1, kh, kw] plus bias [C] (or null), zero padding and stride per axis. Output [N, C, oh, ow],
+     * oh = (H + 2·padH − kh)/strideH + 1. Its work, 2·N·C·oh·ow·kh·kw per pass, is counted as convolution FLOPs.
+     */
+    public static Tensor depthwiseConv2d(Tensor x, Tensor weight, Tensor bias, int strideH, int strideW, int padH, int padW) {
+        String op = "depthwiseConv2d";
+        Shapes.requireSameBackend(op, x, weight, bias);
+        if (x.rank() != 4) throw new IllegalArgumentException(op + ": input must be [N, C, H, W], got " + x.shapeString());
+        int n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        if (weight.rank() != 4 || weight.dim(0) != c || weight.dim(1) != 1)
+            throw new IllegalArgumentException(op + ": weight must be [" + c + ", 1, kh, kw] for input " + x.shapeString()
+                    + ", got " + weight.shapeString());
+        int kh = weight.dim(2), kw = weight.dim(3);
+        if (bias != null && (bias.rank() != 1 || bias.dim(0) != c))
+            throw new IllegalArgumentException(op + ": bias " + bias.shapeString() + " does not match weight " + weight.shapeString()
+                    + " (expects [" + c + "])");
+        if (strideH < 1 || strideW < 1 || padH < 0 || padW < 0)
+            throw new IllegalArgumentException(op + ": strides must be ≥ 1 and padding ≥ 0, got stride " + strideH + "×" + strideW
+                    + ", padding " + padH + "×" + padW);
+        if (h + 2 * padH < kh || w + 2 * padW < kw)
+            throw new IllegalArgumentException(op + ": kernel " + kh + "×" + kw + " of weight " + weight.shapeString()
+                    + " is larger than input " + x.shapeString() + " with padding " + padH + "×" + padW);
+        int oh = (h + 2 * padH - kh) / strideH + 1, ow = (w + 2 * padW - kw) / strideW + 1;
+        Backend be = x.backend();
+        var k = be.convolution();
+        Tensor out = Tensor.empty(be, n, c, oh, ow);
+        k.depthwiseConv2d(x.storage(), weight.storage(), bias == null ? null : bias.storage(), out.storage(),
+                n, c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow);
+        long work = 2L * n * c * oh * ow * kh * kw;
+        Flops.add(Flops.Kind.FORWARD, work);
+        return Autograd.record(op, out, new Tensor[]{x, weight, bias}, g -> {
+            Storage gx = Autograd.gradStorage(x), gw = Autograd.gradStorage(weight), gb = Autograd.gradStorage(bias);
+            if (gx != null) Flops.addGradient(x, work);
+            if (gw != null) Flops.addGradient(weight, work);
+            k.depthwiseConv2dBackward(g.storage(), x.storage(), weight.storage(), gx, gw, gb,
+                    n, c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow);
         });
     }
 

@@ -76,6 +76,26 @@ public final class Elementwise {
                 g -> be.elementwise().axpy(alpha, g.storage(), Autograd.gradStorage(x), n));
     }
 
+    /**
+     * Layer scale (ConvNeXt's {@code gamma}, CaiT's LayerScale): x·gamma with gamma [x.dim(axis)] broadcast along
+     * every other axis. axis 1 of NCHW is channels-first, axis −1 channels-last. The same as {@link #mul} with
+     * gamma reshaped to broadcast, on a kernel that needs no broadcast bookkeeping.
+     */
+    public static Tensor layerScale(Tensor x, Tensor gamma, int axis) {
+        String op = "layerScale";
+        Shapes.requireSameBackend(op, x, gamma);
+        int ax = Shapes.normalizeAxis(op, axis, x.rank());
+        int[] shape = x.shape();
+        int channels = shape[ax], outer = Shapes.product(shape, 0, ax), inner = Shapes.product(shape, ax + 1, shape.length);
+        Shapes.requireShape(op, "gamma for axis " + ax + " of input " + x.shapeString(), gamma, channels);
+        Backend be = x.backend();
+        var k = be.elementwise();
+        Tensor out = Tensor.empty(be, shape);
+        k.scaleChannels(x.storage(), gamma.storage(), out.storage(), outer, channels, inner);
+        return Autograd.record(op, out, new Tensor[]{x, gamma}, g -> k.scaleChannelsBackward(g.storage(), x.storage(), gamma.storage(),
+                Autograd.gradStorage(x), Autograd.gradStorage(gamma), outer, channels, inner));
+    }
+
     /** GELU, exact erf form (as timm's nn.GELU). */
     public static Tensor gelu(Tensor x) { return activation("gelu", Activation.GELU, x); }
 

@@ -7,7 +7,7 @@ import dma.engine.autograd.Autograd;
 import dma.engine.kernels.Normalization;
 
 /**
- * LayerNorm over the last axis and BatchNorm2d, on the backend's fused kernels.
+ * LayerNorm over the last axis, LayerNorm over the channels of NCHW, and BatchNorm2d, on the backend's fused kernels.
  *
  * <p>The per-row (per-channel) mean and rstd that forward saves for backward are small temporaries: they are
  * closed right after forward when no gradient is needed, otherwise at the end of the backward that reads them
@@ -39,6 +39,39 @@ public final class Norm {
         return Autograd.record("layerNorm", out, inputs, g -> {
             k.layerNormBackward(g.storage(), x.storage(), weight.storage(), mean.storage(), rstd.storage(),
                     Autograd.gradStorage(x), Autograd.gradStorage(weight), Autograd.gradStorage(bias), rows, cols);
+            mean.close();
+            rstd.close();
+        });
+    }
+
+    /**
+     * LayerNorm over the channel axis of x [N, C, H, W] (timm's LayerNorm2d, ConvNeXt's stem and downsampling norm):
+     * every pixel's C values are normalized with their own mean and biased variance, then scaled by weight[C] and
+     * shifted by bias[C]. Equal to permuting to [N, H, W, C], {@link #layerNorm} and permuting back, without the copies.
+     */
+    public static Tensor layerNorm2d(Tensor x, Tensor weight, Tensor bias, float eps) {
+        String op = "layerNorm2d";
+        Shapes.requireSameBackend(op, x, weight, bias);
+        if (x.rank() != 4) throw new IllegalArgumentException(op + ": input must be [N, C, H, W], got " + x.shapeString());
+        requireNonNull(op, weight, "weight");
+        requireNonNull(op, bias, "bias");
+        int n = x.dim(0), c = x.dim(1), hw = x.dim(2) * x.dim(3);
+        Shapes.requireShape(op, "weight for input " + x.shapeString(), weight, c);
+        Shapes.requireShape(op, "bias for input " + x.shapeString(), bias, c);
+        Backend be = x.backend();
+        Normalization k = be.normalization();
+        Tensor out = Tensor.empty(be, x.shape());
+        Tensor mean = Tensor.empty(be, n * hw), rstd = Tensor.empty(be, n * hw);
+        k.layerNormChannels(x.storage(), weight.storage(), bias.storage(), out.storage(), mean.storage(), rstd.storage(), n, c, hw, eps);
+        Tensor[] inputs = {x, weight, bias};
+        if (!Autograd.needsGrad(inputs)) {
+            mean.close();
+            rstd.close();
+            return out;
+        }
+        return Autograd.record(op, out, inputs, g -> {
+            k.layerNormChannelsBackward(g.storage(), x.storage(), weight.storage(), mean.storage(), rstd.storage(),
+                    Autograd.gradStorage(x), Autograd.gradStorage(weight), Autograd.gradStorage(bias), n, c, hw);
             mean.close();
             rstd.close();
         });

@@ -28,13 +28,14 @@ public final class Partition {
         return new Partition(target, depths);
     }
 
-    /** K modules of equal size; when K does not divide the depth the first (depth mod K) modules get one more block. */
+    /**
+     * K modules of equal size; when K does not divide the depth the first (depth mod K) modules get one more block.
+     * A family cut at its stages (ResNet: K = 3, ConvNeXt: K = 4) gets its stages ({@link Architecture#defaultModuleDepths}).
+     */
     public static Partition equal(Architecture target, int k) {
         int n = target.blocks();
         if (k < 1 || k > n) throw new IllegalArgumentException("K = " + k + " modules: must be between 1 and the model's " + n + " blocks");
-        int[] d = new int[k];
-        for (int i = 0; i < k; i++) d[i] = n / k + (i < n % k ? 1 : 0);
-        return new Partition(target, d);
+        return new Partition(target, target.defaultModuleDepths(k));
     }
 
     public Architecture target() { return target; }

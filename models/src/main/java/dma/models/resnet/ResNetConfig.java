@@ -40,6 +40,12 @@ public record ResNetConfig(int depth, int inChans, int numClasses, int baseWidth
         return "cifar_resnet";
     }
 
+    /** K = 3: the stage depths (equal for the standard depths; a selected student may have unequal stages). */
+    @Override
+    public int[] defaultModuleDepths(int k) {
+        return k == 3 ? stageBlocks.clone() : Architecture.super.defaultModuleDepths(k);
+    }
+
     /** Modules are the three stages: resolution and width change between them, so a meta block per stage keeps the shapes. */
     @Override
     public void checkPartition(int[] depths) {

@@ -20,17 +20,20 @@ import java.util.TreeSet;
  * teacher tensor along every dimension.
  *
  * <ul>
- *   <li>Layers are "first-N": student {@code blocks.i} ← teacher {@code blocks.i} (ViT) and student
- *       {@code layerS.j} ← teacher {@code layerS.j} (CifarResNet, the first blocks of each stage). Both
- *       follow from taking the teacher tensor of the same name; teacher layers beyond the student's are
- *       unused.</li>
+ *   <li>Layers are "first-N": student {@code blocks.i} ← teacher {@code blocks.i} (ViT), student
+ *       {@code layerS.j} ← teacher {@code layerS.j} (CifarResNet) and student {@code stages.i.blocks.j} ← teacher
+ *       {@code stages.i.blocks.j} (ConvNeXt): the first blocks of each stage. All follow from taking the teacher
+ *       tensor of the same name; teacher layers beyond the student's are unused.</li>
  *   <li>Along each dimension (teacher size t, student size s) the indices are {@link #indices(int, int)}:
  *       all when s = t; {@code 0, t/s, 2t/s, …} when t mod s = 0; else {@code round(linspace(0, t-1, s))}
  *       with halves to even. The same rule applies to every dimension of every tensor; {@code qkv} is one
  *       tensor (not split per head); BatchNorm running statistics are selected like the weights.</li>
+ *   <li>A ConvNeXt depthwise kernel {@code conv_dw.weight [C, 1, 7, 7]} has the same 1 × 7 × 7 in teacher and
+ *       student, so only its channels are selected; the stem and downsample convolutions are selected in both
+ *       channel dimensions (their kernel sizes must agree, as every dimension may only shrink).</li>
  *   <li>{@code pos_embed [1, tokens, D]} keeps all tokens (the token counts must be equal) and selects
  *       channels.</li>
- *   <li>The head ({@code head.*} for ViT, {@code fc.*} for CifarResNet) keeps the student's own
+ *   <li>The head ({@code head.*} for ViT and ConvNeXt, where it includes {@code head.norm}; {@code fc.*} for CifarResNet) keeps the student's own
  *       initialization: its tensors are copied from the student.</li>
  * </ul>
  *
@@ -47,7 +50,13 @@ public final class WeightSelection {
         /** {@code VisionTransformer}: {@code patch_embed.*, cls_token, pos_embed, blocks.i.*, norm.*, head.*}. */
         VIT("patch_embed.proj.weight", "head."),
         /** {@code CifarResNet}: {@code conv1.weight, bn1.*, layer{1,2,3}.j.{conv1,bn1,conv2,bn2}.*, fc.*}. */
-        CIFAR_RESNET("layer1.0.conv1.weight", "fc.");
+        CIFAR_RESNET("layer1.0.conv1.weight", "fc."),
+        /**
+         * timm {@code ConvNeXt}: {@code stem.{0,1}.*, stages.i.downsample.{0,1}.*, stages.i.blocks.j.{conv_dw, norm, mlp.fc1,
+         * mlp.fc2, gamma}, head.{norm, fc}.*}. The head includes {@code head.norm}, which keeps its init too, as the
+         * official weight-selection code does.
+         */
+        CONVNEXT("stages.0.blocks.0.conv_dw.weight", "head.");
 
         /** A name only this family has; its presence identifies the family. */
         public final String marker;
@@ -156,6 +165,11 @@ public final class WeightSelection {
                         + " has no teacher counterpart (the teacher has no tensor of that name; first-N layer mapping takes teacher "
                         + "layer i for student layer i, so the student may not be deeper than the teacher)");
             requireF32(name, "teacher", t);
+            if (family == Family.CONVNEXT && s.rank() == 4 && t.rank() == 4 && (s.dim(2) != t.dim(2) || s.dim(3) != t.dim(3)))
+                throw new IllegalArgumentException("weight selection: convolution '" + name + "' has a " + s.dim(2) + "×" + s.dim(3)
+                        + " kernel in the student but " + t.dim(2) + "×" + t.dim(3) + " in the teacher (student " + s.shapeString()
+                        + ", teacher " + t.shapeString() + "); ConvNeXt kernels are selected in their channels only, so kernel sizes "
+                        + "(and the stem's patch size) must agree");
             plans.add(new Plan(name, s, t, planIndices(name, t.shape(), s.shape())));
         }
 

@@ -11,6 +11,7 @@ import dma.engine.io.TensorFiles;
 import dma.engine.ops.Loss;
 import dma.engine.ops.Update;
 import dma.models.ImageClassifier;
+import dma.models.convnext.ConvNeXtConfig;
 import dma.models.resnet.ResNetConfig;
 import dma.models.vit.ViTConfig;
 import org.junit.jupiter.api.Test;
@@ -26,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * llm.c's golden-file test: a depth-2 ViT and a ResNet-20 against what PyTorch computes from the same
+ * llm.c's golden-file test: a depth-2 ViT, a ResNet-20 and a small ConvNeXt against what PyTorch computes from the same
  * weights and inputs (bench/peers/make_golden.py; files in src/test/resources/golden): logits, loss,
  * every parameter gradient, and the weights (and BatchNorm running statistics) after 3 AdamW steps.
  */
@@ -44,6 +45,12 @@ class PyTorchGoldenTest {
         run("resnet20.safetensors", true);
     }
 
+    /** ConvNeXt with stages of 1, 1, 2, 1 blocks at 8/16/24/32 channels on 16² images (patch-2 stem: 8, 4, 2, 1 pixels). */
+    @Test
+    void convNeXtMatchesPyTorch() throws Exception {
+        run("convnext_1121.safetensors", false);
+    }
+
     @SuppressWarnings("unchecked")
     private void run(String file, boolean resnet) throws Exception {
         Path path = Path.of(getClass().getResource("/golden/" + file).toURI());
@@ -52,6 +59,7 @@ class PyTorchGoldenTest {
         ImageClassifier model = resnet
                 ? ResNetConfig.cifar(((Number) config.get("depth")).intValue(), ((Number) config.get("in_chans")).intValue(),
                 ((Number) config.get("num_classes")).intValue()).build(be, 0)
+                : "convnext".equals(config.get("model")) ? ConvNeXtConfig.fromMap(config).build(be, 0)
                 : ViTConfig.fromMap(config).build(be, 0);
         Map<String, Tensor> g = new HashMap<>();
         try (model) {

@@ -2,6 +2,7 @@ package dma.trainer.config;
 
 import dma.models.Architecture;
 import dma.models.assemble.Partition;
+import dma.models.convnext.ConvNeXtConfig;
 import dma.models.resnet.ResNetConfig;
 import dma.models.vit.ViTConfig;
 import dma.trainer.config.ConfigLoader.ConfigException;
@@ -104,8 +105,10 @@ public final class Plan {
         // fine-tuning starts from trained weights: no warm-up (DESIGN §6.4)
         double warmup = r.warmupEpochs() != null ? r.warmupEpochs() : stage.equals("finetune") ? 0.0 : Math.min(1.0, epochs / 5);
         if (!(warmup >= 0 && warmup <= epochs)) throw error(f + "warmup_epochs", "must be in [0, epochs], got " + warmup);
-        double base = r.baseLr() != null ? r.baseLr() : orDefault(config.baseLr(), optimizer.equals("sgd") ? 0.1 : 5e-4);
-        boolean scale = config.scaleLrByBatch() != null ? config.scaleLrByBatch() : !optimizer.equals("sgd");
+        // ConvNeXt: the weight-selection recipe for ConvNeXt-F (AdamW, lr 4e-3 not scaled by batch, wd 0.05, drop path 0.1)
+        boolean convnext = target instanceof ConvNeXtConfig && optimizer.equals("adamw");
+        double base = r.baseLr() != null ? r.baseLr() : orDefault(config.baseLr(), optimizer.equals("sgd") ? 0.1 : convnext ? 4e-3 : 5e-4);
+        boolean scale = config.scaleLrByBatch() != null ? config.scaleLrByBatch() : !optimizer.equals("sgd") && !convnext;
         double lr = scale ? base * batchSize / 512.0 : base;
         if (!(lr > 0)) throw error(f + "base_lr", "must be positive, got " + base);
         // meta model and module incubation train without drop path in the meta parts' own training (§6.2)
@@ -122,6 +125,11 @@ public final class Plan {
         try {
             if (preset != null) {
                 if (!(preset instanceof String p)) throw error("model.preset", "must be a string");
+                if (p.startsWith("convnext")) {
+                    Map<String, Object> base = new HashMap<>(ConvNeXtConfig.preset(p).toMap());
+                    base.putAll(fields);
+                    return ConvNeXtConfig.fromMap(base);
+                }
                 if (p.startsWith("cifar_resnet")) {
                     int depth = Integer.parseInt(p.substring("cifar_resnet".length()));
                     Map<String, Object> base = new HashMap<>(ResNetConfig.cifar(depth, 3, 10).toMap());
@@ -135,7 +143,8 @@ public final class Plan {
             Object family = fields.getOrDefault("model", "vit");
             if ("vit".equals(family)) return ViTConfig.fromMap(fields);
             if ("cifar_resnet".equals(family)) return ResNetConfig.fromMap(fields);
-            throw error("model.model", "'" + family + "' is not one of vit, cifar_resnet");
+            if ("convnext".equals(family)) return ConvNeXtConfig.fromMap(fields);
+            throw error("model.model", "'" + family + "' is not one of vit, cifar_resnet, convnext");
         } catch (NumberFormatException e) {
             throw error("model.preset", "'" + preset + "' is not a known preset");
         } catch (IllegalArgumentException e) {

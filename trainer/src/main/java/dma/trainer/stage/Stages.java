@@ -11,6 +11,7 @@ import dma.models.Checkpoint;
 import dma.models.ImageClassifier;
 import dma.models.assemble.Assembly;
 import dma.models.assemble.Partition;
+import dma.models.convnext.ConvNeXtConfig;
 import dma.models.select.WeightSelection;
 import dma.models.vit.ViTConfig;
 import dma.trainer.config.Plan;
@@ -136,7 +137,9 @@ public final class Stages {
     }
 
     private static Architecture withDropPath(Architecture a, double p) {
-        return a instanceof ViTConfig v ? v.withDropPath(p) : a;
+        if (a instanceof ViTConfig v) return v.withDropPath(p);
+        if (a instanceof ConvNeXtConfig c) return c.withDropPath(p);
+        return a;
     }
 
     /** E2E: the target from scratch (or from {@code init}, e.g. a weight-selected checkpoint). */

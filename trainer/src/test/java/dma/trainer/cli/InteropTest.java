@@ -8,6 +8,7 @@ import dma.engine.cpu.CpuBackend;
 import dma.engine.io.TensorFiles;
 import dma.models.Checkpoint;
 import dma.models.ImageClassifier;
+import dma.models.convnext.ConvNeXtConfig;
 import dma.models.resnet.ResNetConfig;
 import dma.models.vit.ViTConfig;
 import org.junit.jupiter.api.BeforeAll;
@@ -95,7 +96,8 @@ class InteropTest {
         assumeTrue(torchMissing == null, torchMissing);
         ViTConfig vit = new ViTConfig(16, 4, 3, 7, 24, 3, 3, 4, 0.1);
         ResNetConfig resnet = ResNetConfig.cifar(20, 3, 6);
-        for (var arch : List.of(vit, (dma.models.Architecture) resnet)) {
+        ConvNeXtConfig convnext = new ConvNeXtConfig(16, 2, 3, 6, new int[]{1, 2, 2, 1}, new int[]{8, 16, 24, 32}, 0.1);
+        for (var arch : List.of(vit, resnet, (dma.models.Architecture) convnext)) {
             Path ckpt = dir.resolve(arch.family() + ".safetensors");
             try (ImageClassifier m = arch.build(be, 5)) {
                 // a few train-mode forwards give the BatchNorms running statistics that are not 0 and 1
@@ -103,6 +105,13 @@ class InteropTest {
                     try (Scope s = Scope.open()) {
                         m.forward(Tensor.normal(be, 100 + i, 0.5f, 2f, 8, 3, 16, 16), new Rng(i));
                     }
+                // a ConvNeXt starts with layer scale 1e-6, which would hide every block: make them matter
+                m.parameters().forEach((k, p) -> {
+                    if (k.endsWith("gamma"))
+                        try (Scope s = Scope.open()) {
+                            p.copyFrom(Tensor.uniform(be, k.hashCode(), 0.2f, 1f, p.shape()));
+                        }
+                });
                 Checkpoint.save(ckpt, m, "test", 3, null);
             }
             Path x = inputs(dir, 5, 3, 16);
@@ -118,7 +127,9 @@ class InteropTest {
         Path x = inputs(dir, 4, 3, 16);
         String[][] models = {
                 {"vit", "{\"img_size\": 16, \"patch_size\": 4, \"in_chans\": 3, \"num_classes\": 5, \"embed_dim\": 32, \"depth\": 2, \"num_heads\": 4}"},
-                {"resnet", "{\"depth\": 20, \"in_chans\": 3, \"num_classes\": 5}"}};
+                {"resnet", "{\"depth\": 20, \"in_chans\": 3, \"num_classes\": 5}"},
+                {"convnext", "{\"img_size\": 16, \"patch_size\": 2, \"in_chans\": 3, \"num_classes\": 5, \"depths\": [1, 1, 3, 1], "
+                        + "\"dims\": [8, 16, 24, 40]}"}};
         for (String[] m : models) {
             Path ckpt = dir.resolve("torch-" + m[0] + ".safetensors");
             peer("export", "--model", m[0], "--config", m[1], "--seed", "3", "--perturb", "0.05", "--out", ckpt.toString());
@@ -129,6 +140,26 @@ class InteropTest {
                     : dmaEval(ckpt, x, dir.resolve("ours.safetensors"));
             assertClose(logits(dir.resolve("torch.safetensors")), ours);
         }
+    }
+
+    /** A ConvNeXt file with no metadata at all (names and shapes only) gives the same logits on both sides. */
+    @Test
+    void bareConvNeXtCheckpointInBothDirections(@TempDir Path dir) {
+        assumeTrue(torchMissing == null, torchMissing);
+        ConvNeXtConfig arch = new ConvNeXtConfig(16, 2, 3, 4, new int[]{2, 1, 1, 1}, new int[]{8, 12, 16, 20}, 0);
+        Path ckpt = dir.resolve("bare-convnext.safetensors");
+        try (ImageClassifier m = arch.build(be, 9)) {
+            m.parameters().forEach((k, p) -> {
+                try (Scope s = Scope.open()) {
+                    p.copyFrom(p.add(Tensor.uniform(be, k.hashCode(), -0.3f, 0.3f, p.shape())));
+                }
+            });
+            TensorFiles.save(ckpt, m.stateDict(), Map.of());
+        }
+        Path x = inputs(dir, 3, 3, 20); // any size the stem takes, not the one the file was made for
+        float[] ours = dmaEval(ckpt, x, dir.resolve("ours.safetensors"));
+        peer("logits", "--checkpoint", ckpt.toString(), "--inputs", x.toString(), "--out", dir.resolve("torch.safetensors").toString());
+        assertClose(logits(dir.resolve("torch.safetensors")), ours);
     }
 
     @Test

@@ -1,0 +1,267 @@
+package dma.models.convnext;
+
+import dma.engine.Backend;
+import dma.models.Architecture;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The shape of a ConvNeXt (v1, timm's {@code ConvNeXt} with a patch stem): stem of a {@code patchSize}×{@code patchSize}
+ * stride-{@code patchSize} convolution and a LayerNorm2d, four stages of {@code depths[i]} blocks at {@code dims[i]}
+ * channels, each stage but the first opened by a downsample (LayerNorm2d, 2×2 stride-2 convolution), and a head of
+ * global average pooling, LayerNorm and a linear classifier. Block g (numbered over all stages) drops its residual
+ * branch with rate {@code dropPathRate · g/(blocks − 1)} (timm's linspace over all blocks).
+ *
+ * <p>As an {@link Architecture} the block sequence is every stage's blocks in order; a stage's downsample belongs to
+ * the stage's first block (it runs in front of it), so cutting at stage boundaries gives each module its own
+ * downsample. Modules are the four stages: K = 4, divided depths = the stage depths.
+ *
+ * <p>{@code imgSize} is the size the model is meant for (presets, FLOP counts, checks of the data); the convolutions
+ * take any input at least {@code 8·patchSize} on a side, so that the last stage has at least one pixel.
+ */
+public record ConvNeXtConfig(int imgSize, int patchSize, int inChans, int numClasses, int[] depths, int[] dims,
+                             double dropPathRate) implements Architecture {
+    public ConvNeXtConfig {
+        require(depths != null && depths.length == 4, "depths must list 4 stages, got " + (depths == null ? null : Arrays.toString(depths)));
+        require(dims != null && dims.length == 4, "dims must list 4 stages, got " + (dims == null ? null : Arrays.toString(dims)));
+        for (int d : depths) require(d >= 1, "every stage needs at least one block, got depths " + Arrays.toString(depths));
+        for (int d : dims) require(d >= 1, "dims must be positive, got " + Arrays.toString(dims));
+        require(patchSize >= 1, "patch_size must be positive, got " + patchSize);
+        require(imgSize >= 8 * patchSize, "img_size " + imgSize + " is too small for patch_size " + patchSize
+                + ": the stem divides it by " + patchSize + " and three downsamples by 8 more, so it must be at least " + 8 * patchSize);
+        require(inChans > 0, "in_chans must be positive, got " + inChans);
+        require(numClasses > 0, "num_classes must be positive, got " + numClasses);
+        require(dropPathRate >= 0 && dropPathRate < 1, "drop_path_rate must be in [0, 1), got " + dropPathRate);
+        depths = depths.clone();
+        dims = dims.clone();
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) throw new IllegalArgumentException("ConvNeXt config: " + message);
+    }
+
+    @Override
+    public int[] depths() {
+        return depths.clone();
+    }
+
+    @Override
+    public int[] dims() {
+        return dims.clone();
+    }
+
+    public int depth(int stage) {
+        return depths[stage];
+    }
+
+    public int dim(int stage) {
+        return dims[stage];
+    }
+
+    /** The global index of stage {@code stage}'s first block. */
+    public int stageOffset(int stage) {
+        int o = 0;
+        for (int s = 0; s < stage; s++) o += depths[s];
+        return o;
+    }
+
+    /** The stage of global block {@code index}. */
+    public int stageOf(int index) {
+        int s = 0, j = index;
+        while (s < 3 && j >= depths[s]) j -= depths[s++];
+        return s;
+    }
+
+    /** Drop-path rate of global block g: linspace(0, p, blocks)[g]. */
+    public double dropPathOf(int block) {
+        int n = blocks();
+        return n == 1 ? 0.0 : dropPathRate * block / (n - 1);
+    }
+
+    public ConvNeXtConfig withDepths(int... d) {
+        return new ConvNeXtConfig(imgSize, patchSize, inChans, numClasses, d, dims, dropPathRate);
+    }
+
+    public ConvNeXtConfig withDropPath(double p) {
+        return new ConvNeXtConfig(imgSize, patchSize, inChans, numClasses, depths, dims, p);
+    }
+
+    public ConvNeXtConfig withClasses(int n) {
+        return new ConvNeXtConfig(imgSize, patchSize, inChans, n, depths, dims, dropPathRate);
+    }
+
+    /**
+     * Named presets: timm's {@code convnext_femto} (2/2/6/2 blocks, 48/96/192/384 channels) and {@code convnext_tiny}
+     * (3/3/9/3, 96/192/384/768) at 224² with a patch-4 stem and 1000 classes, and small-image variants with a
+     * patch-2 stem: {@code _fmnist} (28², 1 channel, 10 classes: stages at 14, 7, 3, 1 pixels) and {@code _cifar}
+     * (32², 3 channels, 100 classes: 16, 8, 4, 2). A patch-4 stem would leave 7, 3, 1, 0 pixels at 28² (the last
+     * downsample has nothing to read) and 8, 4, 2, 1 at 32²; patch 1 would keep 28, 14, 7, 3 at four times the cost of
+     * patch 2 in every stage. Patch 2 gives the 8× reduction between the first and the last stage that ImageNet's
+     * 56 → 7 has and runs on two cores. Drop path 0.1 (the weight-selection recipe for ConvNeXt-F).
+     */
+    public static ConvNeXtConfig preset(String name) {
+        int[] femto = {2, 2, 6, 2}, femtoDims = {48, 96, 192, 384}, tiny = {3, 3, 9, 3}, tinyDims = {96, 192, 384, 768};
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            case "convnext_femto" -> new ConvNeXtConfig(224, 4, 3, 1000, femto, femtoDims, 0.1);
+            case "convnext_tiny" -> new ConvNeXtConfig(224, 4, 3, 1000, tiny, tinyDims, 0.1);
+            case "convnext_femto_fmnist" -> new ConvNeXtConfig(28, 2, 1, 10, femto, femtoDims, 0.1);
+            case "convnext_tiny_fmnist" -> new ConvNeXtConfig(28, 2, 1, 10, tiny, tinyDims, 0.1);
+            case "convnext_femto_cifar" -> new ConvNeXtConfig(32, 2, 3, 100, femto, femtoDims, 0.1);
+            case "convnext_tiny_cifar" -> new ConvNeXtConfig(32, 2, 3, 100, tiny, tinyDims, 0.1);
+            default -> throw new IllegalArgumentException("unknown ConvNeXt preset '" + name + "'; known: " + String.join(", ", PRESETS));
+        };
+    }
+
+    public static final List<String> PRESETS = List.of("convnext_femto", "convnext_tiny", "convnext_femto_fmnist", "convnext_tiny_fmnist",
+            "convnext_femto_cifar", "convnext_tiny_cifar");
+
+    @Override
+    public String family() {
+        return "convnext";
+    }
+
+    @Override
+    public int blocks() {
+        return depths[0] + depths[1] + depths[2] + depths[3];
+    }
+
+    /** K = 4: the stage depths; any other K is refused by {@link #checkPartition}. */
+    @Override
+    public int[] defaultModuleDepths(int k) {
+        return k == 4 ? depths.clone() : Architecture.super.defaultModuleDepths(k);
+    }
+
+    /** Modules are the four stages: width and resolution change between them, so one meta block per stage keeps the shapes. */
+    @Override
+    public void checkPartition(int[] d) {
+        if (d.length != 4)
+            throw new IllegalArgumentException("ConvNeXt is cut at its four stages: K must be 4, got K = " + d.length);
+        if (!Arrays.equals(d, depths))
+            throw new IllegalArgumentException("ConvNeXt is cut at its four stages: divided depths must be " + Arrays.toString(depths)
+                    + ", got " + Arrays.toString(d));
+    }
+
+    @Override
+    public ConvNeXtConfig withModuleDepths(int[] d) {
+        if (d.length != 4) throw new IllegalArgumentException("ConvNeXt has four stages, got " + d.length + " module depths");
+        return withDepths(d);
+    }
+
+    @Override
+    public ConvNeXt build(Backend backend, long seed) {
+        return new ConvNeXt(backend, this, seed);
+    }
+
+    /**
+     * stem.* → STEM; head.* → HEAD; stages.i.blocks.j.* → the global index of that block; stages.i.downsample.* →
+     * the global index of stage i's first block (the downsample runs in front of it).
+     */
+    @Override
+    public int blockOf(String key) {
+        if (key.startsWith("stem.")) return STEM;
+        if (key.startsWith("head.")) return HEAD;
+        if (key.startsWith("stages.")) {
+            int dot = key.indexOf('.', 7);
+            int stage = parse(key, 7, dot);
+            if (stage >= 0 && stage < 4) {
+                String rest = key.substring(dot + 1);
+                if (rest.startsWith("downsample.") && stage > 0) return stageOffset(stage);
+                if (rest.startsWith("blocks.")) {
+                    int start = dot + 1 + 7, end = key.indexOf('.', start);
+                    int j = parse(key, start, end);
+                    if (j >= 0 && j < depths[stage]) return stageOffset(stage) + j;
+                }
+            }
+        }
+        throw new IllegalArgumentException("ConvNeXt: key '" + key + "' belongs to no part of the model " + Arrays.toString(depths));
+    }
+
+    private static int parse(String key, int start, int end) {
+        if (end <= start) return -1;
+        try {
+            return Integer.parseInt(key.substring(start, end));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** "conv_dw.weight" of "stages.1.blocks.2.conv_dw.weight"; "downsample.0.weight" of "stages.1.downsample.0.weight". */
+    @Override
+    public String suffixInBlock(String key) {
+        blockOf(key); // validates
+        String rest = key.substring(key.indexOf('.', 7) + 1);
+        return rest.startsWith("downsample.") ? rest : rest.substring(rest.indexOf('.', 7) + 1);
+    }
+
+    /** The inverse of {@link #suffixInBlock}: a "downsample.*" suffix belongs to the stage of block {@code index}, which must be its first block. */
+    @Override
+    public String keyInBlock(int index, String suffix) {
+        int s = stageOf(index), j = index - stageOffset(s);
+        if (suffix.startsWith("downsample.")) {
+            if (j != 0 || s == 0)
+                throw new IllegalArgumentException("ConvNeXt: '" + suffix + "' belongs to the first block of stages 1..3, not to block " + index);
+            return "stages." + s + "." + suffix;
+        }
+        return "stages." + s + ".blocks." + j + "." + suffix;
+    }
+
+    @Override
+    public Map<String, Object> toMap() {
+        return Map.of("model", "convnext", "img_size", imgSize, "patch_size", patchSize, "in_chans", inChans, "num_classes", numClasses,
+                "depths", List.of(depths[0], depths[1], depths[2], depths[3]), "dims", List.of(dims[0], dims[1], dims[2], dims[3]),
+                "drop_path_rate", dropPathRate);
+    }
+
+    public static ConvNeXtConfig fromMap(Map<String, ?> m) {
+        return new ConvNeXtConfig(num(m, "img_size").intValue(), num(m, "patch_size").intValue(), num(m, "in_chans").intValue(),
+                num(m, "num_classes").intValue(), list(m, "depths"), list(m, "dims"),
+                m.containsKey("drop_path_rate") ? num(m, "drop_path_rate").doubleValue() : 0.0);
+    }
+
+    private static Number num(Map<String, ?> m, String key) {
+        Object v = m.get(key);
+        if (v instanceof Number n) return n;
+        if (v instanceof String s) {
+            try {
+                return Double.parseDouble(s);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("ConvNeXt config: field '" + key + "' must be a number, got '" + s + "'");
+            }
+        }
+        throw new IllegalArgumentException("ConvNeXt config: field '" + key + "' is " + (v == null ? "missing" : "not a number: " + v));
+    }
+
+    private static int[] list(Map<String, ?> m, String key) {
+        Object v = m.get(key);
+        if (v instanceof int[] a) return a;
+        if (!(v instanceof List<?> l) || l.size() != 4)
+            throw new IllegalArgumentException("ConvNeXt config: field '" + key + "' must list 4 numbers (one per stage), got " + v);
+        int[] out = new int[4];
+        for (int i = 0; i < 4; i++) {
+            if (!(l.get(i) instanceof Number n) || n.doubleValue() != n.intValue())
+                throw new IllegalArgumentException("ConvNeXt config: field '" + key + "' must list 4 whole numbers, got " + l);
+            out[i] = n.intValue();
+        }
+        return out;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ConvNeXtConfig c && c.imgSize == imgSize && c.patchSize == patchSize && c.inChans == inChans
+                && c.numClasses == numClasses && Arrays.equals(c.depths, depths) && Arrays.equals(c.dims, dims)
+                && Double.compare(c.dropPathRate, dropPathRate) == 0;
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Objects.hash(imgSize, patchSize, inChans, numClasses, Arrays.hashCode(depths), Arrays.hashCode(dims), dropPathRate);
+    }
+
+    @Override
+    public String toString() {
+        return "ConvNeXtConfig" + toMap();
+    }
+}
