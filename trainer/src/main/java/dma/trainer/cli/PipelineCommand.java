@@ -96,12 +96,20 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
             System.err.printf("pipeline: module stages as local processes, %d thread(s) each, %d at a time%n", perModule, local.slots());
             modules = local;
         } else {
-            modules = (kind, todo) -> {
-                Parallel.setThreads(perModule);
-                try {
-                    for (int i : todo) Attempt.run(run.runDir, kind + "-" + i, () -> stages.module(kind, i));
-                } finally {
-                    Parallel.setThreads(threads);
+            modules = new Pipeline.ModuleLauncher() {
+                @Override
+                public void run(String kind, List<Integer> todo) {
+                    Parallel.setThreads(perModule);
+                    try {
+                        for (int i : todo) Attempt.run(run.runDir, kind + "-" + i, () -> stages.module(kind, i));
+                    } finally {
+                        Parallel.setThreads(threads);
+                    }
+                }
+
+                @Override
+                public boolean inProcess() {
+                    return true;
                 }
             };
         }

@@ -46,9 +46,12 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
     @Override
     public void run(String kind, List<Integer> modules) throws IOException {
         Deque<Integer> todo = new ArrayDeque<>(modules);
-        Map<Integer, Process> running = new LinkedHashMap<>();
+        Map<Integer, Process> running = new java.util.concurrent.ConcurrentHashMap<>();
         Map<Integer, Path> logs = new LinkedHashMap<>();
         List<String> failures = new ArrayList<>();
+        // if this process is stopped (Ctrl-C), its module processes stop with it
+        Thread stopChildren = new Thread(() -> running.values().forEach(Process::destroy));
+        Runtime.getRuntime().addShutdownHook(stopChildren);
         try {
             while (!todo.isEmpty() || !running.isEmpty()) {
                 while (!todo.isEmpty() && running.size() < slots()) {
@@ -81,6 +84,12 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
             running.values().forEach(Process::destroy);
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while waiting for the " + kind + " processes", e);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(stopChildren);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running
+            }
         }
         if (!failures.isEmpty())
             throw new IllegalStateException(String.join("; ", failures) + ". See dma status " + runDir + " for the commands that rerun them");

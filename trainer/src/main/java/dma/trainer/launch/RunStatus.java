@@ -144,7 +144,8 @@ public final class RunStatus {
                 boolean here = a.host() != null && a.host().equals(Attempt.host());
                 if (here && !ProcessHandle.of(a.pid()).map(ProcessHandle::isAlive).orElse(false))
                     return new Row(stage, "failed", step, acc, job != null ? job : "pid " + a.pid(),
-                            why("process " + a.pid() + " ended without finishing the stage (killed?)", null, log), log, resubmit);
+                            "process " + a.pid() + " ended without finishing the stage (killed?)"
+                                    + (errorLine(log) != null ? ": " + errorLine(log) : ""), log, resubmit);
                 return new Row(stage, "running", step, acc, job != null ? job : "pid " + a.pid() + (here ? "" : " on " + a.host()), null, log, null);
             }
         }
@@ -194,6 +195,15 @@ public final class RunStatus {
      * else the last exception line, else the last line; null if there is no log.
      */
     public static String lastError(Path log) {
+        return lastError(log, false);
+    }
+
+    /** An error line of the log (not just its last line), or null. */
+    private static String errorLine(String log) {
+        return log == null ? null : lastError(Path.of(log), true);
+    }
+
+    private static String lastError(Path log, boolean errorsOnly) {
         if (log == null || !Files.isRegularFile(log)) return null;
         List<String> lines;
         try {
@@ -210,7 +220,7 @@ public final class RunStatus {
             else if (!t.startsWith("at ") && (t.matches("^([\\w$]+\\.)+[\\w$]*(Exception|Error)(: .*)?") || t.startsWith("Caused by: ")
                     || t.startsWith("Exception in thread") || t.matches("slurmstepd(-\\S+)?: error: .*"))) exception = t;
         }
-        String s = exception != null ? exception : lastLine;
+        String s = exception != null ? exception : errorsOnly ? null : lastLine;
         return s == null ? null : s.length() > 400 ? s.substring(0, 400) + "…" : s;
     }
 

@@ -35,6 +35,11 @@ public final class Pipeline {
     @FunctionalInterface
     public interface ModuleLauncher {
         void run(String kind, List<Integer> modules) throws IOException;
+
+        /** Whether the modules run in this process (then DistData needs no shard files: it has the data in memory). */
+        default boolean inProcess() {
+            return false;
+        }
     }
 
     public Pipeline(Plan plan, Path runDir, Stages stages, ModuleLauncher launcher) {
@@ -132,7 +137,7 @@ public final class Pipeline {
     private void methodModules(String kind) throws IOException {
         List<Integer> todo = new ArrayList<>();
         for (int i = 0; i < plan.partition.modules(); i++) if (stages.finished(kind + "-" + i) == null) todo.add(i);
-        if (!todo.isEmpty() && kind.equals("distdata")) stages.writeDistDataShards();
+        if (!todo.isEmpty() && kind.equals("distdata") && !launcher.inProcess()) stages.writeDistDataShards();
         if (!todo.isEmpty()) launcher.run(kind, todo);
         for (int i = 0; i < plan.partition.modules(); i++) {
             Summary.StageResult r = stages.finished(kind + "-" + i);
