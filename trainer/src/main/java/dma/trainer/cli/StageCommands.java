@@ -142,7 +142,9 @@ public final class StageCommands {
     }
 
     @Command(name = "select-weights", mixinStandardHelpOptions = true,
-            description = "Initialize the target model from a larger trained one of the same family (weight selection).")
+            description = {"Initialize the target model from a larger trained one of the same family (weight selection): "
+                    + "ViT, CifarResNet or ConvNeXt (e.g. ConvNeXt-F from ConvNeXt-T).",
+                    "Stops before writing anything at the first student tensor it cannot map, naming it."})
     public static final class SelectWeights implements Callable<Integer>, Subcommand {
         @Mixin RunOptions run;
 
