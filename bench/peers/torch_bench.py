@@ -7,6 +7,8 @@ median and max, like `dma bench --json` does for ours.
 Run with Debian's interpreter (/usr/bin/python3 with python3-torch), not a pyenv one:
     /usr/bin/python3 bench/peers/torch_bench.py gemm --size 1024 --reps 5 --threads 2
     /usr/bin/python3 bench/peers/torch_bench.py vit-block --batch 64 --tokens 50 --width 192 --heads 3 --reps 5
+    /usr/bin/python3 bench/peers/torch_bench.py vit-step --batch 64 --depth 12 --width 192 --heads 3 --reps 5
+    /usr/bin/python3 bench/peers/torch_bench.py resnet-step --batch 128 --depth 110 --reps 5
 
 Timing rule (shared with dma.bench.Timing): warm-up first (at least WARMUP_CALLS calls and WARMUP_S
 seconds: three calls alone left the first repetitions 30-50% slow here), then `reps` repetitions; a
@@ -40,6 +42,14 @@ def parse_args():
     v.add_argument("--tokens", type=int, default=50)
     v.add_argument("--width", type=int, default=192)
     v.add_argument("--heads", type=int, default=3)
+    vs = sub.add_parser("vit-step", parents=[common], help="ViT training step (28x28x1, patch 4, AdamW), images/s")
+    vs.add_argument("--batch", type=int, default=64)
+    vs.add_argument("--depth", type=int, default=12)
+    vs.add_argument("--width", type=int, default=192)
+    vs.add_argument("--heads", type=int, default=3)
+    rs = sub.add_parser("resnet-step", parents=[common], help="CifarResNet training step (32x32x3, SGD momentum), images/s")
+    rs.add_argument("--batch", type=int, default=128)
+    rs.add_argument("--depth", type=int, default=110)
     return p.parse_args()
 
 
@@ -115,6 +125,33 @@ def vit_block(torch, a):
             "seconds": seconds, **stats([a.batch / s for s in seconds], "images_per_s")}
 
 
+def model_step(torch, a):
+    """One training step of the timm-layout model (forward, label-smoothed CE, backward, optimizer step)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import timm_layout
+    torch.manual_seed(0)
+    if a.workload == "vit-step":
+        model = timm_layout.VisionTransformer(img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=a.width,
+                                              depth=a.depth, num_heads=a.heads, drop_path_rate=0.1)
+        x = torch.randn(a.batch, 1, 28, 28)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    else:
+        model = timm_layout.CifarResNet(a.depth, num_classes=10, in_chans=3)
+        x = torch.randn(a.batch, 3, 32, 32)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=0.05)
+    y = torch.arange(a.batch) % 10
+    model.train()
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    seconds, inner = timed(step, a.reps)
+    return {"batch": a.batch, "inner": inner, "seconds": seconds, **stats([a.batch / s for s in seconds], "images_per_s")}
+
+
 def main():
     a = parse_args()
     # Debian's torch runs GEMMs in OpenBLAS's own pthread pool, which torch.set_num_threads does not
@@ -126,7 +163,7 @@ def main():
         print(f"torch is not importable by {sys.executable}: {e} (install: apt-get install python3-torch)", file=sys.stderr)
         sys.exit(3)
     torch.set_num_threads(a.threads)
-    result = gemm(torch, a) if a.workload == "gemm" else vit_block(torch, a)
+    result = {"gemm": gemm, "vit-block": vit_block}.get(a.workload, model_step)(torch, a)
     print(json.dumps({
         "peer": "torch", "version": torch.__version__, "workload": a.workload,
         "threads": torch.get_num_threads(), "openblas_threads": int(os.environ["OPENBLAS_NUM_THREADS"]),

@@ -22,6 +22,7 @@ public final class Tensor implements AutoCloseable {
     private Tensor grad;
     private Node node;
     private boolean closed;
+    private boolean dataDropped;
     private String name;
 
     private Tensor(Backend backend, Storage storage, DType dtype, int[] shape) {
@@ -93,7 +94,11 @@ public final class Tensor implements AutoCloseable {
     // ---------------------------------------------------------------- properties
 
     public Backend backend() { return backend; }
-    public Storage storage() { checkOpen(); return storage; }
+    public Storage storage() {
+        checkOpen();
+        if (dataDropped) throw new IllegalStateException("tensor " + shapeString() + ": its data was dropped after use (dropData) and cannot be read");
+        return storage;
+    }
     public DType dtype() { return dtype; }
     public int[] shape() { return shape.clone(); }
     public int dim(int axis) { return shape[axis < 0 ? shape.length + axis : axis]; }
@@ -111,14 +116,14 @@ public final class Tensor implements AutoCloseable {
         checkOpen();
         requireF32("toFloats");
         float[] out = new float[numel];
-        backend.download(storage, 0, out);
+        backend.download(storage(), 0, out);
         return out;
     }
 
     public float item() {
         if (numel != 1) throw new IllegalStateException("item() needs one element, tensor has shape " + shapeString());
         float[] v = new float[1];
-        backend.download(storage, 0, v);
+        backend.download(storage(), 0, v);
         return v[0];
     }
 
@@ -127,7 +132,7 @@ public final class Tensor implements AutoCloseable {
         requireF32("copyFrom");
         if (values.length != numel)
             throw new IllegalArgumentException("copyFrom: " + values.length + " values into tensor of shape " + shapeString());
-        backend.upload(values, storage, 0);
+        backend.upload(values, storage(), 0);
     }
 
     /** Copies another tensor's contents of the same shape and dtype into this one (no autograd). */
@@ -135,7 +140,7 @@ public final class Tensor implements AutoCloseable {
         checkOpen();
         if (!Arrays.equals(src.shape, shape) || src.dtype != dtype)
             throw new IllegalArgumentException("copyFrom: source " + src.dtype + src.shapeString() + " into " + dtype + shapeString());
-        backend.copy(src.storage(), storage, (long) numel * dtype.bytes);
+        backend.copy(src.storage(), storage(), (long) numel * dtype.bytes);
     }
 
     // ---------------------------------------------------------------- autograd
@@ -190,12 +195,23 @@ public final class Tensor implements AutoCloseable {
 
     public boolean isClosed() { return closed; }
 
+    /**
+     * Frees this tensor's memory now while keeping its shape and autograd history, for an intermediate whose
+     * values no backward will read (a permute's or slice's input, say): gradients still flow through it.
+     * Peak memory of a step then follows what backward really needs, not everything the forward created.
+     */
+    public void dropData() {
+        if (closed || dataDropped) return;
+        dataDropped = true;
+        storage.release();
+    }
+
     @Override
     public void close() {
         if (closed) return;
         closed = true;
         node = null;
-        storage.release();
+        if (!dataDropped) storage.release();
         if (grad != null) {
             grad.close();
             grad = null;

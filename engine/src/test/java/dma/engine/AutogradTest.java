@@ -92,4 +92,21 @@ class AutogradTest {
             x.close();
         }
     }
+
+    @Test
+    void droppedDataFreesMemoryAndStillPassesGradients() {
+        Tensor x = Scope.persistent(() -> Tensor.uniform(be, 4, -1f, 1f, 8, 16).requiresGrad(true));
+        try (Scope s = Scope.open()) {
+            Tensor p = x.permute(1, 0);
+            Tensor y = p.scale(3f);
+            long before = be.memory().liveBytes();
+            p.dropData();
+            assertEquals(before - 8 * 16 * 4, be.memory().liveBytes());
+            assertThrows(IllegalStateException.class, p::toFloats);
+            y.sumAll().backward();
+            for (float g : x.grad().toFloats()) assertEquals(3f, g);
+        } finally {
+            x.close();
+        }
+    }
 }

@@ -30,12 +30,19 @@ final class CpuLayout implements Layout {
         int lastStride = r == 0 ? 0 : strideOfOut[r - 1];
         Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
             int[] coord = new int[Math.max(r - 1, 0)];
+            float[] a = lastStride == 1 && accumulate ? new float[cols] : null, c = a == null ? null : new float[cols];
             CpuElementwise.unravel(s, outShape, r - 1, coord);
             for (int row = s; row < e; row++) {
                 int src = 0;
                 for (int d = 0; d < r - 1; d++) src += coord[d] * strideOfOut[d];
                 int dst = row * cols;
-                if (accumulate) for (int j = 0; j < cols; j++) Y.put(dst + j, Y.get(dst + j) + X.get(src + j * lastStride));
+                if (lastStride == 1 && !accumulate) Y.put(dst, X, src, cols); // the last axis stays last: one contiguous run
+                else if (lastStride == 1) {
+                    X.get(src, a, 0, cols);
+                    Y.get(dst, c, 0, cols);
+                    for (int j = 0; j < cols; j++) c[j] += a[j];
+                    Y.put(dst, c, 0, cols);
+                } else if (accumulate) for (int j = 0; j < cols; j++) Y.put(dst + j, Y.get(dst + j) + X.get(src + j * lastStride));
                 else for (int j = 0; j < cols; j++) Y.put(dst + j, X.get(src + j * lastStride));
                 CpuElementwise.increment(coord, outShape, r - 1);
             }
@@ -48,10 +55,20 @@ final class CpuLayout implements Layout {
         if (dst == null) return;
         FloatBuffer S = f(src), D = f(dst);
         Parallel.forRange(blocks, Math.max(1, GRAIN / Math.max(blockLen, 1)), (s, e) -> {
+            float[] a = accumulate ? new float[CpuElementwise.BLOCK] : null, c = accumulate ? new float[CpuElementwise.BLOCK] : null;
             for (int b = s; b < e; b++) {
                 int so = srcOff + b * srcStride, d0 = dstOff + b * dstStride;
-                if (accumulate) for (int j = 0; j < blockLen; j++) D.put(d0 + j, D.get(d0 + j) + S.get(so + j));
-                else for (int j = 0; j < blockLen; j++) D.put(d0 + j, S.get(so + j));
+                if (!accumulate) {
+                    D.put(d0, S, so, blockLen); // one memcpy
+                    continue;
+                }
+                for (int j0 = 0; j0 < blockLen; j0 += CpuElementwise.BLOCK) {
+                    int len = Math.min(CpuElementwise.BLOCK, blockLen - j0);
+                    S.get(so + j0, a, 0, len);
+                    D.get(d0 + j0, c, 0, len);
+                    for (int j = 0; j < len; j++) c[j] += a[j];
+                    D.put(d0 + j0, c, 0, len);
+                }
             }
         });
     }

@@ -25,22 +25,28 @@ final class CpuNormalization implements Normalization {
     @Override
     public void layerNorm(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
                           int rows, int cols, float eps) {
-        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), M = f(mean), R = f(rstd);
+        FloatBuffer X = f(in), Y = f(out), M = f(mean), R = f(rstd);
+        float[] w = new float[cols], b = new float[cols];
+        f(weight).get(0, w, 0, cols);
+        f(bias).get(0, b, 0, cols);
         Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+            float[] x = new float[cols]; // one row staged: a bulk copy in, plain arrays for the arithmetic, a bulk copy out
             for (int r = s; r < e; r++) {
                 int off = r * cols;
+                X.get(off, x, 0, cols);
                 double sum = 0;
-                for (int j = 0; j < cols; j++) sum += X.get(off + j);
+                for (int j = 0; j < cols; j++) sum += x[j];
                 double mu = sum / cols;
                 double sq = 0;
                 for (int j = 0; j < cols; j++) {
-                    double d = X.get(off + j) - mu;
+                    double d = x[j] - mu;
                     sq += d * d;
                 }
                 float m = (float) mu, rs = rstd(sq / cols, eps);
                 M.put(r, m);
                 R.put(r, rs);
-                for (int j = 0; j < cols; j++) Y.put(off + j, (X.get(off + j) - m) * rs * W.get(j) + B.get(j));
+                for (int j = 0; j < cols; j++) x[j] = (x[j] - m) * rs * w[j] + b[j];
+                Y.put(off, x, 0, cols);
             }
         });
     }
@@ -54,36 +60,41 @@ final class CpuNormalization implements Normalization {
     public void layerNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
                                   Storage gradIn, Storage gradWeight, Storage gradBias, int rows, int cols) {
         if (gradIn == null && gradWeight == null && gradBias == null) return;
-        FloatBuffer G = f(gradOut), X = f(in), W = f(weight), M = f(mean), R = f(rstd);
+        FloatBuffer G = f(gradOut), X = f(in), M = f(mean), R = f(rstd);
         FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias);
+        float[] w = new float[cols];
+        f(weight).get(0, w, 0, cols);
         boolean params = GW != null || GB != null;
         int chunks = Parallel.chunks(rows, Math.max(1, GRAIN / Math.max(cols, 1)));
         double[][] pw = params ? new double[chunks][cols] : null, pb = params ? new double[chunks][cols] : null;
         Parallel.forRange(chunks, 1, (cs, ce) -> {
-            float[] xhat = new float[cols];
+            float[] xhat = new float[cols], g = new float[cols], gi = new float[cols];
             for (int c = cs; c < ce; c++) {
                 int r0 = (int) ((long) rows * c / chunks), r1 = (int) ((long) rows * (c + 1) / chunks);
+                double[] cw = params ? pw[c] : null, cb = params ? pb[c] : null;
                 for (int r = r0; r < r1; r++) {
                     int off = r * cols;
                     float m = M.get(r), rs = R.get(r);
+                    X.get(off, xhat, 0, cols);
+                    G.get(off, g, 0, cols);
                     double sumD = 0, sumDX = 0;
                     for (int j = 0; j < cols; j++) {
-                        float xh = (X.get(off + j) - m) * rs, dy = G.get(off + j);
+                        float xh = (xhat[j] - m) * rs, dy = g[j];
                         xhat[j] = xh;
-                        double d = (double) dy * W.get(j);
+                        double d = (double) dy * w[j];
                         sumD += d;
                         sumDX += d * xh;
-                        if (params) {
-                            pw[c][j] += (double) dy * xh;
-                            pb[c][j] += dy;
-                        }
                     }
+                    if (params)
+                        for (int j = 0; j < cols; j++) {
+                            cw[j] += (double) g[j] * xhat[j];
+                            cb[j] += g[j];
+                        }
                     if (GI == null) continue;
                     float meanD = (float) (sumD / cols), meanDX = (float) (sumDX / cols);
-                    for (int j = 0; j < cols; j++) {
-                        float d = G.get(off + j) * W.get(j);
-                        GI.put(off + j, GI.get(off + j) + rs * (d - meanD - xhat[j] * meanDX));
-                    }
+                    GI.get(off, gi, 0, cols);
+                    for (int j = 0; j < cols; j++) gi[j] += rs * (g[j] * w[j] - meanD - xhat[j] * meanDX);
+                    GI.put(off, gi, 0, cols);
                 }
             }
         });

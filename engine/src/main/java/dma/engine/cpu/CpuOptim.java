@@ -24,15 +24,26 @@ final class CpuOptim implements Optim {
         // torch's arrangement: p −= (lr / bc1)·m / (√v / √bc2 + eps)
         double stepSize = lr / (1.0 - Math.pow(b1, step));
         double bc2Sqrt = Math.sqrt(1.0 - Math.pow(b2, step));
+        int block = CpuElementwise.BLOCK;
         Parallel.forRange(n, GRAIN, (s, e) -> {
-            for (int i = s; i < e; i++) {
-                double g = G.get(i);
-                double mi = b1 * M.get(i) + (1.0 - b1) * g;
-                double vi = b2 * V.get(i) + (1.0 - b2) * g * g;
-                M.put(i, (float) mi);
-                V.put(i, (float) vi);
-                double p = P.get(i) * decay;
-                P.put(i, (float) (p - stepSize * mi / (Math.sqrt(vi) / bc2Sqrt + eps)));
+            float[] pb = new float[block], gb = new float[block], mb = new float[block], vb = new float[block];
+            for (int b = s; b < e; b += block) {
+                int len = Math.min(block, e - b);
+                P.get(b, pb, 0, len);
+                G.get(b, gb, 0, len);
+                M.get(b, mb, 0, len);
+                V.get(b, vb, 0, len);
+                for (int i = 0; i < len; i++) {
+                    double g = gb[i];
+                    double mi = b1 * mb[i] + (1.0 - b1) * g;
+                    double vi = b2 * vb[i] + (1.0 - b2) * g * g;
+                    mb[i] = (float) mi;
+                    vb[i] = (float) vi;
+                    pb[i] = (float) (pb[i] * decay - stepSize * mi / (Math.sqrt(vi) / bc2Sqrt + eps));
+                }
+                P.put(b, pb, 0, len);
+                M.put(b, mb, 0, len);
+                V.put(b, vb, 0, len);
             }
         });
     }

@@ -29,13 +29,14 @@ final class CpuReductions implements Reductions {
         // walk rows of the reduced axis in memory order, keeping a double accumulator per output element
         Parallel.forRange(outN, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
             double[] acc = new double[e - s];
+            float[] row = new float[Math.min(inner, e - s)];
             int o0 = s / inner, o1 = (e - 1) / inner;
             for (int o = o0; o <= o1; o++) {
                 int i0 = o == o0 ? s % inner : 0, i1 = o == o1 ? (e - 1) % inner + 1 : inner;
-                int accBase = o * inner - s;
+                int accBase = o * inner - s + i0, len = i1 - i0;
                 for (int r = 0; r < reduced; r++) {
-                    int base = (o * reduced + r) * inner;
-                    for (int i = i0; i < i1; i++) acc[accBase + i] += X.get(base + i);
+                    X.get((o * reduced + r) * inner + i0, row, 0, len); // staged: one bulk copy per row segment
+                    for (int i = 0; i < len; i++) acc[accBase + i] += row[i];
                 }
             }
             for (int j = s; j < e; j++) {

@@ -21,11 +21,19 @@ public final class Attention extends Module {
     /** x [B, T, D] → [B, T, D]. */
     public Tensor forward(Tensor x) {
         int b = x.dim(0), t = x.dim(1), d = x.dim(2), hd = d / heads;
-        Tensor qkvT = qkv.forward(x).reshape(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4); // [3, B, H, T, hd]
+        Tensor flat = qkv.forward(x);
+        Tensor split = flat.reshape(b, t, 3, heads, hd);
+        Tensor qkvT = split.permute(2, 0, 3, 1, 4); // [3, B, H, T, hd]
+        // no backward reads the projection or its permuted copy: free them now (their gradients still flow)
+        flat.dropData();
+        split.dropData();
         Tensor q = Shape.slice(qkvT, 0, 0, 1).reshape(b, heads, t, hd);
         Tensor k = Shape.slice(qkvT, 0, 1, 1).reshape(b, heads, t, hd);
         Tensor v = Shape.slice(qkvT, 0, 2, 1).reshape(b, heads, t, hd);
+        qkvT.dropData();
         Tensor o = AttentionOp.attention(q, k, v, (float) (1.0 / Math.sqrt(hd)));
-        return proj.forward(o.permute(0, 2, 1, 3).reshape(b, t, d));
+        Tensor merged = o.permute(0, 2, 1, 3);
+        o.dropData();
+        return proj.forward(merged.reshape(b, t, d));
     }
 }

@@ -1,77 +1,161 @@
 package dma.trainer.cli;
 
+import dma.engine.cpu.Parallel;
 import dma.trainer.config.Plan;
+import dma.trainer.launch.DmaCommand;
+import dma.trainer.launch.LaunchRecord;
+import dma.trainer.launch.LocalLauncher;
+import dma.trainer.launch.RunStatus;
+import dma.trainer.launch.SlurmLauncher;
 import dma.trainer.report.Summary;
+import dma.trainer.stage.Attempt;
 import dma.trainer.stage.Pipeline;
 import dma.trainer.stage.Stages;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** The whole method and its baselines on one config, ending with the summary table and plots. */
 @Command(name = "pipeline", mixinStandardHelpOptions = true,
-        description = "Run meta → incubate ×K → assemble → finetune and the configured baselines (default: E2E), then print the summary.")
+        description = {"Run meta → incubate ×K → assemble → finetune and the configured baselines (default: E2E), then print the summary.",
+                "The K module stages run in this process one after another (--launcher sequential, the default), as parallel processes on this"
+                        + " machine (local), or as a Slurm array job (slurm). Finished stages are skipped, so running it again continues a run."})
 public final class PipelineCommand implements Callable<Integer>, Subcommand {
     @Mixin RunOptions run;
 
-    @Option(names = "--parallel", description = "Run the K incubations as K parallel local processes (each with threads/K threads).")
-    Boolean parallel;
+    @Option(names = "--launcher", paramLabel = "sequential|local|slurm",
+            description = "How the K module stages run: sequential (in this process), local (parallel processes, module-threads each),"
+                    + " slurm (meta job, array job of K tasks, assembly + fine-tune job, report job). Default: the config's launcher, else sequential.")
+    String launcher;
+
+    @Option(names = "--parallel", description = "The same as --launcher local.")
+    boolean parallel;
+
+    @Option(names = "--module-threads", paramLabel = "N",
+            description = "Threads of each module stage (default: the config's module_threads; else threads/K for local, threads for slurm and"
+                    + " sequential). Weights depend on it: the same value gives the same weights under every launcher.")
+    Integer moduleThreads;
+
+    @Option(names = "--no-wait", description = "slurm: submit the jobs and return; the last job writes the summary (follow with dma status).")
+    boolean noWait;
+
+    @Option(names = "--report-only", description = "Only write the summary and plots of a run whose stages have all finished.")
+    boolean reportOnly;
+
+    @Option(names = "--partition", description = "slurm: sbatch --partition (default: the config's slurm.partition).")
+    String partition;
+
+    @Option(names = "--time", description = "slurm: sbatch --time, per job (default: the config's slurm.time).")
+    String time;
+
+    @Option(names = "--account", description = "slurm: sbatch --account (default: the config's slurm.account).")
+    String account;
+
+    @Option(names = "--gpus-per-task", paramLabel = "N", description = "slurm: sbatch --gpus-per-task for the training jobs (default: the config's slurm.gpus_per_task).")
+    Integer gpusPerTask;
+
+    @Option(names = "--sbatch-option", paramLabel = "OPT", description = "slurm: another sbatch option for every job, e.g. --sbatch-option=--qos=high (repeatable).")
+    List<String> sbatchOptions;
+
+    @Option(names = "--poll", paramLabel = "SECONDS", description = "slurm: how often to ask Slurm about the jobs while waiting (default: ${DEFAULT-VALUE}).")
+    double poll = 2;
 
     @Override
     public Integer call() throws Exception {
+        run.runDir = run.runDir.toAbsolutePath().normalize(); // children and jobs may start elsewhere
         Plan plan = run.plan();
+        if (reportOnly) return report(Pipeline.reportOnly(plan, run.runDir));
+        String how = launcher != null ? launcher : parallel ? "local" : plan.launcher;
+        if (!dma.trainer.config.RunConfig.LAUNCHERS.contains(how))
+            throw new IllegalArgumentException("--launcher " + how + ": choose one of " + String.join(", ", dma.trainer.config.RunConfig.LAUNCHERS));
+        if (parallel && launcher != null && !launcher.equals("local"))
+            throw new IllegalArgumentException("--parallel is --launcher local; it contradicts --launcher " + launcher);
+        int threads = run.threads(plan), k = plan.partition.modules();
+        Integer fixed = moduleThreads != null ? moduleThreads : plan.moduleThreads;
+        if (fixed != null && fixed < 1) throw new IllegalArgumentException("--module-threads must be at least 1, got " + fixed);
+        int perModule = fixed != null ? fixed : how.equals("local") ? Math.max(1, threads / k) : threads;
+        System.out.printf("pipeline: %s, %s; data %s (%s); run directory %s; launcher %s%n", plan.target.family(), plan.partition,
+                plan.dataKind, plan.dataPath, run.runDir, how);
+        String resume = resumeLine(how, threads, fixed);
+        if (how.equals("slurm")) return slurm(plan, threads, perModule, resume);
+
         Stages stages = run.stages(plan);
-        boolean par = parallel != null ? parallel : plan.parallelIncubation;
-        System.out.printf("pipeline: %s, %s; data %s (%s); run directory %s%n", plan.target.family(), plan.partition,
-                plan.dataKind, plan.dataPath, run.runDir);
-        Pipeline.ModuleLauncher launcher = par ? (kind, modules) -> launch(plan, kind, modules)
-                : (kind, modules) -> {
-                    for (int i : modules) stages.module(kind, i);
-                };
-        Summary summary = new Pipeline(plan, run.runDir, stages, launcher).run();
+        LaunchRecord.update(run.runDir, how, threads, perModule, resume, Map.of());
+        Pipeline.ModuleLauncher modules;
+        if (how.equals("local")) {
+            List<String> opts = new ArrayList<>(List.of("--config", run.runDir.resolve("config.json").toString(), "--run-dir", run.runDir.toString(),
+                    "--backend", run.backend));
+            if (run.resume) opts.add("--resume");
+            LocalLauncher local = new LocalLauncher(run.runDir, DmaCommand.current(), threads, perModule, opts);
+            System.err.printf("pipeline: module stages as local processes, %d thread(s) each, %d at a time%n", perModule, local.slots());
+            modules = local;
+        } else {
+            modules = new Pipeline.ModuleLauncher() {
+                @Override
+                public void run(String kind, List<Integer> todo) {
+                    Parallel.setThreads(perModule);
+                    try {
+                        for (int i : todo) Attempt.run(run.runDir, kind + "-" + i, () -> stages.module(kind, i));
+                    } finally {
+                        Parallel.setThreads(threads);
+                    }
+                }
+
+                @Override
+                public boolean inProcess() {
+                    return true;
+                }
+            };
+        }
+        return report(new Pipeline(plan, run.runDir, stages, modules).run());
+    }
+
+    private int slurm(Plan plan, int threads, int perModule, String resume) throws Exception {
+        Pipeline.writeRunFiles(plan, run.runDir);
+        var resources = SlurmLauncher.Resources.of(plan, partition, time, account, gpusPerTask, sbatchOptions);
+        SlurmLauncher slurm = new SlurmLauncher(plan, run.runDir, DmaCommand.current(), threads, perModule, run.backend, resources);
+        if (!slurm.submit(resume)) {
+            System.err.println("pipeline: every stage has finished; writing the report");
+            return report(Pipeline.reportOnly(plan, run.runDir));
+        }
+        System.out.printf("pipeline: submitted jobs %s; follow them with: %s%n", String.join(", ", slurm.jobs().values()),
+                DmaCommand.current().display(List.of("status", run.runDir.toString())));
+        if (noWait) return 0;
+        boolean ok = slurm.await(Math.max(100, Math.round(poll * 1000)));
+        if (ok) return report(Summary.read(run.runDir));
+        System.out.println();
+        System.out.print(RunStatus.render(RunStatus.of(run.runDir)));
+        List<String> failed = RunStatus.of(run.runDir).stages().stream().filter(r -> r.state().equals("failed")).map(RunStatus.Row::stage).toList();
+        throw new IllegalStateException("the Slurm jobs ended without finishing the pipeline" + (failed.isEmpty() ? "" : "; failed: " + String.join(", ", failed))
+                + " (see above, or dma status " + run.runDir + ")");
+    }
+
+    /** The shell line that continues this run with the same launcher and the options given on this command line. */
+    private String resumeLine(String how, int threads, Integer fixedModuleThreads) {
+        List<String> a = new ArrayList<>(List.of("pipeline", "--launcher", how, "--config", run.runDir.resolve("config.json").toString(),
+                "--run-dir", run.runDir.toString(), "--threads", Integer.toString(threads)));
+        if (fixedModuleThreads != null) a.addAll(List.of("--module-threads", fixedModuleThreads.toString()));
+        if (!run.backend.equals("cpu")) a.addAll(List.of("--backend", run.backend));
+        if (!how.equals("slurm")) a.add("--resume");
+        if (partition != null) a.add("--partition=" + partition);
+        if (time != null) a.add("--time=" + time);
+        if (account != null) a.add("--account=" + account);
+        if (gpusPerTask != null) a.add("--gpus-per-task=" + gpusPerTask);
+        if (sbatchOptions != null) for (String o : sbatchOptions) a.add("--sbatch-option=" + o);
+        return DmaCommand.current().display(a);
+    }
+
+    private int report(Summary summary) {
         System.out.println();
         System.out.print(summary.table());
         System.out.printf("%nsummary: %s, %s; plots: %s%n", run.runDir.resolve("summary.md"), run.runDir.resolve("summary.json"),
                 run.runDir.resolve("plots"));
         return 0;
-    }
-
-    /** K child JVMs, one per module, sharing the run directory; threads split so they do not oversubscribe the cores. */
-    private void launch(Plan plan, String kind, List<Integer> modules) throws IOException {
-        int total = run.threads != null ? run.threads : plan.threads;
-        int each = Math.max(1, total / modules.size());
-        Path config = run.runDir.resolve("config.json");
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<Process> procs = new ArrayList<>();
-        List<Path> logs = new ArrayList<>();
-        for (int i : modules) {
-            Path dir = Files.createDirectories(run.runDir.resolve(kind + "-" + i));
-            Path log = dir.resolve("process.log");
-            List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"), Main.class.getName(), kind,
-                    "--module", Integer.toString(i), "--config", config.toString(), "--run-dir", run.runDir.toString(),
-                    "--threads", Integer.toString(each), "--backend", run.backend));
-            if (run.resume) cmd.add("--resume");
-            procs.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
-            logs.add(log);
-            System.err.printf("%s-%d: running in process %d (%d threads), log %s%n", kind, i, procs.get(procs.size() - 1).pid(), each, log);
-        }
-        for (int j = 0; j < procs.size(); j++) {
-            int code;
-            try {
-                code = procs.get(j).waitFor();
-            } catch (InterruptedException e) {
-                procs.forEach(Process::destroy);
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted while waiting for the incubations", e);
-            }
-            if (code != 0) throw new IllegalStateException(kind + "-" + modules.get(j) + " failed (exit " + code + "); see " + logs.get(j));
-        }
     }
 }

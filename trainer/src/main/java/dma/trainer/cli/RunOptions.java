@@ -35,9 +35,26 @@ public final class RunOptions {
 
     /** Plan, threads, backend and data, ready to run stages. */
     Stages stages(Plan plan) {
-        Parallel.setThreads(threads != null ? threads : plan.threads);
+        Parallel.setThreads(threads(plan));
         Backend be = Backends.get(backend);
         Split data = Pipeline.data(plan);
         return new Stages(plan, runDir, be, data.train(), data.test(), resume);
+    }
+
+    /**
+     * For DistData module i: when the run directory holds its shard (the pipeline writes them), only that share of
+     * the training set and the evaluation set are read; otherwise the whole data set, as for any stage.
+     */
+    Stages stagesFor(Plan plan, String kind, Integer module) {
+        if (!kind.equals("distdata") || module == null || !java.nio.file.Files.isRegularFile(Stages.distDataShard(runDir, module))
+                || !java.nio.file.Files.isRegularFile(Stages.testShard(runDir)))
+            return stages(plan);
+        Parallel.setThreads(threads(plan));
+        System.err.printf("distdata-%d: reading only its shard %s%n", module, Stages.distDataShard(runDir, module));
+        return Stages.forDistDataShard(plan, runDir, Backends.get(backend), module, resume);
+    }
+
+    int threads(Plan plan) {
+        return threads != null ? threads : plan.threads;
     }
 }

@@ -2,6 +2,8 @@ package dma.trainer.cli;
 
 import dma.trainer.config.Plan;
 import dma.trainer.report.Summary;
+import dma.trainer.stage.Attempt;
+import dma.trainer.stage.Pipeline;
 import dma.trainer.stage.Stages;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -15,6 +17,28 @@ import java.util.concurrent.Callable;
 public final class StageCommands {
     private StageCommands() {}
 
+    /** A stage's work on the run's stages. */
+    @FunctionalInterface
+    interface StageCall {
+        Summary.StageResult run(Stages stages) throws java.io.IOException;
+    }
+
+    /**
+     * Runs one stage unless it has finished (its output and result.json exist: then it is skipped without reading the
+     * data, so a resubmitted job redoes only what is missing), recording the attempt for {@code dma status}.
+     * {@code stages} is called only when the stage has to run.
+     */
+    static void runStage(Path runDir, String name, java.util.function.Supplier<Stages> stages, StageCall call) {
+        Summary.StageResult done = Stages.finished(runDir, name);
+        if (done != null) {
+            System.err.println(name + ": finished earlier, skipped (" + runDir.resolve(name) + ")");
+            print(done);
+            return;
+        }
+        Stages s = stages.get();
+        print(Attempt.run(runDir, name, () -> call.run(s)));
+    }
+
     private static void print(Summary.StageResult r) {
         System.out.printf("%s: accuracy %.2f%%, %.1f s, %.3g FLOPs%n", r.name(), 100 * (r.accuracy() == null ? Double.NaN : r.accuracy()),
                 r.wallSeconds(), (double) r.totalFlops());
@@ -26,7 +50,7 @@ public final class StageCommands {
 
         @Override
         public Integer call() throws Exception {
-            print(run.stages(run.plan()).meta());
+            runStage(run.runDir, "meta", () -> run.stages(run.plan()), Stages::meta);
             return 0;
         }
     }
@@ -40,7 +64,8 @@ public final class StageCommands {
 
         @Override
         public Integer call() throws Exception {
-            print(run.stages(run.plan()).e2e(init == null ? "e2e" : "e2e-init", init));
+            String name = init == null ? "e2e" : "e2e-init";
+            runStage(run.runDir, name, () -> run.stages(run.plan()), s -> s.e2e(name, init));
             return 0;
         }
     }
@@ -57,12 +82,16 @@ public final class StageCommands {
         @Override
         public Integer call() throws Exception {
             Plan plan = run.plan();
-            Stages stages = run.stages(plan);
             int k = plan.partition.modules();
             if (module != null && (module < 0 || module >= k))
                 throw new IllegalArgumentException("--module " + module + ": modules are 0.." + (k - 1) + " (" + plan.partition + ")");
-            for (int i = 0; i < k; i++)
-                if (module == null || module == i) print(stages.module(kind(), i));
+            Stages[] stages = new Stages[1]; // read the data once, and only if some module has to run
+            for (int i = 0; i < k; i++) {
+                if (module != null && module != i) continue;
+                int m = i;
+                runStage(run.runDir, kind() + "-" + i, () -> stages[0] != null ? stages[0] : (stages[0] = run.stagesFor(plan, kind(), module)),
+                        s -> s.module(kind(), m));
+            }
             return 0;
         }
     }
@@ -92,7 +121,7 @@ public final class StageCommands {
         @Override
         public Integer call() throws Exception {
             checkMethod(method);
-            print(run.stages(run.plan()).assemble(method));
+            runStage(run.runDir, Pipeline.assembleStage(method), () -> run.stages(run.plan()), s -> s.assemble(method));
             return 0;
         }
     }
@@ -107,7 +136,7 @@ public final class StageCommands {
         @Override
         public Integer call() throws Exception {
             checkMethod(method);
-            print(run.stages(run.plan()).finetune(method));
+            runStage(run.runDir, Pipeline.finetuneStage(method), () -> run.stages(run.plan()), s -> s.finetune(method));
             return 0;
         }
     }
@@ -127,7 +156,7 @@ public final class StageCommands {
             Plan plan = run.plan();
             Path t = teacher != null ? teacher : plan.teacher != null ? Path.of(plan.teacher) : null;
             if (t == null) throw new IllegalArgumentException("select-weights needs a teacher: --teacher C or the config's 'teacher' field");
-            print(run.stages(plan).selectWeights(t));
+            runStage(run.runDir, "select-weights", () -> run.stages(plan), s -> s.selectWeights(t));
             return 0;
         }
     }

@@ -32,7 +32,11 @@ public final class Plan {
     public final List<String> baselines;
     public final int checkpointEvery;
     public final int evalLimit;
-    public final boolean parallelIncubation;
+    /** How the pipeline runs the K module stages: sequential (in process), local (child processes) or slurm (an array job). */
+    public final String launcher;
+    /** Threads of each module process, if the config fixes it (weights depend on the thread count; see {@code module_threads}). */
+    public final Integer moduleThreads;
+    public final RunConfig.SlurmConfig slurm;
     public final String teacher;
 
     /** A stage's resolved schedule. */
@@ -75,7 +79,18 @@ public final class Plan {
                 if (!RunConfig.STAGES.contains(s)) throw error("stages." + s, "unknown stage; stages are " + RunConfig.STAGES);
         checkpointEvery = c.checkpointEvery() != null ? positive("checkpoint_every", c.checkpointEvery()) : 200;
         evalLimit = c.evalLimit() != null ? positive("eval_limit", c.evalLimit()) : Integer.MAX_VALUE;
-        parallelIncubation = c.parallelIncubation() != null && c.parallelIncubation();
+        if (c.launcher() != null && !RunConfig.LAUNCHERS.contains(c.launcher()))
+            throw error("launcher", "'" + c.launcher() + "' is not one of " + String.join(", ", RunConfig.LAUNCHERS));
+        if (c.launcher() != null && c.parallelIncubation() != null && c.parallelIncubation() != c.launcher().equals("local"))
+            throw error("parallel_incubation", c.parallelIncubation() + " disagrees with launcher '" + c.launcher() + "' (parallel_incubation is the old name of launcher: local)");
+        launcher = c.launcher() != null ? c.launcher() : c.parallelIncubation() != null && c.parallelIncubation() ? "local" : "sequential";
+        moduleThreads = c.moduleThreads() != null ? positive("module_threads", c.moduleThreads()) : null;
+        slurm = c.slurm() != null ? c.slurm() : new RunConfig.SlurmConfig(null, null, null, null, null);
+        if (slurm.gpusPerTask() != null && slurm.gpusPerTask() < 0) throw error("slurm.gpus_per_task", "must not be negative, got " + slurm.gpusPerTask());
+        if (slurm.options() != null)
+            for (int i = 0; i < slurm.options().size(); i++)
+                if (slurm.options().get(i) == null || !slurm.options().get(i).startsWith("-"))
+                    throw error("slurm.options[" + i + "]", "must be an sbatch option such as \"--qos=high\", got " + slurm.options().get(i));
         teacher = c.teacher();
         for (String s : RunConfig.STAGES) recipe(s); // validate every recipe now, not mid-pipeline
     }

@@ -33,7 +33,10 @@ public record RunConfig(
         @JsonProperty("checkpoint_every") Integer checkpointEvery,
         @JsonProperty("eval_limit") Integer evalLimit,
         @JsonProperty("parallel_incubation") Boolean parallelIncubation,
-        @JsonProperty("teacher") String teacher) {
+        @JsonProperty("teacher") String teacher,
+        @JsonProperty("launcher") String launcher,
+        @JsonProperty("module_threads") Integer moduleThreads,
+        @JsonProperty("slurm") SlurmConfig slurm) {
 
     /** Where the images come from. */
     public record Data(@JsonProperty("kind") String kind, @JsonProperty("path") String path,
@@ -49,6 +52,15 @@ public record RunConfig(
                               @JsonProperty("base_lr") Double baseLr, @JsonProperty("drop_path") Double dropPath,
                               @JsonProperty("clip_grad") Double clipGrad, @JsonProperty("weight_decay") Double weightDecay) {}
 
+    /**
+     * What the slurm launcher adds to every sbatch call (DESIGN §8): partition, time limit, account, GPUs per
+     * training task, and any other sbatch options verbatim (e.g. "--qos=high"). Null fields are left to the cluster.
+     */
+    public record SlurmConfig(@JsonProperty("partition") String partition, @JsonProperty("time") String time,
+                              @JsonProperty("account") String account, @JsonProperty("gpus_per_task") Integer gpusPerTask,
+                              @JsonProperty("options") List<String> options) {}
+
+    public static final List<String> LAUNCHERS = List.of("sequential", "local", "slurm");
     public static final List<String> STAGES = List.of("e2e", "meta", "incubate", "imitate", "distdata", "finetune", "select-weights");
     public static final List<String> BASELINES = List.of("e2e", "imitate", "distdata");
 }

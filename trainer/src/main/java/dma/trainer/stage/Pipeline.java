@@ -35,6 +35,11 @@ public final class Pipeline {
     @FunctionalInterface
     public interface ModuleLauncher {
         void run(String kind, List<Integer> modules) throws IOException;
+
+        /** Whether the modules run in this process (then DistData needs no shard files: it has the data in memory). */
+        default boolean inProcess() {
+            return false;
+        }
     }
 
     public Pipeline(Plan plan, Path runDir, Stages stages, ModuleLauncher launcher) {
@@ -52,10 +57,69 @@ public final class Pipeline {
         return new Split(train, split.test());
     }
 
-    public Summary run() throws IOException {
+    /**
+     * Every stage the plan runs, in pipeline order: meta, the K modules of each method, then each method's
+     * assemble and finetune, then e2e.
+     */
+    public static List<String> stageNames(Plan plan) {
+        List<String> names = new ArrayList<>(List.of("meta"));
+        for (String kind : methods(plan))
+            for (int i = 0; i < plan.partition.modules(); i++) names.add(kind + "-" + i);
+        for (String kind : methods(plan)) {
+            names.add(assembleStage(kind));
+            names.add(finetuneStage(kind));
+        }
+        if (plan.baselines.contains("e2e")) names.add("e2e");
+        return names;
+    }
+
+    /** The module methods the plan runs: incubate, then imitate and distdata if they are baselines. */
+    public static List<String> methods(Plan plan) {
+        List<String> kinds = new ArrayList<>(List.of("incubate"));
+        for (String b : List.of("imitate", "distdata")) if (plan.baselines.contains(b)) kinds.add(b);
+        return kinds;
+    }
+
+    public static String assembleStage(String kind) {
+        return kind.equals("incubate") ? "assemble" : "assemble-" + kind;
+    }
+
+    public static String finetuneStage(String kind) {
+        return kind.equals("incubate") ? "finetune" : "finetune-" + kind;
+    }
+
+    /** Writes what every process of the run reads (config.json) and what the run resolved (resolved.json). */
+    public static void writeRunFiles(Plan plan, Path runDir) throws IOException {
         Files.createDirectories(runDir);
-        Files.writeString(runDir.resolve("config.json"), ConfigLoader.toJson(plan.config));
-        Files.writeString(runDir.resolve("resolved.json"), ConfigLoader.toJson(resolved()));
+        writeAtomically(runDir.resolve("config.json"), ConfigLoader.toJson(plan.config));
+        writeAtomically(runDir.resolve("resolved.json"), ConfigLoader.toJson(resolved(plan)));
+    }
+
+    private static void writeAtomically(Path file, String text) throws IOException {
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        Files.writeString(tmp, text);
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /**
+     * Only the report (summary and plots) of a run whose stages have all finished, e.g. in the last job of a
+     * cluster run; a stage that has not finished is an error naming it.
+     */
+    public static Summary reportOnly(Plan plan, Path runDir) throws IOException {
+        Pipeline p = new Pipeline(plan, runDir, null, null);
+        List<String> missing = new ArrayList<>();
+        for (String name : stageNames(plan)) {
+            Summary.StageResult r = Stages.finished(runDir, name);
+            if (r == null) missing.add(name);
+            else p.results.add(r);
+        }
+        if (!missing.isEmpty())
+            throw new IllegalStateException("cannot report on " + runDir + ": not finished: " + String.join(", ", missing) + " (see dma status " + runDir + ")");
+        return p.report();
+    }
+
+    public Summary run() throws IOException {
+        writeRunFiles(plan, runDir);
         stage("meta", stages::meta);
         methodModules("incubate");
         if (plan.baselines.contains("imitate")) methodModules("imitate");
@@ -73,6 +137,7 @@ public final class Pipeline {
     private void methodModules(String kind) throws IOException {
         List<Integer> todo = new ArrayList<>();
         for (int i = 0; i < plan.partition.modules(); i++) if (stages.finished(kind + "-" + i) == null) todo.add(i);
+        if (!todo.isEmpty() && kind.equals("distdata") && !launcher.inProcess()) stages.writeDistDataShards();
         if (!todo.isEmpty()) launcher.run(kind, todo);
         for (int i = 0; i < plan.partition.modules(); i++) {
             Summary.StageResult r = stages.finished(kind + "-" + i);
@@ -82,7 +147,7 @@ public final class Pipeline {
     }
 
     /** Every default filled in: what the run really used. */
-    private Map<String, Object> resolved() {
+    private static Map<String, Object> resolved(Plan plan) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("seed", plan.seed);
         m.put("threads", plan.threads);
@@ -96,6 +161,8 @@ public final class Pipeline {
         for (String s : dma.trainer.config.RunConfig.STAGES) recipes.put(s, plan.recipe(s));
         m.put("stages", recipes);
         m.put("baselines", plan.baselines);
+        m.put("launcher", plan.launcher);
+        if (plan.moduleThreads != null) m.put("module_threads", plan.moduleThreads);
         return m;
     }
 
@@ -107,7 +174,7 @@ public final class Pipeline {
     private void stage(String name, StageBody body) throws IOException {
         Summary.StageResult done = stages.finished(name);
         if (done != null) System.err.println(name + ": finished earlier, skipped (" + runDir.resolve(name) + ")");
-        results.add(done != null ? done : body.run());
+        results.add(done != null ? done : Attempt.run(runDir, name, body::run));
     }
 
     /**

@@ -67,7 +67,12 @@ public final class StageRunner {
 
     /** Steps that {@code epochs} epochs of {@code data} take at the plan's batch size. */
     public long stepsFor(Dataset data, double epochs) {
-        long perEpoch = Math.max(1, data.size() / plan.batchSize);
+        return stepsFor(data.size(), epochs);
+    }
+
+    /** Steps that {@code epochs} epochs of a set of {@code size} images take at the plan's batch size. */
+    public long stepsFor(int size, double epochs) {
+        long perEpoch = Math.max(1, size / plan.batchSize);
         return Math.max(1, Math.round(epochs * perEpoch));
     }
 
@@ -78,6 +83,8 @@ public final class StageRunner {
         ImageClassifier model = spec.model();
         model.train(true);
         List<Tensor> trainable = new ArrayList<>(spec.trainable().values());
+        // a stage that starts again from step 0 (a resubmitted job that died before its first checkpoint) starts a fresh log
+        if (!(resume && Files.exists(state))) Files.deleteIfExists(spec.dir().resolve(MetricsLog.FILE));
         try (MetricsLog log = new MetricsLog(spec.dir()); // one log per stage: parallel incubations never share a file
              Optimizer opt = Optimizer.create(plan.optimizer, spec.trainable(), r.weightDecay(), plan.momentum);
              BatchLoader loader = new BatchLoader(spec.train(), plan.batchSize, augment(), mean, std,

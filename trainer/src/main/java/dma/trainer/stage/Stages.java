@@ -15,6 +15,7 @@ import dma.models.convnext.ConvNeXtConfig;
 import dma.models.select.WeightSelection;
 import dma.models.vit.ViTConfig;
 import dma.trainer.config.Plan;
+import dma.trainer.data.DataShard;
 import dma.trainer.data.Dataset;
 import dma.trainer.data.Subsets;
 import dma.trainer.report.Summary;
@@ -42,28 +43,93 @@ public final class Stages {
     private final Dataset train, test;
     private final StageRunner runner;
     private final boolean resume;
+    /** Size of the whole training set (which sets every stage's step count). */
+    private final int trainSize;
+    /** In a DistData task that read only its own part of the data: that part, else null. */
+    private final DataShard shard;
+    private final int shardIndex;
 
     public Stages(Plan plan, Path runDir, Backend be, Dataset train, Dataset test, boolean resume) {
+        this(plan, runDir, be, train, test, resume, train.mean(), train.std(), train.size(), null, -1);
+    }
+
+    private Stages(Plan plan, Path runDir, Backend be, Dataset train, Dataset test, boolean resume, float[] mean, float[] std,
+                   int trainSize, DataShard shard, int shardIndex) {
         this.plan = plan;
         this.runDir = runDir;
         this.be = be;
         this.train = train;
         this.test = test;
         this.resume = resume;
-        this.runner = new StageRunner(plan, be, train.mean(), train.std());
+        this.trainSize = trainSize;
+        this.shard = shard;
+        this.shardIndex = shardIndex;
+        this.runner = new StageRunner(plan, be, mean, std);
         float smoothing = (float) plan.labelSmoothing;
         this.task = (model, x, y, rng) -> Loss.crossEntropy(model.forward(x, rng), y, smoothing);
     }
 
+    /**
+     * The stages of a DistData task that holds only module i's share of the training set and the evaluation set,
+     * as {@link #writeDistDataShards} wrote them: it trains module i exactly as a process with all the data would.
+     */
+    public static Stages forDistDataShard(Plan plan, Path runDir, Backend be, int i, boolean resume) {
+        DataShard mine = DataShard.read(distDataShard(runDir, i)), test = DataShard.read(testShard(runDir));
+        return new Stages(plan, runDir, be, null, test.data(), resume, mine.header().mean(), mine.header().std(),
+                mine.header().trainSize(), mine, i);
+    }
+
+    /** Where module i's DistData share of the training set goes: {@code <run>/data/distdata-i.shard}. */
+    public static Path distDataShard(Path runDir, int i) {
+        return runDir.resolve("data").resolve("distdata-" + i + ".shard");
+    }
+
+    /** The evaluation set for tasks that read only their shard: {@code <run>/data/test.shard}. */
+    public static Path testShard(Path runDir) {
+        return runDir.resolve("data").resolve("test.shard");
+    }
+
+    /**
+     * Writes each DistData module's share of the training set and the evaluation set into the run directory (once),
+     * so that the K DistData jobs each read only their own share (DESIGN §8).
+     */
+    public void writeDistDataShards() {
+        requireTrainingSet("writing the DistData shards");
+        int k = plan.partition.modules();
+        int[][] parts = null;
+        for (int i = 0; i < k; i++) {
+            if (Files.exists(distDataShard(runDir, i))) continue;
+            if (parts == null) parts = Subsets.distData(train, k, plan.seed);
+            DataShard.of("distdata " + i + " of " + k, train.subset(parts[i]), train).write(distDataShard(runDir, i));
+        }
+        if (!Files.exists(testShard(runDir))) DataShard.of("test", test, train).write(testShard(runDir));
+    }
+
+    private void requireTrainingSet(String what) {
+        if (train == null)
+            throw new IllegalStateException("this process read only DistData shard " + shardIndex + " (" + distDataShard(runDir, shardIndex)
+                    + "), not the training set needed for " + what);
+    }
+
     public Path output(String stage) {
+        return output(runDir, stage);
+    }
+
+    /** A stage's output file: {@code <stage>/module.safetensors} for module stages, else {@code <stage>/model.safetensors}. */
+    public static Path output(Path runDir, String stage) {
         return runDir.resolve(stage).resolve(stage.startsWith("incubate-") || stage.startsWith("imitate-") || stage.startsWith("distdata-")
                 ? "module.safetensors" : "model.safetensors");
     }
 
     /** A finished stage's result, or null if it has not finished. */
     public Summary.StageResult finished(String stage) {
+        return finished(runDir, stage);
+    }
+
+    /** A finished stage's result (its output and then its result.json were written), or null if it has not finished. */
+    public static Summary.StageResult finished(Path runDir, String stage) {
         Path dir = runDir.resolve(stage);
-        return Files.exists(dir.resolve(ResultFile.NAME)) && Files.exists(output(stage)) ? ResultFile.read(dir) : null;
+        return Files.isRegularFile(dir.resolve(ResultFile.NAME)) && Files.isRegularFile(output(runDir, stage)) ? ResultFile.read(dir) : null;
     }
 
     private long seed(String stage) {
@@ -78,6 +144,7 @@ public final class Stages {
 
     /** E2E: the target from scratch (or from {@code init}, e.g. a weight-selected checkpoint). */
     public Summary.StageResult e2e(String name, Path init) throws IOException {
+        requireTrainingSet(name);
         Plan.Recipe r = plan.recipe("e2e");
         try (ImageClassifier model = withDropPath(plan.target, r.dropPath()).build(be, seed(name))) {
             if (init != null) loadInto(model, init);
@@ -87,6 +154,7 @@ public final class Stages {
 
     /** The meta model: one block per module, trained end to end without drop path. */
     public Summary.StageResult meta() throws IOException {
+        requireTrainingSet("meta");
         Plan.Recipe r = plan.recipe("meta");
         try (ImageClassifier model = withDropPath(plan.partition.meta(), r.dropPath()).build(be, seed("meta"))) {
             return train("meta", model, model.parameters(), task, train, r, runner.stepsFor(train, r.epochs()), "assembling", this::saveModel);
@@ -112,8 +180,13 @@ public final class Stages {
             meta.setTrainable(false);
             LinkedHashMap<String, Tensor> mine = new LinkedHashMap<>(hybrid.trainableParameters());
             StageRunner.Objective objective = kind.equals("imitate") ? imitation(p, i, meta) : task;
-            Dataset data = kind.equals("distdata") ? train.subset(Subsets.distData(train, p.modules(), plan.seed)[i]) : train;
-            long steps = runner.stepsFor(train, recipe.epochs()); // DistData: the same iterations on a smaller share
+            Dataset data;
+            if (kind.equals("distdata") && shard != null && shardIndex == i) data = shard.data();
+            else {
+                requireTrainingSet(name);
+                data = kind.equals("distdata") ? train.subset(Subsets.distData(train, p.modules(), plan.seed)[i]) : train;
+            }
+            long steps = runner.stepsFor(trainSize, recipe.epochs()); // DistData: the same iterations on a smaller share
             return train(name, hybrid, mine, objective, data, recipe, steps, methodOf(kind), (stage, model, steps1) ->
                     TensorFiles.save(output(stage), Assembly.moduleState(p, i, model), Map.of("stage", stage, "module", Integer.toString(i))));
         } finally {
@@ -164,6 +237,7 @@ public final class Stages {
         String from = kind.equals("incubate") ? "assemble" : "assemble-" + kind;
         String name = kind.equals("incubate") ? "finetune" : "finetune-" + kind;
         Plan.Recipe r = plan.recipe("finetune");
+        requireTrainingSet(name);
         try (ImageClassifier model = withDropPath(plan.target, r.dropPath()).build(be, seed(name))) {
             loadInto(model, requireOutput(from));
             return train(name, model, model.parameters(), task, train, r, runner.stepsFor(train, r.epochs()), methodOf(kind), this::saveModel);
