@@ -16,6 +16,9 @@ import static dma.engine.ops.TestTensors.cpu;
 import static dma.engine.ops.TestTensors.input;
 import static dma.engine.ops.TestTensors.param;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static dma.engine.ops.OpChecks.assertClose;
+import static dma.engine.ops.OpChecks.outputAndGradients;
+import static dma.engine.ops.OpChecks.relativeError;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -313,35 +316,4 @@ class ConvNeXtOpsGradTest {
 
     // ---------------------------------------------------------------- helpers
 
-    /** f's output and the gradients of Σ out ⊙ R (R fixed) with respect to each input; leaves the inputs' gradients zeroed. */
-    private float[][] outputAndGradients(Function<Tensor[], Tensor> f, Tensor... inputs) {
-        float[][] result = new float[inputs.length + 1][];
-        try (Scope s = Scope.open()) {
-            Tensor out = f.apply(inputs);
-            result[0] = out.toFloats();
-            out.mul(Tensor.of(be, GradCheck.projection(out.numel(), 4242), out.shape())).sumAll().backward();
-            for (int i = 0; i < inputs.length; i++) result[i + 1] = inputs[i].grad().toFloats();
-        } finally {
-            for (Tensor t : inputs) t.zeroGrad();
-        }
-        return result;
-    }
-
-    /** ‖a − b‖ / ‖b‖. */
-    private static double relativeError(float[] a, float[] b) {
-        assertEquals(b.length, a.length);
-        double diff = 0, ref = 0;
-        for (int i = 0; i < a.length; i++) {
-            diff += Math.pow((double) a[i] - b[i], 2);
-            ref += (double) b[i] * b[i];
-        }
-        return Math.sqrt(diff / ref);
-    }
-
-    /** Each element within 1e-6·(1 + Σ|terms|) of the double reference (see NormConvGradTest). */
-    private static void assertClose(double[] expected, double[] absSum, float[] actual, String what) {
-        assertEquals(expected.length, actual.length, what + ": length");
-        for (int i = 0; i < expected.length; i++)
-            assertEquals(expected[i], actual[i], 1e-6 * (1 + absSum[i]), what + ", element " + i);
-    }
 }
