@@ -12,11 +12,20 @@ public final class Backends {
         return List.of("cpu", "cuda");
     }
 
+    /** Null when {@code name} can be opened here, else why not (tests skip with it; doctor prints it). */
+    public static String unavailableReason(String name) {
+        try {
+            get(name);
+            return null;
+        } catch (BackendUnavailableException e) {
+            return e.getMessage();
+        }
+    }
+
     public static Backend get(String name) {
         return switch (name.toLowerCase(java.util.Locale.ROOT)) {
             case "cpu" -> CpuBackend.get();
-            case "cuda" -> throw new BackendUnavailableException(
-                    "cuda: the CUDA backend is not built into this version yet (kernels not built); use --backend cpu");
+            case "cuda" -> dma.engine.cuda.CudaBackend.get();
             default -> throw new BackendUnavailableException("unknown backend '" + name + "'; choose one of " + names());
         };
     }

@@ -6,7 +6,6 @@ import dma.engine.Tensor;
 import dma.engine.testing.GradCheck;
 import org.junit.jupiter.api.Test;
 
-import static dma.engine.ops.TestTensors.cpu;
 import static dma.engine.ops.TestTensors.input;
 import static dma.engine.ops.TestTensors.param;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -15,8 +14,17 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Float64 finite-difference checks of the linear algebra, elementwise, shape and reduction ops. */
+@org.junit.jupiter.params.ParameterizedClass(name = "{0}")
+@org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
 class CoreOpsGradTest {
-    private final Backend be = cpu();
+    @org.junit.jupiter.params.Parameter
+    String device;
+    private Backend be;
+
+    @org.junit.jupiter.api.BeforeEach
+    void openBackend() {
+        be = TestTensors.backend(device);
+    }
     private final GradCheck check = GradCheck.standard();
 
     @Test

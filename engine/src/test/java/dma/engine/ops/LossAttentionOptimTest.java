@@ -11,7 +11,6 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 import java.util.function.Function;
 
-import static dma.engine.ops.TestTensors.cpu;
 import static dma.engine.ops.TestTensors.param;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -23,8 +22,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The fused losses, fused attention and optimizer updates: float64 finite-difference gradient checks,
  * agreement with the composed forms they replace, and the optimizers against float64 references.
  */
+@org.junit.jupiter.params.ParameterizedClass(name = "{0}")
+@org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
 class LossAttentionOptimTest {
-    private final Backend be = cpu();
+    @org.junit.jupiter.params.Parameter
+    String device;
+    private Backend be;
+
+    @org.junit.jupiter.api.BeforeEach
+    void openBackend() {
+        be = TestTensors.backend(device);
+    }
     private final GradCheck check = GradCheck.standard();
     /**
      * For scalar losses: GradCheck weights the single output by a fixed factor (about −0.4), which shrinks the

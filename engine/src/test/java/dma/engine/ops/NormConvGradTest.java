@@ -12,7 +12,6 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 import java.util.function.Function;
 
-import static dma.engine.ops.TestTensors.cpu;
 import static dma.engine.ops.TestTensors.input;
 import static dma.engine.ops.TestTensors.param;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -28,8 +27,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Float64 finite-difference checks of LayerNorm, BatchNorm2d, conv2d and global average pooling, plus
  * references computed in double on the host (forward and backward) and the running-statistics semantics.
  */
+@org.junit.jupiter.params.ParameterizedClass(name = "{0}")
+@org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
 class NormConvGradTest {
-    private final Backend be = cpu();
+    @org.junit.jupiter.params.Parameter
+    String device;
+    private Backend be;
+
+    @org.junit.jupiter.api.BeforeEach
+    void openBackend() {
+        be = TestTensors.backend(device);
+    }
     private final GradCheck check = GradCheck.standard();
 
     // ---------------------------------------------------------------- LayerNorm

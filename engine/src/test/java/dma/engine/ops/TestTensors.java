@@ -1,6 +1,7 @@
 package dma.engine.ops;
 
 import dma.engine.Backend;
+import dma.engine.Backends;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
@@ -10,6 +11,18 @@ public final class TestTensors {
     private static long counter = 1;
 
     private TestTensors() {}
+
+    /** Every backend an op test body runs on; one that is unavailable here is skipped saying why. */
+    public static java.util.stream.Stream<String> devices() {
+        return Backends.names().stream();
+    }
+
+    /** The backend named {@code device}, or a skipped test (a JUnit assumption) naming why it is unavailable. */
+    public static Backend backend(String device) {
+        String why = Backends.unavailableReason(device);
+        org.junit.jupiter.api.Assumptions.assumeTrue(why == null, () -> device + " tests skipped: " + why);
+        return Backends.get(device);
+    }
 
     public static Backend cpu() {
         return CpuBackend.get();
