@@ -21,8 +21,11 @@ class MemoryAndDeterminismTest {
         return y;
     }
 
-    @Test
-    void fiftyTrainingStepsReturnLiveBytesToBaseline() {
+    /** On every backend: the CUDA allocator's live bytes must return to baseline just as the CPU's. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
+    void fiftyTrainingStepsReturnLiveBytesToBaseline(String device) {
+        Backend be = dma.engine.ops.TestTensors.backend(device);
         try (TinyTransformer model = new TinyTransformer(be, 1, 24, 3, 5); Tensor x = batch(be, 2)) {
             int[] y = labels(3);
             model.trainStep(x, y); // first step creates the parameter gradients, which live with the parameters

@@ -145,6 +145,7 @@ final class CudaDevice implements Launcher {
     @Override
     public void launch(String module, String kernel, int gridX, int gridY, int block, int sharedBytes, Object... args) {
         KernelSignatures.check(module, kernel, args);
+        makeCurrent();
         CUfunction f = function(module, kernel);
         Pointer[] params = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) params[i] = param(args[i], kernel, i);
