@@ -2,9 +2,12 @@ package dma.engine;
 
 /**
  * Mixed precision, as PyTorch's autocast: inside {@link #bf16()} the matrix products (matmul, linear, the
- * convolution GEMMs, attention's products) read bfloat16 copies of their operands and accumulate in float32;
- * everything else (normalization, softmax, losses, optimizer state, the weights themselves) stays float32.
- * Per thread, like {@link GradMode}.
+ * convolution GEMMs, and so the composed attention's products) read bfloat16 copies of their operands and
+ * accumulate in float32 into float32 results, in forward and in backward (the output gradient is cast too);
+ * everything else (normalization, softmax, losses, optimizer state, the weights and their gradients) stays
+ * float32. The fused attention kernel ({@code AttentionOp.attention}) stays float32 as well. An op decides when
+ * its forward runs, so its backward uses the same precision wherever backward is called. Per thread, like
+ * {@link GradMode}.
  */
 public final class Autocast {
     private static final ThreadLocal<Boolean> BF16 = ThreadLocal.withInitial(() -> false);

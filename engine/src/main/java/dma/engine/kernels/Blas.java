@@ -2,7 +2,10 @@ package dma.engine.kernels;
 
 import dma.engine.Storage;
 
-/** Matrix products. Row-major: C[m×n] = alpha·op(A)·op(B) + beta·C, op(A) is m×k, op(B) is k×n. */
+/**
+ * Matrix products. Row-major: C[m×n] = alpha·op(A)·op(B) + beta·C, op(A) is m×k, op(B) is k×n. Offsets, leading
+ * dimensions and strides count elements of the storage's own type.
+ */
 public interface Blas {
     void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
               Storage a, int aOff, int lda, Storage b, int bOff, int ldb,
@@ -12,4 +15,18 @@ public interface Blas {
     void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alpha,
                      Storage a, int aOff, int lda, int strideA, Storage b, int bOff, int ldb, int strideB,
                      float beta, Storage c, int cOff, int ldc, int strideC, int batch);
+
+    /**
+     * {@link #gemm} with bfloat16 operands (A and B are BF16 storages) and float32 accumulation into a float32 C:
+     * mixed precision's matrix product. The products of bf16 values are exact in float32, so the result differs
+     * from float32 GEMM on the widened operands only by summation order.
+     */
+    void gemmBf16(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                  Storage a, int aOff, int lda, Storage b, int bOff, int ldb,
+                  float beta, Storage c, int cOff, int ldc);
+
+    /** {@link #gemmBatched} with bfloat16 operands and a float32 C, as {@link #gemmBf16}. */
+    void gemmBatchedBf16(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                         Storage a, int aOff, int lda, int strideA, Storage b, int bOff, int ldb, int strideB,
+                         float beta, Storage c, int cOff, int ldc, int strideC, int batch);
 }

@@ -12,6 +12,7 @@ public final class AttentionOp {
     /**
      * The fused kernel. q, k and v share one shape [..., t, d] (typically [batch, heads, t, d]); the leading
      * axes are flattened into independent entries. Saves the [entries, t, t] attention weights for backward.
+     * Float32 also under {@link dma.engine.Autocast#bf16()}: the kernel family has no bf16 form.
      */
     public static Tensor attention(Tensor q, Tensor k, Tensor v, float scale) {
         Shapes.requireSameBackend("attention", q, k, v);

@@ -1,5 +1,6 @@
 package dma.engine.ops;
 
+import dma.engine.Autocast;
 import dma.engine.Backend;
 import dma.engine.Flops;
 import dma.engine.Storage;
@@ -48,9 +49,13 @@ public final class Conv {
         Layout layout = be.layout();
         Tensor cols = Tensor.empty(be, k, p);
         layout.im2col(x.storage(), n, c, h, w, kh, kw, stride, padding, oh, ow, cols.storage());
+        // under autocast the GEMMs read bf16 copies of the weight and of cols (the float32 cols is then not kept)
+        boolean mixed = Autocast.isBf16();
+        Tensor w16 = mixed ? Linalg.bf16Copy(weight) : null, cols16 = mixed ? Linalg.bf16Copy(cols) : null;
         Tensor out = Tensor.empty(be, n, o, oh, ow);
         try (Tensor y = Tensor.empty(be, o, p)) {
-            blas.gemm(false, false, o, p, k, 1f, weight.storage(), 0, k, cols.storage(), 0, p, 0f, y.storage(), 0, p);
+            Linalg.gemm(blas, mixed, false, false, o, p, k, Linalg.operand(weight, w16), 0, k, Linalg.operand(cols, cols16), 0, p,
+                    0f, y.storage(), 0, p);
             int[] nos = {n, o, spatial};
             if (bias != null) {
                 // one pass does both the axis swap and the bias: read Y' [O, N, S] with strides as [N, O, S]
@@ -63,10 +68,10 @@ public final class Conv {
         long work = 2L * o * k * p;
         Flops.add(Flops.Kind.FORWARD, work);
         Tensor[] inputs = {x, weight, bias};
-        boolean keepCols = Autograd.needsGrad(weight);
+        boolean keepCols = !mixed && Autograd.needsGrad(weight);
         if (!keepCols) cols.close();
-        if (!Autograd.needsGrad(inputs)) return out;
-        return Autograd.record(op, out, inputs, g -> {
+        // the weight gradient reads cols (x's part of the product), the input gradient reads the weight
+        return Linalg.recordProduct(op, out, inputs, weight, w16, x, cols16, g -> {
             Storage gx = Autograd.gradStorage(x), gw = Autograd.gradStorage(weight), gb = Autograd.gradStorage(bias);
             if (gx != null) Flops.addGradient(x, work);
             if (gw != null) Flops.addGradient(weight, work);
@@ -74,12 +79,15 @@ public final class Conv {
                 // dY' [O, P]: the output gradient with its first two axes swapped back
                 layout.permute(g.storage(), new int[]{n, o, spatial}, new int[]{1, 0, 2}, gT.storage(), false);
                 if (gb != null) be.reductions().sum(gT.storage(), gb, o, p, 1, 1f, true);
-                if (gw != null) // dW [O, K] += dY'·colsᵀ
-                    blas.gemm(false, true, o, k, p, 1f, gT.storage(), 0, p, cols.storage(), 0, p, 1f, gw, 0, k);
-                if (gx != null) {
-                    try (Tensor dcols = Tensor.empty(be, k, p)) { // dcols [K, P] = Wᵀ·dY', folded back onto the image
-                        blas.gemm(true, false, k, p, o, 1f, weight.storage(), 0, k, gT.storage(), 0, p, 0f, dcols.storage(), 0, p);
-                        layout.col2im(dcols.storage(), n, c, h, w, kh, kw, stride, padding, oh, ow, gx);
+                try (Tensor gT16 = mixed && (gw != null || gx != null) ? Linalg.bf16Copy(gT) : null) {
+                    Storage G = Linalg.operand(gT, gT16);
+                    if (gw != null) // dW [O, K] += dY'·colsᵀ
+                        Linalg.gemm(blas, mixed, false, true, o, k, p, G, 0, p, Linalg.operand(cols, cols16), 0, p, 1f, gw, 0, k);
+                    if (gx != null) {
+                        try (Tensor dcols = Tensor.empty(be, k, p)) { // dcols [K, P] = Wᵀ·dY', folded back onto the image
+                            Linalg.gemm(blas, mixed, true, false, k, p, o, Linalg.operand(weight, w16), 0, k, G, 0, p, 0f, dcols.storage(), 0, p);
+                            layout.col2im(dcols.storage(), n, c, h, w, kh, kw, stride, padding, oh, ow, gx);
+                        }
                     }
                 }
             }
