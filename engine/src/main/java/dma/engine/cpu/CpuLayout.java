@@ -76,27 +76,32 @@ final class CpuLayout implements Layout {
     @Override
     public void im2col(Storage in, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage cols) {
         FloatBuffer X = f(in), C = f(cols);
-        int spatial = oh * ow, width = n * spatial;
-        // one row of cols per (channel, ky, kx)
-        Parallel.forRange(c * kh * kw, 1, (s, e) -> {
-            for (int row = s; row < e; row++) {
-                int ci = row / (kh * kw), ky = (row / kw) % kh, kx = row % kw;
-                int rowBase = row * width;
-                for (int img = 0; img < n; img++) {
-                    int inBase = (img * c + ci) * h * w, colBase = rowBase + img * spatial;
-                    for (int oy = 0; oy < oh; oy++) {
-                        int iy = oy * stride - pad + ky;
-                        int o = colBase + oy * ow;
-                        if (iy < 0 || iy >= h) {
-                            for (int ox = 0; ox < ow; ox++) C.put(o + ox, 0f);
-                            continue;
+        int plane = h * w, spatial = oh * ow, width = n * spatial;
+        // Per (channel, image): the input plane is read once into an array, each of its kh·kw rows of cols is built
+        // in an array and written with one bulk copy. Element-wise buffer access made this half a ResNet step.
+        Parallel.forRange(c * n, 1, (s, e) -> {
+            float[] x = new float[plane], row = new float[spatial];
+            for (int task = s; task < e; task++) {
+                int ci = task / n, img = task % n;
+                X.get((img * c + ci) * plane, x, 0, plane);
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        for (int oy = 0; oy < oh; oy++) {
+                            int iy = oy * stride - pad + ky, o = oy * ow;
+                            if (iy < 0 || iy >= h) {
+                                java.util.Arrays.fill(row, o, o + ow, 0f);
+                                continue;
+                            }
+                            // output columns whose input column lies inside the image: ox0 ≤ ox < ox1
+                            int ox0 = Math.min(ow, ceilDiv(pad - kx, stride)), ox1 = Math.max(ox0, Math.min(ow, ceilDiv(w + pad - kx, stride)));
+                            java.util.Arrays.fill(row, o, o + ox0, 0f);
+                            java.util.Arrays.fill(row, o + ox1, o + ow, 0f);
+                            int src = iy * w - pad + kx;
+                            if (stride == 1) System.arraycopy(x, src + ox0, row, o + ox0, ox1 - ox0);
+                            else for (int ox = ox0; ox < ox1; ox++) row[o + ox] = x[src + ox * stride];
                         }
-                        for (int ox = 0; ox < ow; ox++) {
-                            int ix = ox * stride - pad + kx;
-                            C.put(o + ox, ix < 0 || ix >= w ? 0f : X.get(inBase + iy * w + ix));
-                        }
+                        C.put(((ci * kh + ky) * kw + kx) * width + img * spatial, row, 0, spatial);
                     }
-                }
             }
         });
     }
@@ -105,26 +110,32 @@ final class CpuLayout implements Layout {
     public void col2im(Storage gradCols, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage gradIn) {
         if (gradIn == null) return;
         FloatBuffer C = f(gradCols), GI = f(gradIn);
-        int spatial = oh * ow, width = n * spatial;
+        int plane = h * w, spatial = oh * ow, width = n * spatial;
         // parallel over (image, channel) planes: each plane receives only its own kh·kw rows, in a fixed order
         Parallel.forRange(n * c, 1, (s, e) -> {
-            for (int plane = s; plane < e; plane++) {
-                int img = plane / c, ci = plane % c, inBase = plane * h * w;
+            float[] g = new float[plane], row = new float[spatial];
+            for (int p = s; p < e; p++) {
+                int img = p / c, ci = p % c;
+                GI.get(p * plane, g, 0, plane);
                 for (int ky = 0; ky < kh; ky++)
                     for (int kx = 0; kx < kw; kx++) {
-                        int colBase = ((ci * kh + ky) * kw + kx) * width + img * spatial;
+                        C.get(((ci * kh + ky) * kw + kx) * width + img * spatial, row, 0, spatial);
                         for (int oy = 0; oy < oh; oy++) {
                             int iy = oy * stride - pad + ky;
                             if (iy < 0 || iy >= h) continue;
-                            for (int ox = 0; ox < ow; ox++) {
-                                int ix = ox * stride - pad + kx;
-                                if (ix < 0 || ix >= w) continue;
-                                int gi = inBase + iy * w + ix;
-                                GI.put(gi, GI.get(gi) + C.get(colBase + oy * ow + ox));
-                            }
+                            int ox0 = Math.min(ow, ceilDiv(pad - kx, stride)), ox1 = Math.max(ox0, Math.min(ow, ceilDiv(w + pad - kx, stride)));
+                            int dst = iy * w - pad + kx, o = oy * ow;
+                            if (stride == 1) for (int ox = ox0; ox < ox1; ox++) g[dst + ox] += row[o + ox];
+                            else for (int ox = ox0; ox < ox1; ox++) g[dst + ox * stride] += row[o + ox];
                         }
                     }
+                GI.put(p * plane, g, 0, plane);
             }
         });
+    }
+
+    /** ⌈a / b⌉ for b > 0 and any sign of a (0 for a ≤ 0 is not implied: callers clamp). */
+    private static int ceilDiv(int a, int b) {
+        return Math.max(0, -Math.floorDiv(-a, b));
     }
 }
