@@ -89,3 +89,16 @@ __device__ __forceinline__ uint16_t floatToBf16(float f) {
     if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
+
+// ------------------------------------------------------------------ double reductions
+// blockSum in double, for statistics the CPU reference sums in double. `scratch` holds 32 doubles of shared
+// memory; callers reusing it must __syncthreads() between calls.
+__device__ __forceinline__ double blockSumD(double v, double* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = warpSumD(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < warps ? scratch[lane] : 0.0;
+    return warpSumD(v);
+}
