@@ -92,7 +92,7 @@ __device__ __forceinline__ uint16_t floatToBf16(float f) {
 
 // ------------------------------------------------------------------ double reductions
 // blockSum in double, for statistics the CPU reference sums in double. `scratch` holds 32 doubles of shared
-// memory; callers reusing it must __syncthreads() between calls.
+// memory; consecutive calls may share it (each call synchronizes before writing it).
 __device__ __forceinline__ double blockSumD(double v, double* scratch) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     v = warpSumD(v);

@@ -2,9 +2,21 @@ package dma.engine.cuda;
 
 import dma.engine.Storage;
 import dma.engine.kernels.Attention;
+import dma.engine.kernels.Blas;
 
-/** Placeholder until the attention kernels land. */
+import static dma.engine.cuda.CudaBackend.ptr;
+
+/**
+ * Attention in its composed form over [bh, t, d]: strided-batched cuBLAS GEMMs (one batch entry per (batch, head))
+ * around the row softmax kernels of kernels/src/main/cuda/attention.cu. The GEMMs go through {@link Blas}, the
+ * softmax kernels through the backend's launcher, so a dry run can check the kernels alone. A fused kernel that
+ * keeps the t×t scores on chip is a later performance goal.
+ */
 final class CudaAttention implements Attention {
+    private static final String MODULE = "attention";
+    /** Threads per block of the row kernels: one warp per row. */
+    private static final int ROW_BLOCK = 128;
+
     private final CudaBackend backend;
 
     CudaAttention(CudaBackend backend) {
@@ -13,12 +25,45 @@ final class CudaAttention implements Attention {
 
     @Override
     public void attention(Storage q, Storage k, Storage v, Storage out, Storage probs, int bh, int t, int d, float scale) {
-        throw new UnsupportedOperationException("cuda: attention.attention is not implemented yet");
+        if (bh == 0 || t == 0) return;
+        Blas blas = backend.blas();
+        int td = t * d, tt = t * t;
+        // probs = scale·q·kᵀ, softmaxed in place, then out = probs·v
+        blas.gemmBatched(false, true, t, t, d, scale, q, 0, d, td, k, 0, d, td, 0f, probs, 0, t, tt, bh);
+        softmaxRows(probs, bh * t, t);
+        blas.gemmBatched(false, false, t, d, t, 1f, probs, 0, t, tt, v, 0, d, td, 0f, out, 0, d, td, bh);
     }
 
     @Override
-    public void attentionBackward(Storage q, Storage k, Storage v, Storage probs, Storage gradOut, Storage gradQ, Storage gradK, Storage gradV, int bh, int t, int d, float scale) {
-        throw new UnsupportedOperationException("cuda: attention.attentionBackward is not implemented yet");
+    public void attentionBackward(Storage q, Storage k, Storage v, Storage probs, Storage gradOut,
+                                  Storage gradQ, Storage gradK, Storage gradV, int bh, int t, int d, float scale) {
+        if (bh == 0 || t == 0 || (gradQ == null && gradK == null && gradV == null)) return;
+        Blas blas = backend.blas();
+        int td = t * d, tt = t * t;
+        // every gradient accumulates: beta = 1
+        if (gradV != null) blas.gemmBatched(true, false, t, d, t, 1f, probs, 0, t, tt, gradOut, 0, d, td, 1f, gradV, 0, d, td, bh);
+        if (gradQ == null && gradK == null) return;
+        // dP = gradOut·vᵀ, turned in place into the score gradient dS = P∘(dP − rowsum(dP∘P))
+        Storage scores = backend.allocate(4L * bh * tt);
+        blas.gemmBatched(false, true, t, t, d, 1f, gradOut, 0, d, td, v, 0, d, td, 0f, scores, 0, t, tt, bh);
+        softmaxBackwardRows(probs, scores, bh * t, t);
+        // scores were scale·q·kᵀ: dq += scale·dS·k, dk += scale·dSᵀ·q
+        if (gradQ != null) blas.gemmBatched(false, false, t, d, t, scale, scores, 0, t, tt, k, 0, d, td, 1f, gradQ, 0, d, td, bh);
+        if (gradK != null) blas.gemmBatched(true, false, t, d, t, scale, scores, 0, t, tt, q, 0, d, td, 1f, gradK, 0, d, td, bh);
+        backend.free(scores);
     }
 
+    /** p = softmax(p) per row of [rows, cols], in place. */
+    void softmaxRows(Storage p, int rows, int cols) {
+        backend.launch(MODULE, "softmaxRowsInPlace", rowGrid(rows), 1, ROW_BLOCK, 0, ptr(p), rows, cols);
+    }
+
+    /** grad = p∘(grad − rowsum(grad∘p)) per row, in place: the softmax backward given its output p. */
+    void softmaxBackwardRows(Storage p, Storage grad, int rows, int cols) {
+        backend.launch(MODULE, "softmaxBackwardRowsInPlace", rowGrid(rows), 1, ROW_BLOCK, 0, ptr(p), ptr(grad), rows, cols);
+    }
+
+    private int rowGrid(int rows) {
+        return backend.blocksFor(32L * rows, ROW_BLOCK);
+    }
 }
