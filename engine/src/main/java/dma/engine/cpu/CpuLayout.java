@@ -74,7 +74,7 @@ final class CpuLayout implements Layout {
     }
 
     @Override
-    public void im2col(Storage in, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage cols) {
+    public void im2col(Storage in, int inOff, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage cols) {
         FloatBuffer X = f(in), C = f(cols);
         int plane = h * w, spatial = oh * ow, width = n * spatial;
         // Per (channel, image): the input plane is read once into an array, each of its kh·kw rows of cols is built
@@ -83,7 +83,7 @@ final class CpuLayout implements Layout {
             float[] x = new float[plane], row = new float[spatial];
             for (int task = s; task < e; task++) {
                 int ci = task / n, img = task % n;
-                X.get((img * c + ci) * plane, x, 0, plane);
+                X.get(inOff + (img * c + ci) * plane, x, 0, plane);
                 for (int ky = 0; ky < kh; ky++)
                     for (int kx = 0; kx < kw; kx++) {
                         for (int oy = 0; oy < oh; oy++) {
@@ -107,7 +107,7 @@ final class CpuLayout implements Layout {
     }
 
     @Override
-    public void col2im(Storage gradCols, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage gradIn) {
+    public void col2im(Storage gradCols, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage gradIn, int gradInOff) {
         if (gradIn == null) return;
         FloatBuffer C = f(gradCols), GI = f(gradIn);
         int plane = h * w, spatial = oh * ow, width = n * spatial;
@@ -116,7 +116,7 @@ final class CpuLayout implements Layout {
             float[] g = new float[plane], row = new float[spatial];
             for (int p = s; p < e; p++) {
                 int img = p / c, ci = p % c;
-                GI.get(p * plane, g, 0, plane);
+                GI.get(gradInOff + p * plane, g, 0, plane);
                 for (int ky = 0; ky < kh; ky++)
                     for (int kx = 0; kx < kw; kx++) {
                         C.get(((ci * kh + ky) * kw + kx) * width + img * spatial, row, 0, spatial);
@@ -129,7 +129,7 @@ final class CpuLayout implements Layout {
                             else for (int ox = ox0; ox < ox1; ox++) g[dst + ox * stride] += row[o + ox];
                         }
                     }
-                GI.put(p * plane, g, 0, plane);
+                GI.put(gradInOff + p * plane, g, 0, plane);
             }
         });
     }

@@ -69,16 +69,16 @@ final class CudaLayout implements Layout {
     }
 
     @Override
-    public void im2col(Storage in, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage cols) {
+    public void im2col(Storage in, int inOff, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage cols) {
         long total = (long) c * kh * kw * n * oh * ow;
         if (total == 0) return;
-        backend.launch1d(MODULE, "im2col", total, BLOCK, ptr(in), ptr(cols), n, c, h, w, kh, kw, stride, pad, oh, ow);
+        backend.launch1d(MODULE, "im2col", total, BLOCK, ptr(in, inOff), ptr(cols), n, c, h, w, kh, kw, stride, pad, oh, ow);
     }
 
     @Override
-    public void col2im(Storage gradCols, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage gradIn) {
+    public void col2im(Storage gradCols, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage gradIn, int gradInOff) {
         long total = (long) n * c * h * w;
         if (gradIn == null || total == 0) return;
-        backend.launch1d(MODULE, "col2im", total, BLOCK, ptr(gradCols), ptr(gradIn), n, c, h, w, kh, kw, stride, pad, oh, ow);
+        backend.launch1d(MODULE, "col2im", total, BLOCK, ptr(gradCols), ptr(gradIn, gradInOff), n, c, h, w, kh, kw, stride, pad, oh, ow);
     }
 }

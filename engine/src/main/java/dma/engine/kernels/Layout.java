@@ -12,11 +12,11 @@ public interface Layout {
                     int blockLen, int blocks, boolean accumulate);
 
     /**
-     * Unfolds an [n, c, h, w] image batch into cols of shape [c·kh·kw, n·oh·ow] (row (ci, ki, kj), column (img, oy, ox)),
-     * zero outside the padding. Conv2d is then one GEMM: W[o, c·kh·kw] × cols.
+     * Unfolds n images [c, h, w] starting at element {@code inOff} of {@code in} into cols of shape [c·kh·kw, n·oh·ow]
+     * (row (ci, ki, kj), column (img, oy, ox)), zero outside the padding. Conv2d is then a GEMM: W[o, c·kh·kw] × cols.
      */
-    void im2col(Storage in, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage cols);
+    void im2col(Storage in, int inOff, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage cols);
 
-    /** The adjoint of {@link #im2col}: gradIn += fold(gradCols). */
-    void col2im(Storage gradCols, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage gradIn);
+    /** The adjoint of {@link #im2col}: the n images starting at element {@code gradInOff} of gradIn += fold(gradCols). */
+    void col2im(Storage gradCols, int n, int c, int h, int w, int kh, int kw, int stride, int pad, int oh, int ow, Storage gradIn, int gradInOff);
 }

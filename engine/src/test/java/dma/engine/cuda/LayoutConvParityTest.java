@@ -51,14 +51,16 @@ class LayoutConvParityTest {
             int oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1;
             int images = n * c * h * w, cols = c * k * k * n * oh * ow;
             String what = Arrays.toString(cv);
-            Storage[] x = p.pair(Parity.random(images)), col = p.output(cols);
-            p.cpu.layout().im2col(x[0], n, c, h, w, k, k, s, pad, oh, ow, col[0]);
-            p.gpu.layout().im2col(x[1], n, c, h, w, k, k, s, pad, oh, ow, col[1]);
+            // one image in front of the batch: the offsets must be honoured, the image before them left alone
+            int off = c * h * w;
+            Storage[] x = p.pair(Parity.random(off + images)), col = p.output(cols);
+            p.cpu.layout().im2col(x[0], off, n, c, h, w, k, k, s, pad, oh, ow, col[0]);
+            p.gpu.layout().im2col(x[1], off, n, c, h, w, k, k, s, pad, oh, ow, col[1]);
             p.assertClose(col, cols, Parity.F32, "im2col " + what);
-            Storage[] gradCols = p.pair(Parity.random(cols)), gradIn = p.accumulator(images);
-            p.cpu.layout().col2im(gradCols[0], n, c, h, w, k, k, s, pad, oh, ow, gradIn[0]);
-            p.gpu.layout().col2im(gradCols[1], n, c, h, w, k, k, s, pad, oh, ow, gradIn[1]);
-            p.assertClose(gradIn, images, Parity.F32, "col2im " + what);
+            Storage[] gradCols = p.pair(Parity.random(cols)), gradIn = p.accumulator(off + images);
+            p.cpu.layout().col2im(gradCols[0], n, c, h, w, k, k, s, pad, oh, ow, gradIn[0], off);
+            p.gpu.layout().col2im(gradCols[1], n, c, h, w, k, k, s, pad, oh, ow, gradIn[1], off);
+            p.assertClose(gradIn, off + images, Parity.F32, "col2im " + what);
             Parity.free(x, col, gradCols, gradIn);
         }
     }

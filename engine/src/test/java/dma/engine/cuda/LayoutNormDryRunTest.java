@@ -51,9 +51,9 @@ class LayoutNormDryRunTest {
         be.layout().permute(b(840), shape, new int[]{4, 3, 2, 1, 0}, null, true);    // a skipped gradient
         be.layout().copyBlocks(b(300), 7, 30, b(500), 3, 50, 13, 9, false);
         be.layout().copyBlocks(b(13), 0, 0, b(500), 0, 13, 13, 9, true);
-        be.layout().im2col(b(2 * 3 * 9 * 11), 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, b(3 * 9 * 2 * 30));
-        be.layout().col2im(b(3 * 9 * 2 * 30), 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, b(2 * 3 * 9 * 11));
-        be.layout().col2im(b(3 * 9 * 2 * 30), 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, null);
+        be.layout().im2col(b(3 * 3 * 9 * 11), 3 * 9 * 11, 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, b(3 * 9 * 2 * 30));
+        be.layout().col2im(b(3 * 9 * 2 * 30), 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, b(3 * 3 * 9 * 11), 3 * 9 * 11);
+        be.layout().col2im(b(3 * 9 * 2 * 30), 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, null, 0);
         expect("layout.permute", "layout.permute", "layout.permute", "layout.copyBlocks", "layout.copyBlocks",
                 "layout.im2col", "layout.col2im");
     }

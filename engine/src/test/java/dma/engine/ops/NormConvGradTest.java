@@ -367,13 +367,15 @@ class NormConvGradTest {
         Tensor x = param(be, 2, 3, 6, 5), frozen = input(be, 4, 3, 3, 3), trained = param(be, 4, 3, 3, 3);
         Tensor w = param(be, 5), b = param(be, 5), rm = zeros(3), rv = ones(3), cw = input(be, 3), cb = input(be, 3);
         try (Scope s = Scope.open()) {
-            long before = mem.liveBytes();
-            Tensor y = Conv.conv2d(x, frozen, null, 1, 1);
-            assertEquals(before + 4L * y.numel(), mem.liveBytes(), "frozen weight: only the output outlives conv2d forward");
-            long mid = mem.liveBytes();
-            Tensor y2 = Conv.conv2d(x, trained, null, 1, 1);
-            long cols = 4L * (3 * 3 * 3) * (2 * 6 * 5);
-            assertEquals(mid + 4L * y2.numel() + cols, mem.liveBytes(), "trainable weight: the output and the saved cols");
+            // conv2d saves nothing for backward (it rebuilds cols from x): closing the output returns live bytes to
+            // where they were, whether the weight is frozen or trained (the comparison holds on every allocator)
+            for (Tensor weight : new Tensor[]{frozen, trained}) {
+                long before = mem.liveBytes();
+                Tensor y = Conv.conv2d(x, weight, null, 1, 1);
+                assertTrue(mem.liveBytes() >= before + 4L * y.numel());
+                y.close();
+                assertEquals(before, mem.liveBytes(), "only the output outlives conv2d forward");
+            }
         }
         // without the tape and without a scope, nothing but the output is left behind
         try (GradMode off = GradMode.disabled()) {
@@ -382,7 +384,7 @@ class NormConvGradTest {
                     Norm.batchNorm2d(x, cw, cb, rm, rv, false, 0.1f, 1e-5f), Conv.conv2d(x, trained, null, 1, 1)};
             long outBytes = 0;
             for (Tensor t : outs) outBytes += 4L * t.numel();
-            assertEquals(before + outBytes, mem.liveBytes());
+            assertTrue(mem.liveBytes() >= before + outBytes);
             for (Tensor t : outs) t.close();
             assertEquals(before, mem.liveBytes());
         }
