@@ -53,10 +53,10 @@ import java.util.stream.IntStream;
  * freeing them early saves. The three steps' repetitions alternate, so the machine's load changes hit all alike.
  */
 @Command(name = "cost-growth", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"ViT training step time (ms/step, images/s) against depth and width, and the incubation step",
-                "(frozen prefix without tape, frozen suffix with input gradients only) against a naive full backward",
-                "of the same hybrid. Writes README.md (tables), cost-growth.json and PNG plots into --out.",
-                "The defaults keep it to a few minutes on 2 cores; DESIGN §5's step is --batch 64."})
+        description = "ViT training step time (ms/step, images/s) against depth and width, and the incubation step (frozen prefix "
+                + "without tape, frozen suffix with input gradients only) against a naive full backward of the same hybrid. Writes "
+                + "README.md (tables), cost-growth.json and PNG plots into --out. The defaults keep it to a few minutes on 2 cores; "
+                + "DESIGN §5's step is --batch 64.")
 public final class CostGrowthBench implements Callable<Integer> {
     @Spec
     CommandSpec spec;

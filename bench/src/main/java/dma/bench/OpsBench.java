@@ -51,9 +51,9 @@ import java.util.regex.PatternSyntaxException;
  * attention, AdamW, im2col) with a short default, as one Markdown table of µs per call and GB/s or GFLOP/s.
  */
 @Command(name = "ops", mixinStandardHelpOptions = true,
-        description = {"JMH microbenchmarks of single ops on the CPU backend at the ViT step's shapes (LayerNorm, softmax, GELU,",
-                "attention fused and composed, AdamW) and the ResNet's (im2col, col2im): µs per call and GB/s or GFLOP/s,",
-                "printed as a Markdown table (JMH's progress goes to stderr)."})
+        description = "JMH microbenchmarks of single ops on the CPU backend at the ViT step's shapes (LayerNorm, softmax, GELU, "
+                + "attention fused and composed, AdamW) and the ResNet's (im2col, col2im): µs per call and GB/s or GFLOP/s, "
+                + "printed as a Markdown table (JMH's progress goes to stderr).")
 public final class OpsBench implements Callable<Integer> {
     static final String PACKAGE = "dma.bench.jmh.ops";
     /** The benchmarks in the table's order. */
