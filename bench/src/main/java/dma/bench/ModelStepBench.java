@@ -23,7 +23,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.concurrent.Callable;
+import java.util.function.BiFunction;
 
 /**
  * A whole training step (forward, loss, backward, optimizer update) of a model against the same model in
@@ -53,23 +55,12 @@ abstract class ModelStepBench implements Callable<Integer> {
         Parallel.setThreads(o.threads);
         Backend be = CpuBackend.get();
         Architecture arch = architecture();
-        int[] shape = arch instanceof ViTConfig v ? new int[]{batch(), v.inChans(), v.imgSize(), v.imgSize()} : new int[]{batch(), 3, 32, 32};
-        int classes = arch instanceof ViTConfig v ? v.numClasses() : ((ResNetConfig) arch).numClasses();
-        int[] labels = new int[batch()];
-        for (int i = 0; i < labels.length; i++) labels[i] = i % classes;
         Timing.Result t;
         try (ImageClassifier model = arch.build(be, 0);
              Optimizer opt = Optimizer.create(optimizer(), model.parameters(), 0.05, 0.9);
-             Tensor x = Scope.persistent(() -> Tensor.normal(be, 1, 0f, 1f, shape))) {
+             Tensor x = images(be, arch, batch())) {
             model.train(true);
-            long[] step = {0};
-            t = Timing.time(() -> {
-                try (Scope s = Scope.open()) {
-                    opt.zeroGrad();
-                    Loss.crossEntropy(model.forward(x, new Rng(step[0]++)), labels, 0.1f).backward();
-                    opt.step(1e-4f);
-                }
-            }, o.reps);
+            t = Timing.time(trainingStep(model, opt, model.parameters().values(), x, labels(arch, batch())), o.reps);
         }
         ObjectNode ours = Report.side("dma", t.inner(), "images_per_s", Arrays.stream(t.seconds()).map(s -> batch() / s).toArray());
         ours.put("peak_rss_mb", peakRssMb());
@@ -85,6 +76,41 @@ abstract class ModelStepBench implements Callable<Integer> {
             spec.commandLine().getOut().flush();
         }
         return 0;
+    }
+
+    /** A batch of standard-normal images of the shape {@code arch} reads, outside any scope. */
+    static Tensor images(Backend be, Architecture arch, int batch) {
+        int[] shape = arch instanceof ViTConfig v ? new int[]{batch, v.inChans(), v.imgSize(), v.imgSize()} : new int[]{batch, 3, 32, 32};
+        return Scope.persistent(() -> Tensor.normal(be, 1, 0f, 1f, shape));
+    }
+
+    /** Labels 0, 1, 2, … cycling through the classes. */
+    static int[] labels(Architecture arch, int batch) {
+        int classes = arch instanceof ViTConfig v ? v.numClasses() : ((ResNetConfig) arch).numClasses();
+        int[] labels = new int[batch];
+        for (int i = 0; i < labels.length; i++) labels[i] = i % classes;
+        return labels;
+    }
+
+    /**
+     * One training step as the trainer runs it: the gradients of {@code zeroed} set to zero, forward (train mode,
+     * a fresh drop-path mask each step), cross-entropy with smoothing 0.1, backward, the optimizer's update;
+     * the step's temporaries freed with its scope.
+     */
+    static Runnable trainingStep(ImageClassifier model, Optimizer opt, Collection<Tensor> zeroed, Tensor x, int[] labels) {
+        return trainingStep(model::forward, opt, zeroed, x, labels);
+    }
+
+    /** {@link #trainingStep(ImageClassifier, Optimizer, Collection, Tensor, int[])} with the logits from {@code forward(images, rng)}. */
+    static Runnable trainingStep(BiFunction<Tensor, Rng, Tensor> forward, Optimizer opt, Collection<Tensor> zeroed, Tensor x, int[] labels) {
+        long[] step = {0};
+        return () -> {
+            try (Scope s = Scope.open()) {
+                zeroed.forEach(Tensor::zeroGrad);
+                Loss.crossEntropy(forward.apply(x, new Rng(step[0]++)), labels, 0.1f).backward();
+                opt.step(1e-4f);
+            }
+        };
     }
 
     /** This process's high-water resident set (VmHWM), in MB. */
@@ -120,6 +146,11 @@ abstract class ModelStepBench implements Callable<Integer> {
         String optimizer() { return "adamw"; }
 
         Architecture architecture() {
+            return config(width, depth, heads);
+        }
+
+        /** DESIGN §5's ViT (28×28×1, patch 4, 10 classes, MLP ×4, drop path 0.1) at the given size. */
+        static ViTConfig config(int width, int depth, int heads) {
             return new ViTConfig(28, 4, 1, 10, width, depth, heads, 4, 0.1);
         }
 

@@ -9,6 +9,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Ours against the peer for one workload: one JSON object (--json) or a small table. Both sides carry
@@ -69,6 +70,37 @@ final class Report {
 
     private static void row(PrintWriter out, String name, ObjectNode s) {
         out.printf("%-22s %9.2f %9.2f %9.2f%n", name, s.get("min").asDouble(), s.get("median").asDouble(), s.get("max").asDouble());
+    }
+
+    /** The 1, 5 and 15 minute load averages from /proc/loadavg ("1.62 1.27 1.79"), or "unknown". */
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).strip().split("\\s+");
+            return f.length >= 3 ? f[0] + " " + f[1] + " " + f[2] : "unknown";
+        } catch (IOException | UncheckedIOException e) {
+            return "unknown";
+        }
+    }
+
+    /** "dma" and the arguments as a shell would take them back (quoted where they hold anything but plain characters). */
+    static String commandLine(List<String> args) {
+        StringBuilder sb = new StringBuilder("dma");
+        for (String a : args)
+            sb.append(' ').append(a.matches("[A-Za-z0-9_./=,:@%+-]+") ? a : "'" + a.replace("'", "'\\''") + "'");
+        return sb.toString();
+    }
+
+    /** Three significant digits without exponents (small sizes give small numbers), whole numbers from 100 up. */
+    static String num(double x) {
+        if (x == 0 || !Double.isFinite(x)) return x == 0 ? "0" : String.valueOf(x);
+        int decimals = Math.max(0, 2 - (int) Math.floor(Math.log10(Math.abs(x))));
+        return String.format(java.util.Locale.ROOT, "%." + decimals + "f", x);
+    }
+
+    /** The machine in one line: CPU model, cores, Java. */
+    static String machine() {
+        return cpuModel() + ", " + Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("java.vm.name") + " "
+                + System.getProperty("java.version");
     }
 
     /** lscpu's "Model name", from /proc/cpuinfo. */

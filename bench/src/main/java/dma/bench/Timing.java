@@ -1,6 +1,8 @@
 package dma.bench;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The timing rule both sides follow (bench/peers/torch_bench.py mirrors it): warm up for at least
@@ -20,6 +22,31 @@ public final class Timing {
     private Timing() {}
 
     public static Result time(Runnable call, int reps) {
+        return interleaved(List.of(call), reps).get(0);
+    }
+
+    /**
+     * Several workloads under the same rule, each warmed up in turn, then their repetitions taken in turns
+     * (one of each, then the next round), so that a change in the machine's load falls on all of them alike
+     * and their ratio stays meaningful on a shared machine.
+     */
+    public static List<Result> interleaved(List<Runnable> calls, int reps) {
+        int[] inner = new int[calls.size()];
+        for (int w = 0; w < calls.size(); w++) inner[w] = warmUp(calls.get(w));
+        double[][] seconds = new double[calls.size()][reps];
+        for (int r = 0; r < reps; r++)
+            for (int w = 0; w < calls.size(); w++) {
+                long t0 = System.nanoTime();
+                for (int i = 0; i < inner[w]; i++) calls.get(w).run();
+                seconds[w][r] = (System.nanoTime() - t0) / 1e9 / inner[w];
+            }
+        List<Result> out = new ArrayList<>();
+        for (int w = 0; w < calls.size(); w++) out.add(new Result(inner[w], seconds[w]));
+        return out;
+    }
+
+    /** Runs the warm-up and returns the calls per repetition. */
+    private static int warmUp(Runnable call) {
         long start = System.nanoTime();
         int calls = 0;
         while (calls < WARMUP_CALLS || System.nanoTime() - start < WARMUP_S * 1e9) {
@@ -27,14 +54,7 @@ public final class Timing {
             calls++;
         }
         double perCall = (System.nanoTime() - start) / 1e9 / calls;
-        int inner = (int) Math.max(1, Math.ceil(MIN_REP_S / perCall));
-        double[] seconds = new double[reps];
-        for (int r = 0; r < reps; r++) {
-            long t0 = System.nanoTime();
-            for (int i = 0; i < inner; i++) call.run();
-            seconds[r] = (System.nanoTime() - t0) / 1e9 / inner;
-        }
-        return new Result(inner, seconds);
+        return (int) Math.max(1, Math.ceil(MIN_REP_S / perCall));
     }
 
     /** Median as Python's statistics.median computes it (mean of the middle two for an even count). */

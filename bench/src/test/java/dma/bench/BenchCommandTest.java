@@ -43,6 +43,16 @@ class BenchCommandTest {
     }
 
     @Test
+    void vitStepJsonAtATinySize() throws Exception {
+        assertEquals(0, run("bench", "vit-step", "--no-peer", "--json", "--batch", "2", "--depth", "1", "--width", "16", "--heads", "1",
+                "--threads", "1"), err.toString());
+        JsonNode j = Report.JSON.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(out.toString());
+        assertEquals("vit-step", j.get("workload").asText());
+        assertEquals(5, j.get("ours").get("images_per_s").size());
+        assertTrue(j.get("ours").get("median").asDouble() > 0);
+    }
+
+    @Test
     void tooFewRepsIsAUsageError() {
         assertNotEquals(0, run("bench", "gemm", "--no-peer", "--reps", "2"));
         assertTrue(err.toString().contains("--reps must be at least 5"), err.toString());

@@ -65,6 +65,14 @@ public final class Plots {
         save(curves("Accuracy vs training time", "training time (minutes)", curves, 1), png);
     }
 
+    /**
+     * Lines of measured points (a benchmark's time against a model size, say), one per series, with markers; both
+     * axes start at zero so that growth reads as proportion. Each point is {x, y} in the plotted units.
+     */
+    public static void lines(String title, String xLabel, String yLabel, Map<String, List<double[]>> series, Path png) throws IOException {
+        save(linesChart(title, xLabel, yLabel, series), png);
+    }
+
     // The chart builders are package-private so tests can check what is drawn, not only that a PNG exists.
 
     static JFreeChart lossChart(List<Metric> metrics) {
@@ -98,6 +106,20 @@ public final class Plots {
             for (double[] p : points) point(s, p[0] / xScale, p[1]);
         });
         return chart(title, xLabel, "accuracy (%)", series, true, true);
+    }
+
+    static JFreeChart linesChart(String title, String xLabel, String yLabel, Map<String, List<double[]>> curves) {
+        Map<String, XYSeries> series = new LinkedHashMap<>();
+        curves.forEach((name, points) -> {
+            XYSeries s = series.computeIfAbsent(name, k -> new XYSeries(k, true, false));
+            for (double[] p : points) point(s, p[0], p[1]);
+        });
+        JFreeChart chart = chart(title, xLabel, yLabel, series, true, true);
+        ((NumberAxis) chart.getXYPlot().getRangeAxis()).setAutoRangeIncludesZero(true);
+        // whole-number x (depths, module indices) gets whole-number ticks, not 0.2 steps between them
+        if (curves.values().stream().flatMap(List::stream).allMatch(p -> p[0] == Math.rint(p[0])))
+            ((NumberAxis) chart.getXYPlot().getDomainAxis()).setStandardTickUnits(NumberAxis.createIntegerTickUnits());
+        return chart;
     }
 
     private static XYSeries stageSeries(Map<String, XYSeries> series, Metric m) {

@@ -2,6 +2,7 @@ package dma.trainer.report;
 
 import dma.trainer.report.MetricsLog.Metric;
 import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.NumberAxis;
 import org.jfree.data.xy.XYDataset;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,6 +22,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class PlotsTest {
     static void assertPng(Path png) throws IOException {
@@ -89,6 +91,27 @@ class PlotsTest {
         assertEquals(31.0, c.getYValue(1, 3));
         assertEquals("training cost (TFLOP)", Plots.costChart(Map.of("E2E", List.<double[]>of(new double[]{5e14, 50})))
                 .getXYPlot().getDomainAxis().getLabel());
+    }
+
+    @Test
+    void linesStartAtZeroAndKeepEverySeries(@TempDir Path dir) throws IOException {
+        Map<String, List<double[]>> times = new LinkedHashMap<>();
+        times.put("dma", List.of(new double[]{48, 400}, new double[]{12, 100}, new double[]{24, 210}));
+        times.put("∝ FLOPs", List.of(new double[]{12, 100}, new double[]{24, 200}, new double[]{48, Double.NaN}));
+        JFreeChart chart = Plots.linesChart("ViT step time against depth", "depth", "ms per step", times);
+        XYDataset d = chart.getXYPlot().getDataset();
+        assertEquals(2, d.getSeriesCount());
+        assertEquals(12.0, d.getXValue(0, 0)); // sorted by x
+        assertEquals(400.0, d.getYValue(0, 2));
+        assertEquals(2, d.getItemCount(1)); // the NaN point is left out
+        assertEquals(0.0, chart.getXYPlot().getRangeAxis().getLowerBound()); // growth reads as proportion
+        assertEquals(0.0, chart.getXYPlot().getDomainAxis().getLowerBound());
+        // whole-number x, whole-number ticks: no unit below 1; fractional x keeps the finer ones
+        assertEquals(1.0, ((NumberAxis) chart.getXYPlot().getDomainAxis()).getStandardTickUnits().getCeilingTickUnit(0.3).getSize());
+        JFreeChart fractional = Plots.linesChart("t", "x", "y", Map.of("a", List.of(new double[]{0.5, 1}, new double[]{1.5, 2})));
+        assertTrue(((NumberAxis) fractional.getXYPlot().getDomainAxis()).getStandardTickUnits().getCeilingTickUnit(0.3).getSize() < 1);
+        Plots.lines("ViT step time against depth", "depth", "ms per step", times, dir.resolve("depth.png"));
+        assertPng(dir.resolve("depth.png"));
     }
 
     @Test
