@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dma.engine.Backend;
 import dma.engine.Flops;
 import dma.engine.GradMode;
-import dma.engine.Rng;
-import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
 import dma.engine.cpu.Parallel;
@@ -42,15 +40,14 @@ import java.util.stream.IntStream;
  * {@code dma bench cost-growth}: how the ViT training step's time grows with depth and width, and what one
  * incubation step costs against a naive full backward of the same hybrid (DESIGN §5, last point).
  *
- * <p>The incubation step is the trainer's: {@link Assembly#hybrid} freezes every tensor outside module i and
- * the task loss runs {@code hybrid.forward}. Nothing in the frozen prefix needs a gradient, so the prefix
- * records no tape (what {@code GradMode.disabled()} gives); the frozen suffix is recorded because its input
- * does, and its backward computes input gradients only. The naive step trains the same hybrid with every
- * tensor on the tape and every weight gradient computed, then discards those outside module i (zeroed
- * each step); both update module i alone with AdamW. A third step is the trainer's with the prefix run under
- * {@code GradMode.disabled()} in a scope of its own, only its output kept: the trainer's step holds the prefix's
- * activations in the step's scope until the step ends although no backward reads them, and this one shows what
- * freeing them early saves. The three steps' repetitions alternate, so the machine's load changes hit all alike.
+ * <p>The incubation step is the trainer's: {@link Assembly#hybrid} freezes every tensor outside module i, and the
+ * task loss runs {@link ImageClassifier#forwardFrozenPrefix}: the frozen prefix without the tape in a scope of its own
+ * (freed before module i runs), the frozen suffix recorded because its input is, its backward computing input gradients
+ * only. The naive step trains the same hybrid with every tensor on the tape and every weight gradient computed, then
+ * discards those outside module i (zeroed each step); both update module i alone with AdamW. A third step keeps the
+ * prefix on the step's scope (plain {@code forward}: no tape either, as nothing in it needs a gradient, but its
+ * activations live until the step ends) and shows what freeing them early saves. The three steps' repetitions
+ * alternate, so the machine's load changes hit all alike.
  */
 @Command(name = "cost-growth", mixinStandardHelpOptions = true, sortOptions = false,
         description = "ViT training step time (ms/step, images/s) against depth and width, and the incubation step (frozen prefix "
@@ -109,9 +106,9 @@ public final class CostGrowthBench implements Callable<Integer> {
     /** A step's time per repetition and its cost. */
     record Step(double[] seconds, Cost cost) {}
 
-    /** The incubation step of module i (as the trainer runs it, and with the prefix freed early) and the naive step of the same hybrid. */
+    /** The incubation step of module i (as the trainer runs it, and with the prefix kept on the step's scope) and the naive step of the same hybrid. */
     record Incubation(int module, int prefixBlocks, int moduleBlocks, int suffixBlocks, long trainable, long frozen,
-                      Step incubation, Step prefixFreed, Step naive) {
+                      Step incubation, Step prefixKept, Step naive) {
         double ratio() {
             return Timing.median(naive.seconds) / Timing.median(incubation.seconds);
         }
@@ -159,7 +156,7 @@ public final class CostGrowthBench implements Callable<Integer> {
         if (!incubations.isEmpty()) {
             Map<String, List<double[]>> lines = new LinkedHashMap<>();
             lines.put("incubation step", incubations.stream().map(c -> new double[]{c.module(), 1e3 * Timing.median(c.incubation().seconds())}).toList());
-            lines.put("incubation, prefix freed early", incubations.stream().map(c -> new double[]{c.module(), 1e3 * Timing.median(c.prefixFreed().seconds())}).toList());
+            lines.put("incubation, prefix kept to the step's end", incubations.stream().map(c -> new double[]{c.module(), 1e3 * Timing.median(c.prefixKept().seconds())}).toList());
             lines.put("naive full backward", incubations.stream().map(c -> new double[]{c.module(), 1e3 * Timing.median(c.naive().seconds())}).toList());
             Plots.lines(String.format("Incubation step against a naive full backward (ViT depth %d, K = %d, batch %d)", baseDepth, modules, batch),
                     "module i", "ms per step", lines, out.resolve("incubation.png"));
@@ -254,12 +251,12 @@ public final class CostGrowthBench implements Callable<Integer> {
             mine.keySet().forEach(k -> naiveMine.put(k, naive.parameters().get(k)));
             try (Optimizer incubatedOpt = Optimizer.create("adamw", mine, 0.05, 0.9);
                  Optimizer naiveOpt = Optimizer.create("adamw", naiveMine, 0.05, 0.9)) {
-                Runnable incubationStep = ModelStepBench.trainingStep(incubated, incubatedOpt, mine.values(), x, labels);
-                Runnable prefixFreedStep = ModelStepBench.trainingStep((images, rng) -> forwardPrefixFreed(incubated, i, images, rng),
+                Runnable incubationStep = ModelStepBench.trainingStep((images, rng) -> incubated.forwardFrozenPrefix(images, i, rng),
                         incubatedOpt, mine.values(), x, labels);
+                Runnable prefixKeptStep = ModelStepBench.trainingStep(incubated, incubatedOpt, mine.values(), x, labels);
                 // every weight gradient is computed; those outside module i are thrown away by zeroing them each step
                 Runnable naiveStep = ModelStepBench.trainingStep(naive, naiveOpt, naive.parameters().values(), x, labels);
-                List<Runnable> steps = List.of(incubationStep, prefixFreedStep, naiveStep);
+                List<Runnable> steps = List.of(incubationStep, prefixKeptStep, naiveStep);
                 List<Cost> costs = steps.stream().map(step -> measure(be, step)).toList();
                 List<Timing.Result> times = Timing.interleaved(steps, reps);
                 long trainable = mine.values().stream().mapToLong(Tensor::numel).sum();
@@ -268,24 +265,6 @@ public final class CostGrowthBench implements Callable<Integer> {
                         new Step(times.get(2).seconds(), costs.get(2)));
             }
         }
-    }
-
-    /**
-     * Hybrid i's forward with its frozen prefix (the stem and the i meta blocks before module i) run under
-     * {@code GradMode.disabled()} in a scope of its own: only the prefix's output outlives it. Module 0 owns the
-     * stem, so it has no prefix. The same drop-path masks as {@code forward}: one rng, blocks in order.
-     */
-    static Tensor forwardPrefixFreed(ImageClassifier hybrid, int i, Tensor images, Rng rng) {
-        Tensor h;
-        if (i == 0) h = hybrid.forwardStem(images);
-        else
-            try (GradMode off = GradMode.disabled(); Scope prefix = Scope.open()) {
-                h = hybrid.forwardStem(images);
-                for (int j = 0; j < i; j++) h = hybrid.forwardBlock(j, h, rng);
-                h.keep();
-            }
-        for (int j = i; j < hybrid.numBlocks(); j++) h = hybrid.forwardBlock(j, h, rng);
-        return hybrid.forwardHead(h);
     }
 
     /** Ours (and the peer's) ms per step against x, with a line proportional to the FLOPs through the first point. */
@@ -319,7 +298,7 @@ public final class CostGrowthBench implements Callable<Integer> {
                     .put("prefix_blocks", c.prefixBlocks()).put("module_blocks", c.moduleBlocks()).put("suffix_blocks", c.suffixBlocks())
                     .put("trainable_params", c.trainable()).put("frozen_params", c.frozen()).put("ratio_naive_over_incubation", c.ratio());
             stepJson(o.putObject("incubation"), c.incubation());
-            stepJson(o.putObject("incubation_prefix_freed"), c.prefixFreed());
+            stepJson(o.putObject("incubation_prefix_kept"), c.prefixKept());
             stepJson(o.putObject("naive"), c.naive());
         }
         return root;
@@ -374,17 +353,17 @@ public final class CostGrowthBench implements Callable<Integer> {
                     .append("as the trainer's incubate stage builds it (Assembly.hybrid). **Incubation**: the trainer's step, everything outside ")
                     .append("module i frozen, so the prefix records no tape and the suffix's backward computes input gradients only. ")
                     .append("**Naive**: the same hybrid with every tensor trainable, all weight gradients computed and those outside module i discarded. ")
-                    .append("Both update module i with AdamW. **Prefix freed**: the incubation step with the prefix run under GradMode.disabled() in a scope ")
-                    .append("of its own, so its activations are freed before module i runs (the trainer's step keeps them in the step's scope until it ends). ")
+                    .append("Both update module i with AdamW. The incubation step runs the prefix under GradMode.disabled() in a scope of its own, so its ")
+                    .append("activations are freed before module i runs; **prefix kept**: the same step with the prefix on the step's scope until it ends. ")
                     .append("The three steps' repetitions alternate. Peak = the engine's memory during one step above what it held before.\n\n");
-            md.append("| module i | blocks: prefix + module + suffix | trainable / frozen params | incubation ms/step (min / median / max) | naive ms/step (min / median / max) | naive / incubation | prefix freed ms/step (median) | GFLOP/step incubation (fwd / input grad / weight grad) | GFLOP/step naive | peak MB incubation / prefix freed / naive |\n");
+            md.append("| module i | blocks: prefix + module + suffix | trainable / frozen params | incubation ms/step (min / median / max) | naive ms/step (min / median / max) | naive / incubation | prefix kept ms/step (median) | GFLOP/step incubation (fwd / input grad / weight grad) | GFLOP/step naive | peak MB incubation / prefix kept / naive |\n");
             md.append("|---:|---|---|---|---|---:|---:|---|---|---|\n");
             for (Incubation c : incubations)
                 md.append(String.format("| %d | %d + %d + %d | %sM / %sM | %s | %s | **%.2f** | %s | %s | %s | %s / %s / %s |%n", c.module(),
                         c.prefixBlocks(), c.moduleBlocks(), c.suffixBlocks(), Report.num(c.trainable() / 1e6), Report.num(c.frozen() / 1e6),
-                        msRange(c.incubation().seconds()), msRange(c.naive().seconds()), c.ratio(), Report.num(1e3 * Timing.median(c.prefixFreed().seconds())),
+                        msRange(c.incubation().seconds()), msRange(c.naive().seconds()), c.ratio(), Report.num(1e3 * Timing.median(c.prefixKept().seconds())),
                         gflops(c.incubation().cost().flops()), gflops(c.naive().cost().flops()), Report.num(c.incubation().cost().peakBytes() / 1e6),
-                        Report.num(c.prefixFreed().cost().peakBytes() / 1e6), Report.num(c.naive().cost().peakBytes() / 1e6)));
+                        Report.num(c.prefixKept().cost().peakBytes() / 1e6), Report.num(c.naive().cost().peakBytes() / 1e6)));
             md.append("\n![incubation against naive](incubation.png)\n");
         }
         return md.toString();

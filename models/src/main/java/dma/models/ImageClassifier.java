@@ -1,6 +1,8 @@
 package dma.models;
 
+import dma.engine.GradMode;
 import dma.engine.Rng;
+import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.models.nn.Module;
 
@@ -13,6 +15,25 @@ public abstract class ImageClassifier extends Module {
     public Tensor forward(Tensor images, Rng rng) {
         Tensor x = forwardStem(images);
         for (int i = 0; i < numBlocks(); i++) x = forwardBlock(i, x, rng);
+        return forwardHead(x);
+    }
+
+    /**
+     * {@link #forward} for a model whose stem and first {@code frozenBlocks} blocks are frozen (an incubation hybrid's
+     * meta prefix): that prefix runs without the tape in a scope of its own, so nothing of it is recorded and its
+     * activations are freed before the rest runs; only its output is kept. With 0 the stem is trainable and this is
+     * {@code forward}. Same values and the same random draws as {@code forward}: one rng, blocks in order.
+     */
+    public Tensor forwardFrozenPrefix(Tensor images, int frozenBlocks, Rng rng) {
+        Tensor x;
+        if (frozenBlocks == 0) x = forwardStem(images);
+        else
+            try (GradMode off = GradMode.disabled(); Scope prefix = Scope.open()) {
+                x = forwardStem(images);
+                for (int i = 0; i < frozenBlocks; i++) x = forwardBlock(i, x, rng);
+                x.keep();
+            }
+        for (int i = frozenBlocks; i < numBlocks(); i++) x = forwardBlock(i, x, rng);
         return forwardHead(x);
     }
 

@@ -37,6 +37,7 @@ import java.util.Map;
 public final class Stages {
     /** The task loss: cross-entropy with the batch's soft targets and the plan's label smoothing. */
     private final StageRunner.Objective task;
+    private final float smoothing;
     private final Plan plan;
     private final Path runDir;
     private final Backend be;
@@ -65,7 +66,7 @@ public final class Stages {
         this.shard = shard;
         this.shardIndex = shardIndex;
         this.runner = new StageRunner(plan, be, mean, std);
-        float smoothing = (float) plan.labelSmoothing;
+        this.smoothing = (float) plan.labelSmoothing;
         this.task = (model, x, y, rng) -> Loss.crossEntropy(model.forward(x, rng), y, smoothing);
     }
 
@@ -179,7 +180,7 @@ public final class Stages {
             meta.train(false);
             meta.setTrainable(false);
             LinkedHashMap<String, Tensor> mine = new LinkedHashMap<>(hybrid.trainableParameters());
-            StageRunner.Objective objective = kind.equals("imitate") ? imitation(p, i, meta) : task;
+            StageRunner.Objective objective = kind.equals("imitate") ? imitation(p, i, meta) : incubation(i);
             Dataset data;
             if (kind.equals("distdata") && shard != null && shardIndex == i) data = shard.data();
             else {
@@ -192,6 +193,15 @@ public final class Stages {
         } finally {
             metaState.values().forEach(Tensor::close);
         }
+    }
+
+    /**
+     * The task loss of the hybrid for module i (incubation, DistData): the frozen meta prefix before module i runs
+     * without the tape and is freed at once ({@link ImageClassifier#forwardFrozenPrefix}); the frozen suffix after it
+     * is recorded, and its backward computes input gradients only.
+     */
+    private StageRunner.Objective incubation(int i) {
+        return (hybrid, x, y, rng) -> Loss.crossEntropy(hybrid.forwardFrozenPrefix(x, i, rng), y, smoothing);
     }
 
     /**

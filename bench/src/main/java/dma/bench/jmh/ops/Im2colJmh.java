@@ -100,13 +100,13 @@ public class Im2colJmh extends OpBench {
 
     @Benchmark
     public void im2col(Work.Bytes work) {
-        kernels.im2col(in, batch, channels, size, size, KERNEL, KERNEL, stride, PAD, out, out, cols);
+        kernels.im2col(in, 0, batch, channels, size, size, KERNEL, KERNEL, stride, PAD, out, out, cols);
         work.GB += im2colGB;
     }
 
     @Benchmark
     public void col2im(Work.Bytes work) {
-        kernels.col2im(gradCols, batch, channels, size, size, KERNEL, KERNEL, stride, PAD, out, out, gradIn);
+        kernels.col2im(gradCols, batch, channels, size, size, KERNEL, KERNEL, stride, PAD, out, out, gradIn, 0);
         work.GB += col2imGB;
     }
 
