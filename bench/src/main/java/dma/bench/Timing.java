@@ -20,10 +20,19 @@ public final class Timing {
     private Timing() {}
 
     public static Result time(Runnable call, int reps) {
+        return time(call, reps, () -> {});
+    }
+
+    /**
+     * The same rule for work that runs asynchronously (a GPU backend queues kernels): {@code sync} waits for
+     * it, after each warm-up call and at the end of each repetition, so the clock times the work, not the queueing.
+     */
+    public static Result time(Runnable call, int reps, Runnable sync) {
         long start = System.nanoTime();
         int calls = 0;
         while (calls < WARMUP_CALLS || System.nanoTime() - start < WARMUP_S * 1e9) {
             call.run();
+            sync.run();
             calls++;
         }
         double perCall = (System.nanoTime() - start) / 1e9 / calls;
@@ -32,6 +41,7 @@ public final class Timing {
         for (int r = 0; r < reps; r++) {
             long t0 = System.nanoTime();
             for (int i = 0; i < inner; i++) call.run();
+            sync.run();
             seconds[r] = (System.nanoTime() - t0) / 1e9 / inner;
         }
         return new Result(inner, seconds);
