@@ -11,7 +11,7 @@
 # Each part is time-boxed, and one that fails is reported and the run goes on; the whole run keeps to a budget
 # (default 450 s). With $OUT set, run.log, summary.txt, tests.xml, bench.jsonl and doctor.json are written there.
 #
-# Usage: run-gpu.sh [--cpu-check] [--tests engine,models] [--no-tests] [--no-bench] [--batch N] [--budget SECONDS]
+# Usage: [bash] run-gpu.sh [--cpu-check] [--tests engine,models] [--no-tests] [--no-bench] [--batch N] [--budget SECONDS]
 #   --cpu-check  on a machine without a GPU: the same parts, the GPU tests skipping (saying why), the GPU
 #                benchmarks checked for a clear failure, and a small CPU benchmark instead.
 # Exit status: 0 when every part passed, 1 otherwise.
@@ -78,8 +78,8 @@ py_json=$(command -v python3 || echo "$py")
 env_status=ok env_detail=""
 if [[ -z $java ]]; then env_status=FAILED env_detail="no Java runtime"
 else
-  boxed 60 "$b/dma" doctor || env_status=FAILED
-  boxed 60 "$b/dma" doctor --json > "$dest/doctor.json" 2>/dev/null
+  boxed 60 bash "$b/dma" doctor || env_status=FAILED
+  boxed 60 bash "$b/dma" doctor --json > "$dest/doctor.json" 2>/dev/null
   env_detail=$(json "$dest/doctor.json" <<'EOF' 2>/dev/null
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -173,7 +173,7 @@ fi
 bench() {
   local name=$1 t=$2 rc; shift 2
   echo "-- dma bench $*"
-  boxed "$t" "$b/dma" bench "$@" --json > "$work/bench.out" 2> "$work/bench.err"
+  boxed "$t" bash "$b/dma" bench "$@" --json > "$work/bench.out" 2> "$work/bench.err"
   rc=$?
   cat "$work/bench.err"
   json "$name" "$rc" "$work/bench.out" "$work/bench.err" >> "$dest/bench.jsonl" <<'EOF'
