@@ -6,6 +6,10 @@ median and max, like `dma bench --json` does for ours.
 
 Run with Debian's interpreter (/usr/bin/python3 with python3-torch), not a pyenv one:
     /usr/bin/python3 bench/peers/torch_bench.py gemm --size 1024 --reps 5 --threads 2
+    /usr/bin/python3 bench/peers/torch_bench.py deit-step --batch 1 --depth 1 --reps 5 --threads 2
+On a GPU machine (PyTorch with CUDA; timm for deit-step), --device cuda times the GPU instead:
+    python3 bench/peers/torch_bench.py gemm --device cuda --size 8192 --dtype bf16 --reps 10
+    python3 bench/peers/torch_bench.py deit-step --device cuda --batch 128 --bf16 --ceiling --reps 10
     /usr/bin/python3 bench/peers/torch_bench.py vit-block --batch 64 --tokens 50 --width 192 --heads 3 --reps 5
     /usr/bin/python3 bench/peers/torch_bench.py vit-step --batch 64 --depth 12 --width 192 --heads 3 --reps 5
     /usr/bin/python3 bench/peers/torch_bench.py resnet-step --batch 128 --depth 110 --reps 5
@@ -14,6 +18,8 @@ Timing rule (shared with dma.bench.Timing): warm-up first (at least WARMUP_CALLS
 seconds: three calls alone left the first repetitions 30-50% slow here), then `reps` repetitions; a
 repetition runs the workload `inner` times, inner chosen from the mean warm-up call so that one
 repetition lasts at least MIN_REP_S (a single 64³ GEMM is too short to time). Figures are per call.
+On a GPU the warm-up calls each end with a synchronize, and a repetition is timed by CUDA events around
+its `inner` calls (kernels are queued asynchronously: the host clock alone would time the queueing).
 """
 import argparse
 import json
@@ -33,10 +39,12 @@ def parse_args():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--threads", type=int, default=os.cpu_count())
     common.add_argument("--reps", type=int, default=5)
+    common.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="workload", required=True)
     g = sub.add_parser("gemm", parents=[common], help="float32 matmul n×n·n×n, GFLOP/s")
     g.add_argument("--size", type=int, default=1024)
+    g.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     v = sub.add_parser("vit-block", parents=[common], help="pre-norm ViT block forward+backward, images/s")
     v.add_argument("--batch", type=int, default=64)
     v.add_argument("--tokens", type=int, default=50)
@@ -50,11 +58,19 @@ def parse_args():
     rs = sub.add_parser("resnet-step", parents=[common], help="CifarResNet training step (32x32x3, SGD momentum), images/s")
     rs.add_argument("--batch", type=int, default=128)
     rs.add_argument("--depth", type=int, default=110)
+    ds = sub.add_parser("deit-step", parents=[common], help="DeiT-S/16 224² training step (AdamW), images/s")
+    ds.add_argument("--batch", type=int, default=128)
+    ds.add_argument("--depth", type=int, default=12)
+    ds.add_argument("--drop-path", type=float, default=0.1)
+    ds.add_argument("--bf16", action="store_true", help="torch.autocast to bfloat16 around forward and loss")
+    ds.add_argument("--ceiling", action="store_true", help="also measure the bf16 GEMM ceiling (8192³ matmul), TFLOP/s")
     return p.parse_args()
 
 
-def timed(fn, reps):
-    """Seconds per call for each repetition."""
+def timed(fn, reps, torch=None):
+    """Seconds per call for each repetition; pass torch to time a CUDA workload (synchronized, CUDA events)."""
+    if torch is not None:
+        return timed_cuda(fn, reps, torch)
     start, calls = time.perf_counter(), 0
     while calls < WARMUP_CALLS or time.perf_counter() - start < WARMUP_S:
         fn()
@@ -70,18 +86,101 @@ def timed(fn, reps):
     return out, inner
 
 
+def timed_cuda(fn, reps, torch):
+    start, calls = time.perf_counter(), 0
+    while calls < WARMUP_CALLS or time.perf_counter() - start < WARMUP_S:
+        fn()
+        torch.cuda.synchronize()
+        calls += 1
+    per_call = (time.perf_counter() - start) / calls
+    inner = max(1, math.ceil(MIN_REP_S / per_call))
+    out = []
+    for _ in range(reps):
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        for _ in range(inner):
+            fn()
+        end.record()
+        end.synchronize()
+        out.append(begin.elapsed_time(end) / 1e3 / inner)
+    return out, inner
+
+
 def stats(values, key):
     return {key: values, "min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def gemm(torch, a):
     n = a.size
+    if a.device == "cuda":
+        return {"size": n, "dtype": a.dtype, **gemm_cuda(torch, n, a.dtype, a.reps)}
     x = torch.randn(n, n)
     y = torch.randn(n, n)
     with torch.no_grad():
         seconds, inner = timed(lambda: torch.matmul(x, y), a.reps)
     gflops = [2.0 * n ** 3 / s / 1e9 for s in seconds]
     return {"size": n, "inner": inner, **stats(gflops, "gflops")}
+
+
+def gemm_cuda(torch, n, dtype, reps):
+    """n×n·n×n on the GPU from random data, TFLOP/s; fp32 without TF32 (as cuBLAS's default math on our side)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    kind = torch.bfloat16 if dtype == "bf16" else torch.float32
+    x = torch.randn(n, n, device="cuda", dtype=kind)
+    y = torch.randn(n, n, device="cuda", dtype=kind)
+    out = torch.empty(n, n, device="cuda", dtype=kind)
+    with torch.no_grad():
+        seconds, inner = timed(lambda: torch.matmul(x, y, out=out), reps, torch)
+    return {"inner": inner, **stats([2.0 * n ** 3 / s / 1e12 for s in seconds], "tflops")}
+
+
+def deit_step(torch, a):
+    """One DeiT-S/16 training step at 224² (forward, label-smoothed CE, backward, AdamW), images/s.
+
+    timm's own model where timm is installed (the GPU machine); timm_layout's identical VisionTransformer otherwise.
+    """
+    cuda = a.device == "cuda"
+    torch.manual_seed(0)
+    try:
+        import timm
+        model = timm.create_model("deit_small_patch16_224", pretrained=False, num_classes=1000,
+                                  depth=a.depth, drop_path_rate=a.drop_path)
+        source = "timm " + timm.__version__
+    except ImportError:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import timm_layout
+        model = timm_layout.VisionTransformer(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=384,
+                                              depth=a.depth, num_heads=6, drop_path_rate=a.drop_path)
+        source = "timm_layout (timm not installed)"
+    device = torch.device(a.device)
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = False
+    model.to(device).train()
+    x = torch.randn(a.batch, 3, 224, 224, device=device)
+    y = (torch.arange(a.batch) % 1000).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=a.bf16):
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    seconds, inner = timed(step, a.reps, torch if cuda else None)
+    result = {"batch": a.batch, "depth": a.depth, "bf16": a.bf16, "model": source, "inner": inner, "seconds": seconds,
+              **stats([a.batch / s for s in seconds], "images_per_s")}
+    if cuda:
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+        result["gpu"] = torch.cuda.get_device_name()
+    if a.ceiling and cuda:
+        del model, opt, x
+        torch.cuda.empty_cache()
+        result["bf16_gemm_tflops"] = gemm_cuda(torch, 8192, "bf16", 5)["median"]
+    return result
 
 
 def vit_block(torch, a):
@@ -163,9 +262,12 @@ def main():
         print(f"torch is not importable by {sys.executable}: {e} (install: apt-get install python3-torch)", file=sys.stderr)
         sys.exit(3)
     torch.set_num_threads(a.threads)
-    result = {"gemm": gemm, "vit-block": vit_block}.get(a.workload, model_step)(torch, a)
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print(f"torch {torch.__version__} at {sys.executable} sees no CUDA device", file=sys.stderr)
+        sys.exit(4)
+    result = {"gemm": gemm, "vit-block": vit_block, "deit-step": deit_step}.get(a.workload, model_step)(torch, a)
     print(json.dumps({
-        "peer": "torch", "version": torch.__version__, "workload": a.workload,
+        "peer": "torch", "version": torch.__version__, "workload": a.workload, "device": a.device,
         "threads": torch.get_num_threads(), "openblas_threads": int(os.environ["OPENBLAS_NUM_THREADS"]),
         "reps": a.reps, **result,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -5,11 +5,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
-/** {@code dma bench}: our CPU ops timed against the PyTorch peer in the same run. */
+/** {@code dma bench}: our workloads timed against the PyTorch peer in the same run, on the CPU or (gemm, deit-step) the GPU. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Time workloads on the CPU backend against PyTorch (bench/peers/torch_bench.py) in the same run, "
-                + "single ops under JMH (ops), and how the training step's cost grows (cost-growth).",
-        subcommands = {GemmBench.class, VitBlockBench.class, ModelStepBench.Vit.class, ModelStepBench.ResNet.class,
+        description = "Time workloads against PyTorch (bench/peers/torch_bench.py) in the same run: on the CPU backend, or on the GPU "
+                + "(gemm and deit-step with --backend cuda); single ops under JMH (ops), and how the training step's cost grows (cost-growth).",
+        subcommands = {GemmBench.class, VitBlockBench.class, ModelStepBench.Vit.class, ModelStepBench.ResNet.class, DeitStepBench.class,
                 OpsBench.class, CostGrowthBench.class})
 public final class BenchCommand implements Subcommand, Runnable {
     @Spec

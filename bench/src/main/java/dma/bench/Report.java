@@ -37,6 +37,15 @@ final class Report {
                 .put("max", Arrays.stream(values).max().orElse(Double.NaN));
     }
 
+    /** A side that could not be measured here, and why (it is reported, with the peer's figures, instead of a number). */
+    static ObjectNode unavailable(String name, String reason) {
+        return JSON.createObjectNode().put("name", name).put("available", false).put("reason", reason);
+    }
+
+    static boolean measured(ObjectNode side) {
+        return !side.has("available") || side.get("available").asBoolean();
+    }
+
     /** Adds both sides and the ratio of medians (ours / peer) to {@code root}, then prints it; {@code peer} null: skipped. */
     static void finish(ObjectNode root, ObjectNode ours, Peer.Outcome peer,
                        String title, String unit, PrintWriter out, PrintWriter err, boolean json) {
@@ -45,7 +54,7 @@ final class Report {
         if (peer == null) p.put("available", false).put("reason", "skipped (--no-peer)");
         else if (!peer.available()) p.put("available", false).put("reason", peer.unavailable());
         else p.put("available", true).setAll(peer.result());
-        if (peer != null && peer.available()) root.put("ratio", ours.get("median").asDouble() / p.get("median").asDouble());
+        if (measured(ours) && peer != null && peer.available()) root.put("ratio", ours.get("median").asDouble() / p.get("median").asDouble());
         else root.putNull("ratio");
 
         if (json) {
@@ -57,13 +66,14 @@ final class Report {
         }
         out.println(title);
         out.printf("%-22s %9s %9s %9s   (%s)%n", "", "min", "median", "max", unit);
-        row(out, ours.get("name").asText(), ours);
+        if (measured(ours)) row(out, ours.get("name").asText(), ours);
+        else out.println(ours.get("name").asText() + " unavailable: " + ours.get("reason").asText());
         if (peer == null) out.println("peer skipped (--no-peer)");
         else if (!peer.available()) out.println("peer unavailable: " + peer.unavailable());
         else {
             String name = "torch " + p.path("version").asText();
             row(out, name, p);
-            out.printf("ratio of medians, ours / %s: %.3f%n", name, root.get("ratio").asDouble());
+            if (measured(ours)) out.printf("ratio of medians, ours / %s: %.3f%n", name, root.get("ratio").asDouble());
         }
         out.flush();
     }

@@ -22,7 +22,19 @@ public final class Timing {
     private Timing() {}
 
     public static Result time(Runnable call, int reps) {
-        return interleaved(List.of(call), reps).get(0);
+        return time(call, reps, () -> {});
+    }
+
+    /**
+     * The same rule for work that runs asynchronously (a GPU backend queues kernels): {@code sync} waits for
+     * it, after each warm-up call and at the end of each repetition, so the clock times the work, not the queueing.
+     */
+    public static Result time(Runnable call, int reps, Runnable sync) {
+        return interleaved(List.of(call), reps, sync).get(0);
+    }
+
+    public static List<Result> interleaved(List<Runnable> calls, int reps) {
+        return interleaved(calls, reps, () -> {});
     }
 
     /**
@@ -30,14 +42,15 @@ public final class Timing {
      * (one of each, then the next round), so that a change in the machine's load falls on all of them alike
      * and their ratio stays meaningful on a shared machine.
      */
-    public static List<Result> interleaved(List<Runnable> calls, int reps) {
+    public static List<Result> interleaved(List<Runnable> calls, int reps, Runnable sync) {
         int[] inner = new int[calls.size()];
-        for (int w = 0; w < calls.size(); w++) inner[w] = warmUp(calls.get(w));
+        for (int w = 0; w < calls.size(); w++) inner[w] = warmUp(calls.get(w), sync);
         double[][] seconds = new double[calls.size()][reps];
         for (int r = 0; r < reps; r++)
             for (int w = 0; w < calls.size(); w++) {
                 long t0 = System.nanoTime();
                 for (int i = 0; i < inner[w]; i++) calls.get(w).run();
+                sync.run();
                 seconds[w][r] = (System.nanoTime() - t0) / 1e9 / inner[w];
             }
         List<Result> out = new ArrayList<>();
@@ -46,11 +59,12 @@ public final class Timing {
     }
 
     /** Runs the warm-up and returns the calls per repetition. */
-    private static int warmUp(Runnable call) {
+    private static int warmUp(Runnable call, Runnable sync) {
         long start = System.nanoTime();
         int calls = 0;
         while (calls < WARMUP_CALLS || System.nanoTime() - start < WARMUP_S * 1e9) {
             call.run();
+            sync.run();
             calls++;
         }
         double perCall = (System.nanoTime() - start) / 1e9 / calls;

@@ -53,6 +53,53 @@ class BenchCommandTest {
     }
 
     @Test
+    void deitStepOnTheCpuCountsTheSameFlopsAsTheModelFormula() throws Exception {
+        // one block at batch 1: the whole GPU benchmark's path (model, AdamW, timing, MFU, JSON) in a few seconds here
+        assertEquals(0, run("bench", "deit-step", "--backend", "cpu", "--batch", "1", "--depth", "1", "--no-peer", "--json",
+                "--ceiling-tflops", "1", "--threads", "2"), err.toString());
+        JsonNode j = Report.JSON.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(out.toString());
+        assertEquals("deit-step", j.get("workload").asText());
+        assertEquals("cpu", j.get("backend").asText());
+        // what the ops issued equals the analytic count that MFU uses (so the peer's MFU is on the same footing)
+        assertEquals(j.get("model_flops_per_step").asDouble(), j.get("issued_flops_per_step").asDouble(), 1.0);
+        JsonNode ours = j.get("ours");
+        assertEquals(5, ours.get("images_per_s").size());
+        double mfu = ours.get("mfu").asDouble(), expected = ours.get("median").asDouble() * j.get("model_flops_per_step").asDouble() / 1e12;
+        assertEquals(expected, mfu, 1e-12);
+        assertTrue(j.get("ratio").isNull());
+    }
+
+    @Test
+    void deitStepFlopsMatchDeitSmall() {
+        // timm lists DeiT-S at 4.6 GMACs per image: 9.2 GFLOP forward, three times that for a training step
+        double perImage = DeitStepBench.trainingFlopsPerImage(dma.models.vit.ViTConfig.preset("deit_small_patch16_224"));
+        assertTrue(perImage > 27.4e9 && perImage < 27.8e9, String.valueOf(perImage));
+    }
+
+    @Test
+    void gpuWorkloadsWithoutAGpuSayWhy() {
+        String why = dma.engine.Backends.unavailableReason("cuda");
+        org.junit.jupiter.api.Assumptions.assumeTrue(why != null, "a GPU is present: the failure path is not reachable here");
+        assertEquals(2, run("bench", "gemm", "--backend", "cuda", "--no-peer"));
+        assertTrue(err.toString().contains(why), err.toString());
+        assertEquals(2, run("bench", "deit-step", "--bf16", "--no-peer", "--json"));
+        assertTrue(err.toString().contains(why), err.toString());
+        assertEquals("", out.toString(), "nothing on stdout when the backend cannot open");
+    }
+
+    @Test
+    void badGpuArgumentsAreUsageErrors() {
+        assertNotEquals(0, run("bench", "gemm", "--dtype", "bf16"));
+        assertTrue(err.toString().contains("--dtype bf16 is measured on the GPU only"), err.toString());
+        assertNotEquals(0, run("bench", "gemm", "--backend", "tpu"));
+        assertTrue(err.toString().contains("--backend must be cpu or cuda"), err.toString());
+        assertNotEquals(0, run("bench", "deit-step", "--backend", "cpu", "--batch", "0"));
+        assertTrue(err.toString().contains("--batch must be at least 1"), err.toString());
+        assertNotEquals(0, run("bench", "deit-step", "--backend", "cpu", "--drop-path", "1.5"));
+        assertTrue(err.toString().contains("--drop-path must be in [0, 1)"), err.toString());
+    }
+
+    @Test
     void tooFewRepsIsAUsageError() {
         assertNotEquals(0, run("bench", "gemm", "--no-peer", "--reps", "2"));
         assertTrue(err.toString().contains("--reps must be at least 5"), err.toString());

@@ -70,6 +70,11 @@ final class CudaDevice implements Launcher {
      */
     static CudaDevice open(int ordinal) {
         KernelBundle kernels = KernelBundle.load();
+        String linkError = CudaDiagnosis.driverLibraryError();
+        if (linkError != null)
+            throw new BackendUnavailableException(linkError.contains("libcuda.so")
+                    ? "cuda: no NVIDIA driver on this machine (libcuda.so.1 not found); install the driver or use --backend cpu"
+                    : "cuda: JCuda's native driver library could not be loaded (" + linkError + "); it ships in the jcuda-natives jar, or in the bundle's lib/ folder");
         try {
             JCudaDriver.setExceptionsEnabled(false);
             int r = cuInit(0);
@@ -85,7 +90,7 @@ final class CudaDevice implements Launcher {
                 throw new BackendUnavailableException("cuda: device " + ordinal + " asked for, " + count[0] + " present");
             return new CudaDevice(ordinal, kernels);
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
-            String why = String.valueOf(e.getMessage());
+            String why = CudaDiagnosis.linkError(e);
             if (why.contains("libcuda.so"))
                 throw new BackendUnavailableException("cuda: no NVIDIA driver on this machine (libcuda.so.1 not found); install the driver or use --backend cpu");
             throw new BackendUnavailableException("cuda: JCuda's native driver library could not be loaded (" + why
@@ -211,7 +216,7 @@ final class CudaDevice implements Launcher {
             try (InputStream in = CudaDevice.class.getClassLoader().getResourceAsStream(DIR + "kernels.properties")) {
                 if (in == null)
                     throw new BackendUnavailableException("cuda: kernels not built (nvcc was not on the PATH when the kernels module was built; "
-                            + "install CUDA 13 and rebuild with mvn -pl kernels install)");
+                            + "install CUDA 13 (nvcc on the PATH) and rebuild: ./dma rebuilds itself, or mvn package)");
                 p.load(in);
             } catch (IOException e) {
                 throw new BackendUnavailableException("cuda: kernels.properties unreadable: " + e.getMessage());
@@ -225,6 +230,10 @@ final class CudaDevice implements Launcher {
 
         String families() {
             return props.getProperty("families", "");
+        }
+
+        String targets() {
+            return props.getProperty("targets", "?");
         }
 
         byte[] fatbin(String family) {
