@@ -251,6 +251,16 @@ def model_step(torch, a):
     return {"batch": a.batch, "inner": inner, "seconds": seconds, **stats([a.batch / s for s in seconds], "images_per_s")}
 
 
+def peak_rss_mb():
+    """This process's high-water resident set (VmHWM), in MiB, as the Java side measures its own. Not getrusage's
+    ru_maxrss: Linux carries that across exec, so a peer spawned by a large JVM would report the JVM's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main():
     a = parse_args()
     # Debian's torch runs GEMMs in OpenBLAS's own pthread pool, which torch.set_num_threads does not
@@ -270,7 +280,7 @@ def main():
         "peer": "torch", "version": torch.__version__, "workload": a.workload, "device": a.device,
         "threads": torch.get_num_threads(), "openblas_threads": int(os.environ["OPENBLAS_NUM_THREADS"]),
         "reps": a.reps, **result,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }))
 
 

@@ -239,7 +239,7 @@ final class CpuElementwise implements Elementwise {
                     for (int i = 0; i < len; i++) cdf[i] = erf(x[i] * INV_SQRT2);
                     for (int i = 0; i < len; i++) pdf[i] = expNonPositive(-0.5f * x[i] * x[i]);
                     for (int i = 0; i < len; i++) gi[i] += g[i] * (0.5f * (1f + cdf[i]) + x[i] * INV_SQRT_2PI * pdf[i]);
-                } else for (int i = 0; i < len; i++) if (x[i] > 0f) gi[i] += g[i];
+                } else for (int i = 0; i < len; i++) gi[i] += x[i] > 0f ? g[i] : 0f; // a select, not a branch: vectorizes
                 GI.put(b, gi, 0, len);
             }
         });

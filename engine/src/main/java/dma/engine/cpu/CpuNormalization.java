@@ -246,17 +246,22 @@ final class CpuNormalization implements Normalization {
         FloatBuffer RM = f(runningMean), RV = f(runningVar);
         long count = (long) n * hw;
         Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
+            float[] x = new float[hw], y = new float[hw];
             for (int ch = s; ch < e; ch++) {
                 double sum = 0;
-                for (int img = 0; img < n; img++)
-                    for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) sum += X.get(off + i);
+                for (int img = 0; img < n; img++) {
+                    X.get((img * c + ch) * hw, x, 0, hw);
+                    for (int i = 0; i < hw; i++) sum += x[i];
+                }
                 double mu = sum / count;
                 double sq = 0;
-                for (int img = 0; img < n; img++)
-                    for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) {
-                        double d = X.get(off + i) - mu;
+                for (int img = 0; img < n; img++) {
+                    X.get((img * c + ch) * hw, x, 0, hw);
+                    for (int i = 0; i < hw; i++) {
+                        double d = x[i] - mu;
                         sq += d * d;
                     }
+                }
                 double var = sq / count;
                 float m = (float) mu, rs = rstd(var, eps);
                 M.put(ch, m);
@@ -267,7 +272,7 @@ final class CpuNormalization implements Normalization {
                     double unbiased = count > 1 ? sq / (count - 1) : var;
                     RV.put(ch, (float) ((1.0 - momentum) * RV.get(ch) + momentum * unbiased));
                 }
-                normalizeChannel(X, Y, ch, n, c, hw, m, rs, W.get(ch), B.get(ch));
+                normalizeChannel(X, Y, ch, n, c, hw, m, rs, W.get(ch), B.get(ch), x, y);
             }
         });
     }
@@ -277,15 +282,21 @@ final class CpuNormalization implements Normalization {
                               Storage out, int n, int c, int hw, float eps) {
         FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), RM = f(runningMean), RV = f(runningVar);
         Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
+            float[] x = new float[hw], y = new float[hw];
             for (int ch = s; ch < e; ch++)
-                normalizeChannel(X, Y, ch, n, c, hw, RM.get(ch), rstd(RV.get(ch), eps), W.get(ch), B.get(ch));
+                normalizeChannel(X, Y, ch, n, c, hw, RM.get(ch), rstd(RV.get(ch), eps), W.get(ch), B.get(ch), x, y);
         });
     }
 
+    /** y = (x − m)·rs·w + b over one channel, one image's run of hw values at a time through the arrays x and y. */
     private static void normalizeChannel(FloatBuffer X, FloatBuffer Y, int ch, int n, int c, int hw,
-                                         float m, float rs, float w, float b) {
-        for (int img = 0; img < n; img++)
-            for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) Y.put(off + i, (X.get(off + i) - m) * rs * w + b);
+                                         float m, float rs, float w, float b, float[] x, float[] y) {
+        for (int img = 0; img < n; img++) {
+            int off = (img * c + ch) * hw;
+            X.get(off, x, 0, hw);
+            for (int i = 0; i < hw; i++) y[i] = (x[i] - m) * rs * w + b;
+            Y.put(off, y, 0, hw);
+        }
     }
 
     /**
@@ -300,28 +311,35 @@ final class CpuNormalization implements Normalization {
         FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias);
         long count = (long) n * hw;
         Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
+            float[] x = new float[hw], g = new float[hw], gi = new float[hw];
             for (int ch = s; ch < e; ch++) {
                 float m = M.get(ch), rs = R.get(ch);
                 double sumDy = 0, sumDyX = 0;
                 // the sums are needed for dx only in training mode
                 if (GW != null || GB != null || training) {
-                    for (int img = 0; img < n; img++)
-                        for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) {
-                            float dy = G.get(off + i);
-                            sumDy += dy;
-                            sumDyX += (double) dy * ((X.get(off + i) - m) * rs);
+                    for (int img = 0; img < n; img++) {
+                        int off = (img * c + ch) * hw;
+                        G.get(off, g, 0, hw);
+                        X.get(off, x, 0, hw);
+                        for (int i = 0; i < hw; i++) {
+                            sumDy += g[i];
+                            sumDyX += (double) g[i] * ((x[i] - m) * rs);
                         }
+                    }
                     if (GW != null) GW.put(ch, GW.get(ch) + (float) sumDyX);
                     if (GB != null) GB.put(ch, GB.get(ch) + (float) sumDy);
                 }
                 if (GI == null) continue;
                 float scale = W.get(ch) * rs;
                 float meanDy = training ? (float) (sumDy / count) : 0f, meanDyX = training ? (float) (sumDyX / count) : 0f;
-                for (int img = 0; img < n; img++)
-                    for (int i = 0, off = (img * c + ch) * hw; i < hw; i++) {
-                        float xh = (X.get(off + i) - m) * rs;
-                        GI.put(off + i, GI.get(off + i) + scale * (G.get(off + i) - meanDy - xh * meanDyX));
-                    }
+                for (int img = 0; img < n; img++) {
+                    int off = (img * c + ch) * hw;
+                    G.get(off, g, 0, hw);
+                    X.get(off, x, 0, hw);
+                    GI.get(off, gi, 0, hw);
+                    for (int i = 0; i < hw; i++) gi[i] += scale * (g[i] - meanDy - (x[i] - m) * rs * meanDyX);
+                    GI.put(off, gi, 0, hw);
+                }
             }
         });
     }
