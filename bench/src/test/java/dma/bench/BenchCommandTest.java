@@ -88,6 +88,16 @@ class BenchCommandTest {
     }
 
     @Test
+    void sideBySideChecksItsArgumentsBeforeRunning(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        java.nio.file.Path outDir = dir.resolve("never");
+        assertNotEquals(0, run("bench", "side-by-side", "--out", outDir.toString(), "--reps", "2"));
+        assertTrue(err.toString().contains("--reps must be at least 5"), err.toString());
+        assertNotEquals(0, run("bench", "side-by-side", "--out", outDir.toString(), "--only", "gemm,conv"));
+        assertTrue(err.toString().contains("unknown workload 'conv'"), err.toString());
+        assertTrue(java.nio.file.Files.notExists(outDir), "nothing is written before the arguments are checked");
+    }
+
+    @Test
     void badGpuArgumentsAreUsageErrors() {
         assertNotEquals(0, run("bench", "gemm", "--dtype", "bf16"));
         assertTrue(err.toString().contains("--dtype bf16 is measured on the GPU only"), err.toString());

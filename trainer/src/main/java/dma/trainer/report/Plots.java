@@ -73,6 +73,35 @@ public final class Plots {
         save(linesChart(title, xLabel, yLabel, series), png);
     }
 
+    /**
+     * Grouped bars: one group per category (a workload), one bar per series (ours, the peer's) with its value; a
+     * benchmark's side-by-side figures, say.
+     */
+    public static void bars(String title, String yLabel, Map<String, Map<String, Double>> groups, Path png) throws IOException {
+        save(barChart(title, yLabel, groups), png);
+    }
+
+    static JFreeChart barChart(String title, String yLabel, Map<String, Map<String, Double>> groups) {
+        org.jfree.data.category.DefaultCategoryDataset data = new org.jfree.data.category.DefaultCategoryDataset();
+        groups.forEach((category, bars) -> bars.forEach((series, value) -> data.addValue(value, series, category)));
+        JFreeChart chart = ChartFactory.createBarChart(title, null, yLabel, data, PlotOrientation.VERTICAL, true, false, false);
+        chart.setBackgroundPaint(Color.WHITE);
+        chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
+        org.jfree.chart.plot.CategoryPlot plot = chart.getCategoryPlot();
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setRangeGridlinePaint(new Color(0xdddddd));
+        org.jfree.chart.renderer.category.BarRenderer renderer = (org.jfree.chart.renderer.category.BarRenderer) plot.getRenderer();
+        renderer.setBarPainter(new org.jfree.chart.renderer.category.StandardBarPainter());
+        renderer.setShadowVisible(false);
+        for (int i = 0; i < data.getRowCount(); i++) renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        Font label = new Font(Font.SANS_SERIF, Font.PLAIN, 14), ticks = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
+        plot.getDomainAxis().setTickLabelFont(label);
+        plot.getRangeAxis().setLabelFont(label);
+        plot.getRangeAxis().setTickLabelFont(ticks);
+        if (chart.getLegend() != null) chart.getLegend().setItemFont(label);
+        return chart;
+    }
+
     // The chart builders are package-private so tests can check what is drawn, not only that a PNG exists.
 
     static JFreeChart lossChart(List<Metric> metrics) {

@@ -115,6 +115,24 @@ class PlotsTest {
     }
 
     @Test
+    void barsGroupEachCategorysSeries(@TempDir Path dir) throws IOException {
+        Map<String, Map<String, Double>> groups = new java.util.LinkedHashMap<>();
+        groups.put("gemm", new java.util.LinkedHashMap<>(Map.of("ours / PyTorch", 1.01)));
+        groups.get("gemm").put("target", 0.95);
+        groups.put("vit-step", new java.util.LinkedHashMap<>(Map.of("ours / PyTorch", 2.8)));
+        groups.get("vit-step").put("target", 2.0);
+        JFreeChart chart = Plots.barChart("CPU side by side", "ratio", groups);
+        var data = chart.getCategoryPlot().getDataset();
+        assertEquals(2, data.getRowCount());    // series: the ratio and the target
+        assertEquals(2, data.getColumnCount()); // categories: the workloads, in order
+        assertEquals("vit-step", data.getColumnKey(1));
+        assertEquals(2.8, data.getValue("ours / PyTorch", "vit-step").doubleValue());
+        assertEquals(0.95, data.getValue("target", "gemm").doubleValue());
+        Plots.bars("CPU side by side", "ratio", groups, dir.resolve("ratios.png"));
+        assertPng(dir.resolve("ratios.png"));
+    }
+
+    @Test
     void emptyInputsStillWriteAChart(@TempDir Path dir) throws IOException {
         Plots.lossPerStage(List.of(), dir.resolve("loss.png"));
         Plots.accuracyPerStage(metrics().stream().filter(m -> m.evalAccuracy() == null).toList(), dir.resolve("accuracy.png"));
