@@ -44,9 +44,10 @@ for jar in $(tr ':' ' ' < "$tmp/cp.txt"); do
     jcuda-natives-*) jcuda_natives=$jar ;;                    # unpacked into lib/ below
     jcublas-natives-*) jcublas_natives=$jar ;;
     openblas-*-linux-x86_64.jar) openblas_natives=$jar ;;     # slimmed below
-    # the console launcher carries JUnit itself; JMH (run from dma.jar, never here) and jfreechart (the
-    # trainer's PNG plots) are not used on the GPU machine, and leaving jfreechart out keeps java.desktop out
-    junit-*|opentest4j-*|apiguardian-*|jmh-*|commons-math3-*|jopt-simple-*|jfreechart-*) ;;
+    # the console launcher carries JUnit itself; jfreechart (the trainer's PNG plots) is not used on the GPU
+    # machine, and leaving it out keeps java.desktop out. JMH stays: `dma bench ops` is a subcommand, and picocli
+    # loads every subcommand's classes when the command line is built.
+    junit-*|opentest4j-*|apiguardian-*|jfreechart-*) ;;
     *) cp "$jar" "$out/jars/" ;;
   esac
 done

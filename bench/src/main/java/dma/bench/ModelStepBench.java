@@ -113,6 +113,21 @@ abstract class ModelStepBench implements Callable<Integer> {
         };
     }
 
+    /**
+     * Starts a new high-water mark for {@link #peakRssMb}: the engine's cached blocks go back to the OS and Linux's
+     * VmHWM is reset to the current RSS (writing 5 to /proc/self/clear_refs), so workloads run one after another in
+     * one process each report their own peak. Returns false where the kernel refuses (the mark then keeps counting).
+     */
+    static boolean resetPeakRss() {
+        dma.engine.cpu.CpuBackend.get().emptyCache();
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+            return true;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
     /** This process's high-water resident set (VmHWM), in MB. */
     static double peakRssMb() {
         try {

@@ -71,6 +71,8 @@ final class SideBySideBench implements Callable<Integer> {
             err.flush();
             List<String> args = new ArrayList<>(List.of(w.name(), "--json", "--reps", String.valueOf(reps)));
             args.addAll(w.args());
+            // each workload's peak RSS its own: the previous one's cached blocks and high-water mark are dropped first
+            if (!ModelStepBench.resetPeakRss()) err.println("side-by-side: could not reset the peak RSS; later workloads' peaks include earlier ones");
             StringWriter json = new StringWriter();
             CommandLine cl = new CommandLine(new BenchCommand());
             cl.setOut(new PrintWriter(json, true));
