@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every method of the layout, normalization, convolution and attention families driven through a dry-run backend
  * (no GPU): each launch must name a compiled kernel with arguments of its types and a legal grid, and the
  * expected kernels must be launched (gradients given as null skip their kernels). Attention's GEMMs go to cuBLAS,
- * which a dry run cannot reach, so for attention only its two softmax kernels are driven here.
+ * which a dry run cannot reach, so here attention is its two softmax kernels; the fused forward is AttentionDryRunTest's.
  */
 class LayoutNormDryRunTest {
     private KernelBuildTest.Recorder recorder;
