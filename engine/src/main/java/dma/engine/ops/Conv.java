@@ -22,10 +22,10 @@ public final class Conv {
      * with the same stride and zero padding on both spatial axes. Output [N, O, oh, ow],
      * oh = (H + 2·padding − kh)/stride + 1.
      *
-     * <p>With K = C·kh·kw and S = oh·ow: images go in chunks; for each, cols [K, m·S] = im2col(chunk) and, per image j,
-     * out[j] [O, S] = W·cols[:, j·S …] (a batched GEMM writing straight into the output, no transpose). cols is a
-     * workspace of at most {@link #COLS_CHUNK} floats, not saved: backward rebuilds it from x. Saving it cost a ResNet-110
-     * step at batch 128 over 4 GB; rebuilding costs one im2col per chunk.
+     * <p>With K = C·kh·kw and S = oh·ow: images go in chunks of m; for each, cols [K, m·S] = im2col(chunk), Y' [O, m·S] =
+     * W·cols (one GEMM), and each image's [O, S] block of Y' is copied to the output. cols is a workspace of at most
+     * {@link #COLS_CHUNK} floats, not saved: backward rebuilds it from x. Saving it cost a ResNet-110 step at batch 128
+     * over 4 GB; rebuilding costs one im2col per chunk. One GEMM per chunk beat m per-image GEMMs (small O × S products).
      */
     public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
         String op = "conv2d";
@@ -58,14 +58,15 @@ public final class Conv {
         Tensor w16 = mixed ? Linalg.bf16Copy(weight) : null;
         Storage W = Linalg.operand(weight, w16);
         Tensor out = Tensor.empty(be, n, o, oh, ow);
-        try (Tensor cols = Tensor.empty(be, k, chunk * spatial)) {
+        try (Tensor cols = Tensor.empty(be, k, chunk * spatial); Tensor y = Tensor.empty(be, o, chunk * spatial)) {
             for (int i0 = 0; i0 < n; i0 += chunk) {
-                int m = Math.min(chunk, n - i0);
+                int m = Math.min(chunk, n - i0), width = m * spatial;
                 layout.im2col(x.storage(), i0 * image, m, c, h, w, kh, kw, stride, padding, oh, ow, cols.storage());
                 try (Tensor cols16 = mixed ? Linalg.bf16Copy(cols) : null) {
-                    Linalg.gemmBatched(blas, mixed, false, false, o, spatial, k, W, 0, k, 0,
-                            Linalg.operand(cols, cols16), 0, m * spatial, spatial, 0f, out.storage(), i0 * outImage, spatial, outImage, m);
+                    Linalg.gemm(blas, mixed, false, false, o, width, k, W, 0, k, Linalg.operand(cols, cols16), 0, width, 0f, y.storage(), 0, width);
                 }
+                for (int j = 0; j < m; j++) // Y' [O, m·S] → each image's [O, S] block of the output
+                    layout.copyBlocks(y.storage(), j * spatial, width, out.storage(), (i0 + j) * outImage, spatial, spatial, o, false);
             }
         }
         if (bias != null) // in place: out[i, ch, s] += bias[ch]
@@ -86,23 +87,27 @@ public final class Conv {
                 }
             }
             if (gw == null && gx == null) return;
-            try (Tensor g16 = mixed ? Linalg.bf16Copy(g) : null;
-                 Tensor cols = gw != null ? Tensor.empty(be, k, chunk * spatial) : null;
+            // per chunk, dY' [O, m·S] gathers each image's [O, S] block of the output gradient; then one GEMM each:
+            // dW [O, K] += dY'·colsᵀ (K-dimension m·S) and dcols [K, m·S] = Wᵀ·dY', folded back onto the chunk's images
+            try (Tensor cols = gw != null ? Tensor.empty(be, k, chunk * spatial) : null;
+                 Tensor gT = Tensor.empty(be, o, chunk * spatial);
                  Tensor dcols = gx != null ? Tensor.empty(be, k, chunk * spatial) : null) {
-                Storage G = Linalg.operand(g, g16);
                 for (int i0 = 0; i0 < n; i0 += chunk) {
-                    int m = Math.min(chunk, n - i0);
-                    if (gw != null) { // dW [O, K] += Σ_j dY_j [O, S] · cols_jᵀ
-                        layout.im2col(x.storage(), i0 * image, m, c, h, w, kh, kw, stride, padding, oh, ow, cols.storage());
-                        try (Tensor cols16 = mixed ? Linalg.bf16Copy(cols) : null) {
-                            Linalg.gemmBatched(blas, mixed, false, true, o, k, spatial, G, i0 * outImage, spatial, outImage,
-                                    Linalg.operand(cols, cols16), 0, m * spatial, spatial, 1f, gw, 0, k, 0, m);
+                    int m = Math.min(chunk, n - i0), width = m * spatial;
+                    for (int j = 0; j < m; j++)
+                        layout.copyBlocks(g.storage(), (i0 + j) * outImage, spatial, gT.storage(), j * spatial, width, spatial, o, false);
+                    try (Tensor gT16 = mixed ? Linalg.bf16Copy(gT) : null) {
+                        Storage G = Linalg.operand(gT, gT16);
+                        if (gw != null) {
+                            layout.im2col(x.storage(), i0 * image, m, c, h, w, kh, kw, stride, padding, oh, ow, cols.storage());
+                            try (Tensor cols16 = mixed ? Linalg.bf16Copy(cols) : null) {
+                                Linalg.gemm(blas, mixed, false, true, o, k, width, G, 0, width, Linalg.operand(cols, cols16), 0, width, 1f, gw, 0, k);
+                            }
                         }
-                    }
-                    if (gx != null) { // dcols_j [K, S] = Wᵀ·dY_j, folded back onto image j
-                        Linalg.gemmBatched(blas, mixed, true, false, k, spatial, o, W, 0, k, 0, G, i0 * outImage, spatial, outImage,
-                                0f, dcols.storage(), 0, m * spatial, spatial, m);
-                        layout.col2im(dcols.storage(), m, c, h, w, kh, kw, stride, padding, oh, ow, gx, i0 * image);
+                        if (gx != null) {
+                            Linalg.gemm(blas, mixed, true, false, k, width, o, W, 0, k, G, 0, width, 0f, dcols.storage(), 0, width);
+                            layout.col2im(dcols.storage(), m, c, h, w, kh, kw, stride, padding, oh, ow, gx, i0 * image);
+                        }
                     }
                 }
             }
