@@ -86,6 +86,11 @@ final class CpuLayout implements Layout {
                 X.get(inOff + (img * c + ci) * plane, x, 0, plane);
                 for (int ky = 0; ky < kh; ky++)
                     for (int kx = 0; kx < kw; kx++) {
+                        if (sameShift(h, w, kh, kw, stride, pad, oh, ow)) {
+                            shiftedPlane(x, row, h, w, ky - pad, kx - pad);
+                            C.put(((ci * kh + ky) * kw + kx) * width + img * spatial, row, 0, spatial);
+                            continue;
+                        }
                         for (int oy = 0; oy < oh; oy++) {
                             int iy = oy * stride - pad + ky, o = oy * ow;
                             if (iy < 0 || iy >= h) {
@@ -120,6 +125,10 @@ final class CpuLayout implements Layout {
                 for (int ky = 0; ky < kh; ky++)
                     for (int kx = 0; kx < kw; kx++) {
                         C.get(((ci * kh + ky) * kw + kx) * width + img * spatial, row, 0, spatial);
+                        if (sameShift(h, w, kh, kw, stride, pad, oh, ow)) {
+                            addShiftedPlane(row, g, h, w, ky - pad, kx - pad);
+                            continue;
+                        }
                         for (int oy = 0; oy < oh; oy++) {
                             int iy = oy * stride - pad + ky;
                             if (iy < 0 || iy >= h) continue;
@@ -132,6 +141,42 @@ final class CpuLayout implements Layout {
                 GI.put(gradInOff + p * plane, g, 0, plane);
             }
         });
+    }
+
+    /**
+     * Stride 1 with "same" padding (output plane = input plane, 3×3 pad 1 say): each row of cols is then the input
+     * plane shifted by (dy, dx) with the rows and columns that fall outside zeroed, so one bulk copy builds it
+     * instead of one per output row.
+     */
+    private static boolean sameShift(int h, int w, int kh, int kw, int stride, int pad, int oh, int ow) {
+        return stride == 1 && oh == h && ow == w;
+    }
+
+    /** row[y, x] = plane[y + dy, x + dx], 0 where that lies outside the h × w plane. */
+    private static void shiftedPlane(float[] plane, float[] row, int h, int w, int dy, int dx) {
+        int size = h * w, shift = dy * w + dx;
+        int y0 = Math.max(0, -dy), y1 = Math.min(h, h - dy); // rows whose source row exists
+        int s0 = Math.max(y0 * w, -shift), s1 = Math.max(s0, Math.min(y1 * w, size - shift));
+        java.util.Arrays.fill(row, 0, s0, 0f);
+        System.arraycopy(plane, s0 + shift, row, s0, s1 - s0);
+        java.util.Arrays.fill(row, s1, size, 0f);
+        zeroWrappedColumns(row, w, y0, y1, dx); // a shifted run wraps into the neighbouring row at the edges
+    }
+
+    /** The adjoint of {@link #shiftedPlane}: plane[y + dy, x + dx] += row[y, x] where that lies inside (row is scratch). */
+    private static void addShiftedPlane(float[] row, float[] plane, int h, int w, int dy, int dx) {
+        int size = h * w, shift = dy * w + dx;
+        int y0 = Math.max(0, -dy), y1 = Math.min(h, h - dy);
+        int s0 = Math.max(y0 * w, -shift), s1 = Math.max(s0, Math.min(y1 * w, size - shift));
+        zeroWrappedColumns(row, w, y0, y1, dx);
+        for (int i = s0; i < s1; i++) plane[i + shift] += row[i];
+    }
+
+    /** Zeroes, in rows [y0, y1), the columns x whose source column x + dx is outside [0, w). */
+    private static void zeroWrappedColumns(float[] row, int w, int y0, int y1, int dx) {
+        int from = dx > 0 ? Math.max(0, w - dx) : 0, to = dx > 0 ? w : Math.min(w, -dx);
+        if (dx == 0) return;
+        for (int y = y0; y < y1; y++) java.util.Arrays.fill(row, y * w + from, y * w + to, 0f);
     }
 
     /** ⌈a / b⌉ for b > 0 and any sign of a (0 for a ≤ 0 is not implied: callers clamp). */

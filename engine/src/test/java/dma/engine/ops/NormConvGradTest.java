@@ -268,6 +268,8 @@ class NormConvGradTest {
             {2, 2, 5, 7, 3, 2, 3, 1, 1, 1},   // odd 5×7 input, 2×3 kernel: oh and ow differ
             {2, 3, 5, 5, 2, 3, 3, 1, 1, 0},   // no bias
             {2, 4, 5, 5, 3, 1, 1, 2, 0, 0},   // 1×1 stride-2 projection (ResNet shortcut)
+            {1, 2, 6, 7, 3, 5, 5, 1, 2, 1},   // 5×5 same padding on a 6×7 input: rows and columns shifted by up to 2
+            {2, 3, 4, 5, 2, 1, 1, 1, 0, 1},   // 1×1 stride 1: the unshifted plane
     };
 
     /** Large enough for the GEMMs and the im2col/col2im loops to split across threads (naive reference only). */
