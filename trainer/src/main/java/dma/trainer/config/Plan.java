@@ -28,6 +28,13 @@ public final class Plan {
     public final int batchSize;
     public final String optimizer;
     public final double minLr, warmupLr, momentum, labelSmoothing;
+    /** "fp32", or "bf16": every training step and evaluation runs under {@link dma.engine.Autocast#bf16()}. */
+    public final String precision;
+
+    /** The mixed-precision region a step runs in: bf16 autocast, or null (float32; try-with-resources skips a null). */
+    public dma.engine.Autocast.Region autocast() {
+        return precision.equals("bf16") ? dma.engine.Autocast.bf16() : null;
+    }
     public final RunConfig.AugmentConfig augment;
     public final List<String> baselines;
     public final int checkpointEvery;
@@ -69,6 +76,9 @@ public final class Plan {
         momentum = orDefault(c.momentum(), 0.9);
         labelSmoothing = orDefault(c.labelSmoothing(), 0.1);
         if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw error("label_smoothing", "must be in [0, 1), got " + labelSmoothing);
+        precision = c.precision() != null ? c.precision() : "fp32";
+        if (!List.of("fp32", "bf16").contains(precision))
+            throw error("precision", "'" + precision + "' is not one of fp32, bf16 (bf16: matrix products on bf16 operands, float32 accumulation)");
         augment = c.augment() != null ? c.augment() : new RunConfig.AugmentConfig(0, false, 0.0, 0.0, 0.5, 0.0);
         baselines = c.baselines() != null ? c.baselines() : List.of("e2e");
         for (int i = 0; i < baselines.size(); i++)

@@ -27,6 +27,7 @@ public record RunConfig(
         @JsonProperty("weight_decay") Double weightDecay,
         @JsonProperty("momentum") Double momentum,
         @JsonProperty("label_smoothing") Double labelSmoothing,
+        @JsonProperty("precision") String precision,
         @JsonProperty("augment") AugmentConfig augment,
         @JsonProperty("stages") Map<String, StageRecipe> stages,
         @JsonProperty("baselines") List<String> baselines,

@@ -157,6 +157,7 @@ public final class Pipeline {
         m.put("batch_size", plan.batchSize);
         m.put("optimizer", plan.optimizer);
         m.put("label_smoothing", plan.labelSmoothing);
+        m.put("precision", plan.precision);
         Map<String, Object> recipes = new LinkedHashMap<>();
         for (String s : dma.trainer.config.RunConfig.STAGES) recipes.put(s, plan.recipe(s));
         m.put("stages", recipes);

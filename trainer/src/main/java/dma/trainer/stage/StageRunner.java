@@ -118,7 +118,7 @@ public final class StageRunner {
                 if (step > 0 && step % perEpoch == 0 && step / perEpoch != epoch) loader.start(epoch = (int) (step / perEpoch), 0);
                 BatchLoader.Batch batch = loader.next();
                 float lr = (float) schedule.at(step);
-                try (Scope s = Scope.open()) {
+                try (Scope s = Scope.open(); var precision = plan.autocast()) {
                     Tensor x = Tensor.of(backend, batch.images(), batch.size(), spec.train().channels(), spec.train().height(), spec.train().width());
                     Tensor y = Tensor.of(backend, batch.targets(), batch.size(), spec.train().classes());
                     opt.zeroGrad();
@@ -177,7 +177,7 @@ public final class StageRunner {
             loader.start(0, 0);
             for (int b = 0; b < loader.stepsPerEpoch(); b++) {
                 BatchLoader.Batch batch = loader.next();
-                try (Scope s = Scope.open()) {
+                try (Scope s = Scope.open(); var precision = plan.autocast()) {
                     Tensor x = Tensor.of(backend, batch.images(), batch.size(), data.channels(), data.height(), data.width());
                     float[] logits = model.forward(x, null).toFloats();
                     int classes = logits.length / batch.size();

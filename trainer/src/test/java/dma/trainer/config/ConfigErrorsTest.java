@@ -41,6 +41,16 @@ class ConfigErrorsTest {
     }
 
     @Test
+    void precisionIsFp32OrBf16() throws Exception {
+        String m = error("{" + data() + ", \"precision\": \"fp16\"}");
+        assertTrue(m.contains("field 'precision'") && m.contains("fp32, bf16"), m);
+        Path f = write("{" + data() + ", \"precision\": \"bf16\"}");
+        assertEquals("bf16", new Plan(ConfigLoader.read(f), f.toString()).precision);
+        Path g = write("{" + data() + "}");
+        assertEquals("fp32", new Plan(ConfigLoader.read(g), g.toString()).precision);
+    }
+
+    @Test
     void wrongTypeIsNamed() throws Exception {
         String m = error("{" + data() + ", \"batch_size\": \"large\"}");
         assertTrue(m.contains("field 'batch_size' has the wrong type"), m);

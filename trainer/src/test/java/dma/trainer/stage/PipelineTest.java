@@ -106,6 +106,16 @@ class PipelineTest {
         b.values().forEach(Tensor::close);
     }
 
+    /** precision "bf16": every step's matrix products on bf16 operands (the CPU backend's reference path here); it learns. */
+    @Test
+    void aBf16StageTrains(@TempDir Path dir) throws Exception {
+        Path cfg = config(dir, TINY.replace("\"seed\": 3,", "\"seed\": 3, \"precision\": \"bf16\","));
+        Path run = dir.resolve("run");
+        assertEquals(0, Main.commandLine().execute("e2e", "--config", cfg.toString(), "--run-dir", run.toString(), "--threads", "2"));
+        Summary.StageResult result = ResultFile.read(run.resolve("e2e"));
+        assertTrue(result.accuracy() > 0.1, "better than chance (10 classes): " + result);
+    }
+
     @Test
     void aNaNLossStopsTheStageNamingTheStep(@TempDir Path dir) throws Exception {
         // a learning rate this large drives the weights to inf within a few steps
