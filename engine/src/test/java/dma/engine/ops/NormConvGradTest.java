@@ -275,6 +275,12 @@ class NormConvGradTest {
     /** Large enough for the GEMMs and the im2col/col2im loops to split across threads (naive reference only). */
     private static final int[] CONV_LARGE = {2, 16, 16, 16, 32, 3, 3, 1, 1, 1};
 
+    /**
+     * Large enough that conv2d's im2col workspace (4 MiB on the CPU) holds fewer images than the batch: 3 chunks of one
+     * image at stride 1, and at stride 2 a chunk of 7 images then a partial one of 2 (naive reference only).
+     */
+    private static final int[][] CONV_CHUNKED = {{3, 16, 64, 64, 8, 3, 3, 1, 1, 1}, {9, 16, 64, 64, 8, 3, 3, 2, 1, 0}};
+
     @Test
     void conv2dGradients() {
         for (int[] k : CONV_CONFIGS) {
@@ -300,8 +306,9 @@ class NormConvGradTest {
     /** Forward and all three gradients against a direct convolution in double. */
     @Test
     void conv2dMatchesNaiveConvolution() {
-        int[][] configs = Arrays.copyOf(CONV_CONFIGS, CONV_CONFIGS.length + 1);
+        int[][] configs = Arrays.copyOf(CONV_CONFIGS, CONV_CONFIGS.length + 1 + CONV_CHUNKED.length);
         configs[CONV_CONFIGS.length] = CONV_LARGE;
+        System.arraycopy(CONV_CHUNKED, 0, configs, CONV_CONFIGS.length + 1, CONV_CHUNKED.length);
         for (int[] k : configs) {
             int n = k[0], c = k[1], h = k[2], wd = k[3], o = k[4], kh = k[5], kw = k[6], stride = k[7], pad = k[8];
             boolean hasBias = k[9] == 1;
