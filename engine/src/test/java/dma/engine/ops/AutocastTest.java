@@ -1,7 +1,6 @@
 package dma.engine.ops;
 
 import dma.engine.Autocast;
-import dma.engine.Backend;
 import dma.engine.DType;
 import dma.engine.Flops;
 import dma.engine.GradMode;
@@ -26,9 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * compute, forward and backward, what float32 arithmetic gives on bf16-rounded operands (and a bf16-rounded
  * output gradient); outside the region nothing changes; the bf16 copies are freed deterministically.
  */
-@org.junit.jupiter.params.ParameterizedClass(name = "{0}")
-@org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
-class AutocastTest {
+class AutocastTest extends EveryBackend {
     /**
      * Each element within this fraction of Σ|terms| of the double reference on rounded operands: float32 sums of
      * k exact products stay far inside it, while float32 operands (not rounded) miss by about 2⁻⁹·Σ|terms|/√k.
@@ -36,15 +33,6 @@ class AutocastTest {
     private static final double ROUNDED_REFERENCE = 1e-5;
     /** ‖autocast − float32‖/‖float32‖: bf16 keeps 8 significant bits, about 2⁻⁹ relative per operand. */
     private static final double BF16 = 1e-2;
-
-    @org.junit.jupiter.params.Parameter
-    String device;
-    private Backend be;
-
-    @org.junit.jupiter.api.BeforeEach
-    void openBackend() {
-        be = TestTensors.backend(device);
-    }
 
     /** Round to nearest even, as the engine's cast (the test values are finite). */
     static float bf16(float v) {

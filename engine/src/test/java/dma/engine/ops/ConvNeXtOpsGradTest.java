@@ -1,6 +1,5 @@
 package dma.engine.ops;
 
-import dma.engine.Backend;
 import dma.engine.Flops;
 import dma.engine.GradMode;
 import dma.engine.MemoryStats;
@@ -28,17 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Float64 finite-difference checks, references in double on the host, and equivalence with the composed forms
  * (a dense conv2d with a block-diagonal weight; permute → LayerNorm → permute; a broadcast multiply).
  */
-@org.junit.jupiter.params.ParameterizedClass(name = "{0}")
-@org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
-class ConvNeXtOpsGradTest {
-    @org.junit.jupiter.params.Parameter
-    String device;
-    private Backend be;
-
-    @org.junit.jupiter.api.BeforeEach
-    void openBackend() {
-        be = TestTensors.backend(device);
-    }
+class ConvNeXtOpsGradTest extends EveryBackend {
     private final GradCheck check = GradCheck.standard();
 
     // ---------------------------------------------------------------- depthwise conv2d

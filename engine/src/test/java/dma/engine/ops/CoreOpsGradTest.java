@@ -1,6 +1,5 @@
 package dma.engine.ops;
 
-import dma.engine.Backend;
 import dma.engine.DType;
 import dma.engine.Tensor;
 import dma.engine.testing.GradCheck;
@@ -14,17 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Float64 finite-difference checks of the linear algebra, elementwise, shape and reduction ops. */
-@org.junit.jupiter.params.ParameterizedClass(name = "{0}")
-@org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
-class CoreOpsGradTest {
-    @org.junit.jupiter.params.Parameter
-    String device;
-    private Backend be;
-
-    @org.junit.jupiter.api.BeforeEach
-    void openBackend() {
-        be = TestTensors.backend(device);
-    }
+class CoreOpsGradTest extends EveryBackend {
     private final GradCheck check = GradCheck.standard();
 
     @Test

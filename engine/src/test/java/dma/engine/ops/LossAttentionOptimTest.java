@@ -1,6 +1,5 @@
 package dma.engine.ops;
 
-import dma.engine.Backend;
 import dma.engine.CounterRng;
 import dma.engine.Scope;
 import dma.engine.Tensor;
@@ -22,17 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The fused losses, fused attention and optimizer updates: float64 finite-difference gradient checks,
  * agreement with the composed forms they replace, and the optimizers against float64 references.
  */
-@org.junit.jupiter.params.ParameterizedClass(name = "{0}")
-@org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
-class LossAttentionOptimTest {
-    @org.junit.jupiter.params.Parameter
-    String device;
-    private Backend be;
-
-    @org.junit.jupiter.api.BeforeEach
-    void openBackend() {
-        be = TestTensors.backend(device);
-    }
+class LossAttentionOptimTest extends EveryBackend {
     private final GradCheck check = GradCheck.standard();
     /**
      * For scalar losses: GradCheck weights the single output by a fixed factor (about −0.4), which shrinks the

@@ -27,17 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Float64 finite-difference checks of LayerNorm, BatchNorm2d, conv2d and global average pooling, plus
  * references computed in double on the host (forward and backward) and the running-statistics semantics.
  */
-@org.junit.jupiter.params.ParameterizedClass(name = "{0}")
-@org.junit.jupiter.params.provider.MethodSource("dma.engine.ops.TestTensors#devices")
-class NormConvGradTest {
-    @org.junit.jupiter.params.Parameter
-    String device;
-    private Backend be;
-
-    @org.junit.jupiter.api.BeforeEach
-    void openBackend() {
-        be = TestTensors.backend(device);
-    }
+class NormConvGradTest extends EveryBackend {
     private final GradCheck check = GradCheck.standard();
 
     // ---------------------------------------------------------------- LayerNorm
