@@ -61,12 +61,7 @@ final class CpuBlas implements Blas {
             return;
         }
         CpuStorage A = (CpuStorage) a, B = (CpuStorage) b, C = (CpuStorage) c;
-        if (strideC == 0) {
-            // every entry accumulates into the same C: serial, so the sum order is fixed
-            for (int i = 0; i < batch; i++)
-                gemm(transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb, i == 0 ? beta : 1f, c, cOff, ldc);
-            return;
-        }
+        Blas.requireDistinctOutputs(strideC, batch);
         Parallel.forRange(batch, 1, (s, e) -> {
             for (int i = s; i < e; i++)
                 sgemm(transA, transB, m, n, k, alpha, A, aOff + i * strideA, lda, B, bOff + i * strideB, ldb,

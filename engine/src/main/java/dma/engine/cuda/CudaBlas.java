@@ -72,12 +72,7 @@ final class CudaBlas implements Blas {
                             Storage a, int aOff, int lda, int strideA, Storage b, int bOff, int ldb, int strideB,
                             float beta, Storage c, int cOff, int ldc, int strideC, int batch) {
         if (m == 0 || n == 0 || batch == 0) return;
-        if (strideC == 0) {
-            // every entry adds into the same C: one product after another (in one batched call they would race)
-            for (int i = 0; i < batch; i++)
-                gemm(transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb, i == 0 ? beta : 1f, c, cOff, ldc);
-            return;
-        }
+        Blas.requireDistinctOutputs(strideC, batch);
         check(JCublas2.cublasSgemmStridedBatched(handle(), transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
                         Pointer.to(new float[]{alpha}), CudaBackend.ptr(b, bOff), ldb, strideB, CudaBackend.ptr(a, aOff), lda, strideA,
                         Pointer.to(new float[]{beta}), CudaBackend.ptr(c, cOff), ldc, strideC, batch),
@@ -100,11 +95,7 @@ final class CudaBlas implements Blas {
                                 Storage a, int aOff, int lda, int strideA, Storage b, int bOff, int ldb, int strideB,
                                 float beta, Storage c, int cOff, int ldc, int strideC, int batch) {
         if (m == 0 || n == 0 || batch == 0) return;
-        if (strideC == 0) {
-            for (int i = 0; i < batch; i++)
-                gemmBf16(transA, transB, m, n, k, alpha, a, aOff + i * strideA, lda, b, bOff + i * strideB, ldb, i == 0 ? beta : 1f, c, cOff, ldc);
-            return;
-        }
+        Blas.requireDistinctOutputs(strideC, batch);
         check(JCublas2.cublasGemmStridedBatchedEx_new(handle(), transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
                         Pointer.to(new float[]{alpha}), bf16(b, bOff), CUDA_R_16BF, ldb, strideB, bf16(a, aOff), CUDA_R_16BF, lda, strideA,
                         Pointer.to(new float[]{beta}), CudaBackend.ptr(c, cOff), CUDA_R_32F, ldc, strideC, batch,

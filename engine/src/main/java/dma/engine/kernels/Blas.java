@@ -11,7 +11,10 @@ public interface Blas {
               Storage a, int aOff, int lda, Storage b, int bOff, int ldb,
               float beta, Storage c, int cOff, int ldc);
 
-    /** {@code batch} independent products; a stride of 0 reuses the same matrix for every batch entry. */
+    /**
+     * {@code batch} independent products; a stride of 0 for a or b reuses that matrix for every entry. The entries'
+     * outputs must not overlap (strideC ≥ one C): a sum over the batch is a loop of {@link #gemm} with beta = 1.
+     */
     void gemmBatched(boolean transA, boolean transB, int m, int n, int k, float alpha,
                      Storage a, int aOff, int lda, int strideA, Storage b, int bOff, int ldb, int strideB,
                      float beta, Storage c, int cOff, int ldc, int strideC, int batch);
@@ -29,4 +32,10 @@ public interface Blas {
     void gemmBatchedBf16(boolean transA, boolean transB, int m, int n, int k, float alpha,
                          Storage a, int aOff, int lda, int strideA, Storage b, int bOff, int ldb, int strideB,
                          float beta, Storage c, int cOff, int ldc, int strideC, int batch);
+
+    /** The batched products' precondition: entries writing one C would race on a GPU and need an order on the CPU. */
+    static void requireDistinctOutputs(int strideC, int batch) {
+        if (strideC == 0 && batch > 1)
+            throw new IllegalArgumentException("gemmBatched: strideC 0 with " + batch + " entries: outputs must not overlap (loop over gemm to sum)");
+    }
 }

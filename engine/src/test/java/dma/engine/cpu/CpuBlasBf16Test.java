@@ -74,6 +74,17 @@ class CpuBlasBf16Test {
     }
 
     @Test
+    void batchedEntriesWritingOneOutputAreRefused() {
+        Storage a = be.allocate(4 * 4), b = be.allocate(4 * 4), c = be.allocate(4 * 4);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> be.blas().gemmBatched(false, false, 2, 2, 2, 1f, a, 0, 2, 4, b, 0, 2, 4, 0f, c, 0, 2, 0, 2));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("strideC 0"), e.getMessage());
+        be.free(a);
+        be.free(b);
+        be.free(c);
+    }
+
+    @Test
     void batchedGemmWithStridesEqualsFloat32OnWidenedValues() {
         int m = 6, n = 9, k = 11, batch = 4;
         for (boolean ta : new boolean[]{false, true})
