@@ -42,6 +42,14 @@ public interface Backend {
 
     byte[] downloadBytes(Storage src, long bytes);
 
+    /**
+     * Floats an op may take for a chunked workspace (conv2d's im2col): the CPU wants it to stay in cache between the
+     * passes that write and read it, a GPU wants few large launches.
+     */
+    default int workspaceFloats() {
+        return 1 << 20;
+    }
+
     /** Waits until queued work is done (no-op on the CPU). */
     void synchronize();
 

@@ -171,6 +171,12 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    /** 64 MiB: im2col chunks large enough that conv2d is a few big launches. */
+    @Override
+    public int workspaceFloats() {
+        return 1 << 24;
+    }
+
     @Override
     public void synchronize() {
         if (device == null) return;

@@ -126,8 +126,7 @@ final class CudaDevice implements Launcher {
     // ---------------------------------------------------------------- kernels
 
     /** A kernel by module (family file name) and function name, loaded on first use. */
-    CUfunction function(String module, String kernel) {
-        String key = module + "." + kernel;
+    CUfunction function(String module, String kernel, String key) {
         CUfunction f = functions.get(key);
         if (f != null) return f;
         makeCurrent();
@@ -149,9 +148,10 @@ final class CudaDevice implements Launcher {
 
     @Override
     public void launch(String module, String kernel, int gridX, int gridY, int block, int sharedBytes, Object... args) {
-        KernelSignatures.check(module, kernel, args);
+        String name = module + "." + kernel;
+        KernelSignatures.check(name, args);
         makeCurrent();
-        CUfunction f = function(module, kernel);
+        CUfunction f = function(module, kernel, name);
         Pointer[] params = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) params[i] = param(args[i], kernel, i);
         int r = cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, stream, Pointer.to(params), null);

@@ -43,10 +43,9 @@ final class KernelSignatures {
         return signatures;
     }
 
-    /** Throws unless module.kernel exists and takes exactly these arguments. */
-    static void check(String module, String kernel, Object[] args) {
-        List<String> types = all().get(module + "." + kernel);
-        String name = module + "." + kernel;
+    /** Throws unless the kernel named "module.kernel" exists and takes exactly these arguments. */
+    static void check(String name, Object[] args) {
+        List<String> types = all().get(name);
         if (types == null) throw new CudaException("kernel " + name + " is not among the compiled kernels (" + RESOURCE + ")");
         if (types.size() != args.length)
             throw new CudaException("kernel " + name + " takes " + types.size() + " arguments " + types + ", launched with " + args.length);

@@ -14,13 +14,6 @@ import dma.engine.kernels.Layout;
 public final class Conv {
     private Conv() {}
 
-    /**
-     * Floats of im2col workspace per chunk of images. CPU: 4 MiB, so cols and dcols stay in cache between im2col,
-     * the GEMM and col2im (a ResNet-110 step ran 26 img/s at 16 MiB, 28 at 4 MiB); a GPU wants few, large launches.
-     */
-    private static int colsChunk(Backend be) {
-        return be.name().equals("cpu") ? 1 << 20 : 1 << 24;
-    }
 
     /**
      * Cross-correlation (PyTorch's Conv2d) of x [N, C, H, W] with weight [O, C, kh, kw], plus bias [O] (or null),
@@ -29,7 +22,8 @@ public final class Conv {
      *
      * <p>With K = C·kh·kw and S = oh·ow: images go in chunks of m; for each, cols [K, m·S] = im2col(chunk), Y' [O, m·S] =
      * W·cols (one GEMM), and each image's [O, S] block of Y' is copied to the output. cols is a workspace of at most
-     * {@link #colsChunk} floats, not saved: backward rebuilds it from x. Saving it cost a ResNet-110 step at batch 128
+     * {@link Backend#workspaceFloats} floats (CPU: 4 MiB, so cols stays in cache between im2col, the GEMM and col2im; a
+     * ResNet-110 step ran 26 img/s at 16 MiB, 28 at 4 MiB), not saved: backward rebuilds it from x. Saving it cost a ResNet-110 step at batch 128
      * over 4 GB; rebuilding costs one im2col per chunk. One GEMM per chunk beat m per-image GEMMs (small O × S products).
      */
     public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding) {
@@ -53,7 +47,7 @@ public final class Conv {
                     + " is larger than input " + x.shapeString() + " with padding " + padding);
         int oh = (h + 2 * padding - kh) / stride + 1, ow = (w + 2 * padding - kw) / stride + 1;
         int k = c * kh * kw, spatial = oh * ow, image = c * h * w, outImage = o * spatial;
-        int chunk = (int) Math.max(1, Math.min(n, colsChunk(x.backend()) / Math.max(1L, (long) k * spatial)));
+        int chunk = (int) Math.max(1, Math.min(n, x.backend().workspaceFloats() / Math.max(1L, (long) k * spatial)));
 
         Backend be = x.backend();
         Blas blas = be.blas();

@@ -50,7 +50,7 @@ class KernelBuildTest {
 
         @Override
         public void launch(String module, String kernel, int gridX, int gridY, int block, int sharedBytes, Object... args) {
-            KernelSignatures.check(module, kernel, args);
+            KernelSignatures.check(module + "." + kernel, args);
             assertTrue(gridX >= 1 && gridY >= 1 && gridY <= 65535, module + "." + kernel + ": grid (" + gridX + ", " + gridY + ")");
             assertTrue(block >= 1 && block <= 1024, module + "." + kernel + ": block " + block);
             assertTrue(sharedBytes >= 0 && sharedBytes <= 48 * 1024, module + "." + kernel + ": shared memory " + sharedBytes + " B over 48 KiB");
@@ -82,7 +82,7 @@ class KernelBuildTest {
     void aWrongArgumentTypeIsCaughtByName() throws IOException {
         resource("signatures.txt");
         var e = org.junit.jupiter.api.Assertions.assertThrows(CudaException.class,
-                () -> KernelSignatures.check("optim", "sgd", new Object[]{null, null, null, 1, 0.1, 0.9f, 0f, 0, 0}));
+                () -> KernelSignatures.check("optim.sgd", new Object[]{null, null, null, 1, 0.1, 0.9f, 0f, 0, 0}));
         assertTrue(e.getMessage().contains("argument 4") && e.getMessage().contains(".f32"), e.getMessage());
         assertFalse(KernelSignatures.all().isEmpty());
         assertTrue(Map.copyOf(KernelSignatures.all()).containsKey("optim.adamw"));
