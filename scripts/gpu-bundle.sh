@@ -133,7 +133,7 @@ cat > "$out/dma" <<'EOF'
 b=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$b/runtime.sh"
 java=$(bundle_java) || { echo "dma: could not unpack $b/runtime.tar.gz" >&2; exit 1; }
-exec "$java" -Xss4m -XX:+UseParallelGC -Djava.library.path="$b/lib" -Ddma.home="$b" \
+exec "$java" -Xss4m -XX:+UseParallelGC --add-modules jdk.incubator.vector -Djava.library.path="$b/lib" -Ddma.home="$b" \
   ${DMA_PEER_PYTHON:+-Ddma.peer.python=$DMA_PEER_PYTHON} ${DMA_JAVA_OPTS:-} -cp "$b/jars/*" dma.trainer.cli.Main "$@"
 EOF
 chmod +x "$out/dma" "$out/run-gpu.sh"
@@ -146,7 +146,8 @@ cp_all=$(ls "$out"/jars/*.jar "$out"/tests/*.jar | paste -sd:)
 modules=$(jdeps --ignore-missing-deps --print-module-deps --multi-release 17 --class-path "$cp_all" \
     "$out"/jars/*.jar "$out"/tests/*.jar "$out"/tests/engine "$out"/tests/models 2>/dev/null | tail -1)
 # java.logging (JCuda's loader, JUnit) and java.xml (the console launcher's XML report) are loaded reflectively
-modules=$(tr ',' '\n' <<<"$modules,java.logging,java.xml" | grep -vxE 'java\.desktop|java\.sql|java\.compiler' | sort -u | paste -sd,)
+# jdk.incubator.vector: the CPU kernels' Vector API (jdeps lists it too; named here so the runtime never lacks it)
+modules=$(tr ',' '\n' <<<"$modules,java.logging,java.xml,jdk.incubator.vector" | grep -vxE 'java\.desktop|java\.sql|java\.compiler' | sort -u | paste -sd,)
 say "jlink runtime with: $modules"
 jlink --add-modules "$modules" --strip-debug --no-man-pages --no-header-files --compress=2 --output "$tmp/runtime"
 # the JDK's libraries carry their symbol tables; the runtime needs only the dynamic symbols

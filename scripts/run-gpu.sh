@@ -138,7 +138,7 @@ if (( run_tests )) && [[ -n $java ]]; then
   cp=$(ls "$b"/jars/*.jar | paste -sd:)
   t0=$SECONDS
   # the surefire settings of the build (deep models need the larger stack); the summary and every failure are printed
-  boxed $([[ $mode == gpu ]] && echo 300 || echo 400) "$java" -Xss4m -XX:+UseParallelGC -Djava.library.path="$b/lib" -Ddma.home="$b" \
+  boxed $([[ $mode == gpu ]] && echo 300 || echo 400) "$java" -Xss4m -XX:+UseParallelGC --add-modules jdk.incubator.vector -Djava.library.path="$b/lib" -Ddma.home="$b" \
       -jar "$b"/tests/junit-platform-console-standalone-*.jar execute --disable-banner --disable-ansi-colors --details=summary \
       --class-path "$cp:$roots" --scan-class-path "$roots" --reports-dir "$work/reports" > "$work/tests.txt" 2>&1
   rc=$?

@@ -25,6 +25,12 @@ import java.util.Map;
  * allocates the same shapes every time reuses its blocks instead of touching the OS.
  */
 public final class CpuBackend implements Backend {
+    static {
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty())
+            throw new IllegalStateException("cpu: the CPU kernels need the Vector API, an incubator module in Java 17: run java with "
+                    + "--add-modules jdk.incubator.vector (./dma and the Maven test setup pass it)");
+    }
+
     private static final CpuBackend INSTANCE = new CpuBackend();
     /** Cached free blocks beyond this many bytes go back to the OS. */
     private static final long CACHE_LIMIT = 1L << 30;

@@ -46,6 +46,23 @@ final class CpuConvolution implements Convolution {
     }
 
     @Override
+    public boolean hasDirectConv2d(int kh, int kw, int stride, int pad) {
+        return CpuDirectConv.supports(kh, kw, stride, pad);
+    }
+
+    @Override
+    public void conv2d(Storage in, Storage weight, Storage out, int n, int c, int h, int w, int o, int kh, int kw, int pad) {
+        CpuDirectConv.forward(f(in), f(weight), f(out), n, new CpuDirectConv.Geometry(c, h, w, o, kh, kw, pad, pad));
+    }
+
+    @Override
+    public void conv2dBackward(Storage gradOut, Storage in, Storage weight, Storage gradIn, Storage gradWeight,
+                               int n, int c, int h, int w, int o, int kh, int kw, int pad) {
+        CpuDirectConv.backward(f(gradOut), f(in), f(weight), f(gradIn), f(gradWeight), n,
+                new CpuDirectConv.Geometry(c, h, w, o, kh, kw, pad, pad));
+    }
+
+    @Override
     public void depthwiseConv2d(Storage in, Storage weight, Storage bias, Storage out, int n, int c, int h, int w,
                                 int kh, int kw, int strideH, int strideW, int padH, int padW, int oh, int ow) {
         FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out);

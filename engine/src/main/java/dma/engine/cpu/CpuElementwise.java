@@ -4,6 +4,10 @@ import dma.engine.CounterRng;
 import dma.engine.Storage;
 import dma.engine.kernels.Elementwise;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
 
@@ -239,10 +243,27 @@ final class CpuElementwise implements Elementwise {
                     for (int i = 0; i < len; i++) cdf[i] = erf(x[i] * INV_SQRT2);
                     for (int i = 0; i < len; i++) pdf[i] = expNonPositive(-0.5f * x[i] * x[i]);
                     for (int i = 0; i < len; i++) gi[i] += g[i] * (0.5f * (1f + cdf[i]) + x[i] * INV_SQRT_2PI * pdf[i]);
-                } else for (int i = 0; i < len; i++) gi[i] += x[i] > 0f ? g[i] : 0f; // a select, not a branch: vectorizes
+                } else reluBackward(x, g, gi, len);
                 GI.put(b, gi, 0, len);
             }
         });
+    }
+
+    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * gi[i] += x[i] > 0 ? g[i] : 0, as a vector compare and blend. The scalar select compiles to a branch on x86
+     * (C2 has no vector form of a float conditional move in Java 17), which ReLU inputs mispredict half the time:
+     * it took a third of a ResNet step.
+     */
+    static void reluBackward(float[] x, float[] g, float[] gi, int len) {
+        int i = 0;
+        FloatVector zero = FloatVector.zero(SPECIES);
+        for (int bound = SPECIES.loopBound(len); i < bound; i += SPECIES.length()) {
+            FloatVector xv = FloatVector.fromArray(SPECIES, x, i), gv = FloatVector.fromArray(SPECIES, g, i);
+            FloatVector.fromArray(SPECIES, gi, i).add(zero.blend(gv, xv.compare(VectorOperators.GT, 0f))).intoArray(gi, i);
+        }
+        for (; i < len; i++) gi[i] += x[i] > 0f ? g[i] : 0f;
     }
 
     private static final float INV_SQRT2 = 0.70710677f, INV_SQRT_2PI = 0.3989423f;

@@ -251,16 +251,13 @@ final class CpuNormalization implements Normalization {
                 double sum = 0;
                 for (int img = 0; img < n; img++) {
                     X.get((img * c + ch) * hw, x, 0, hw);
-                    for (int i = 0; i < hw; i++) sum += x[i];
+                    sum += VectorSums.sum(x, hw);
                 }
                 double mu = sum / count;
                 double sq = 0;
-                for (int img = 0; img < n; img++) {
+                for (int img = 0; img < n; img++) { // about the float mean: its rounding shifts Σ(x − μ)² by count·δ², far below float
                     X.get((img * c + ch) * hw, x, 0, hw);
-                    for (int i = 0; i < hw; i++) {
-                        double d = x[i] - mu;
-                        sq += d * d;
-                    }
+                    sq += VectorSums.squaredDeviations(x, (float) mu, hw);
                 }
                 double var = sq / count;
                 float m = (float) mu, rs = rstd(var, eps);
@@ -321,11 +318,10 @@ final class CpuNormalization implements Normalization {
                         int off = (img * c + ch) * hw;
                         G.get(off, g, 0, hw);
                         X.get(off, x, 0, hw);
-                        for (int i = 0; i < hw; i++) {
-                            sumDy += g[i];
-                            sumDyX += (double) g[i] * ((x[i] - m) * rs);
-                        }
+                        sumDy += VectorSums.sum(g, hw);
+                        sumDyX += VectorSums.centeredDot(g, x, m, hw);
                     }
+                    sumDyX *= rs;
                     if (GW != null) GW.put(ch, GW.get(ch) + (float) sumDyX);
                     if (GB != null) GB.put(ch, GB.get(ch) + (float) sumDy);
                 }

@@ -10,7 +10,7 @@ import dma.engine.kernels.Blas;
 import dma.engine.kernels.Elementwise.BinaryOp;
 import dma.engine.kernels.Layout;
 
-/** 2-D convolution as im2col + one GEMM, depthwise convolution, and global average pooling. */
+/** 2-D convolution (a backend's direct kernel, or im2col + one GEMM), depthwise convolution, and global average pooling. */
 public final class Conv {
     private Conv() {}
 
@@ -20,7 +20,8 @@ public final class Conv {
      * with the same stride and zero padding on both spatial axes. Output [N, O, oh, ow],
      * oh = (H + 2·padding − kh)/stride + 1.
      *
-     * <p>With K = C·kh·kw and S = oh·ow: images go in chunks of m; for each, cols [K, m·S] = im2col(chunk), Y' [O, m·S] =
+     * <p>Where the backend has a direct kernel for the shape ({@link dma.engine.kernels.Convolution#hasDirectConv2d}:
+     * the CPU at stride 1) it runs that, forward and backward. Otherwise, with K = C·kh·kw and S = oh·ow: images go in chunks of m; for each, cols [K, m·S] = im2col(chunk), Y' [O, m·S] =
      * W·cols (one GEMM), and each image's [O, S] block of Y' is copied to the output. cols is a workspace of at most
      * {@link Backend#workspaceFloats} floats (CPU: 4 MiB, so cols stays in cache between im2col, the GEMM and col2im; a
      * ResNet-110 step ran 26 img/s at 16 MiB, 28 at 4 MiB), not saved: backward rebuilds it from x. Saving it cost a ResNet-110 step at batch 128
@@ -57,7 +58,11 @@ public final class Conv {
         Tensor w16 = mixed ? Linalg.bf16Copy(weight) : null;
         Storage W = Linalg.operand(weight, w16);
         Tensor out = Tensor.empty(be, n, o, oh, ow);
-        try (Tensor cols = Tensor.empty(be, k, chunk * spatial); Tensor y = Tensor.empty(be, o, chunk * spatial)) {
+        // a backend's direct kernel where it has one (the CPU's at stride 1), in fp32 only: autocast's bf16 rounding is the GEMMs'
+        var conv = be.convolution();
+        boolean direct = !mixed && conv.hasDirectConv2d(kh, kw, stride, padding);
+        if (direct) conv.conv2d(x.storage(), weight.storage(), out.storage(), n, c, h, w, o, kh, kw, padding);
+        else try (Tensor cols = Tensor.empty(be, k, chunk * spatial); Tensor y = Tensor.empty(be, o, chunk * spatial)) {
             for (int i0 = 0; i0 < n; i0 += chunk) {
                 int m = Math.min(chunk, n - i0), width = m * spatial;
                 layout.im2col(x.storage(), i0 * image, m, c, h, w, kh, kw, stride, padding, oh, ow, cols.storage());
@@ -86,6 +91,10 @@ public final class Conv {
                 }
             }
             if (gw == null && gx == null) return;
+            if (direct) {
+                conv.conv2dBackward(g.storage(), x.storage(), weight.storage(), gx, gw, n, c, h, w, o, kh, kw, padding);
+                return;
+            }
             // per chunk, dY' [O, m·S] gathers each image's [O, S] block of the output gradient; then one GEMM each:
             // dW [O, K] += dY'·colsᵀ (K-dimension m·S) and dcols [K, m·S] = Wᵀ·dY', folded back onto the chunk's images
             try (Tensor cols = gw != null ? Tensor.empty(be, k, chunk * spatial) : null;

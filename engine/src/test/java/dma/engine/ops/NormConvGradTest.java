@@ -260,6 +260,7 @@ class NormConvGradTest extends EveryBackend {
             {2, 4, 5, 5, 3, 1, 1, 2, 0, 0},   // 1×1 stride-2 projection (ResNet shortcut)
             {1, 2, 6, 7, 3, 5, 5, 1, 2, 1},   // 5×5 same padding on a 6×7 input: rows and columns shifted by up to 2
             {2, 3, 4, 5, 2, 1, 1, 1, 0, 1},   // 1×1 stride 1: the unshifted plane
+            {3, 9, 5, 6, 13, 3, 3, 1, 0, 0},  // stride 1, no padding; channels that fill no register block (CPU direct: 8 and 4)
     };
 
     /** Large enough for the GEMMs and the im2col/col2im loops to split across threads (naive reference only). */
@@ -270,6 +271,13 @@ class NormConvGradTest extends EveryBackend {
      * image at stride 1, and at stride 2 a chunk of 7 images then a partial one of 2 (naive reference only).
      */
     private static final int[][] CONV_CHUNKED = {{3, 16, 64, 64, 8, 3, 3, 1, 1, 1}, {9, 16, 64, 64, 8, 3, 3, 2, 1, 0}};
+
+    /**
+     * ResNet-like stride-1 shapes for the CPU's direct kernel: many small images, so each thread's weight gradient
+     * runs several groups of images (a group holds ~1024 output positions), and a wide one spanning several position blocks.
+     */
+    private static final int[][] CONV_DIRECT = {{70, 5, 4, 4, 6, 3, 3, 1, 1, 0}, {4, 16, 8, 8, 16, 3, 3, 1, 1, 0},
+            {2, 3, 19, 33, 10, 3, 3, 1, 1, 1}};
 
     @Test
     void conv2dGradients() {
@@ -296,9 +304,10 @@ class NormConvGradTest extends EveryBackend {
     /** Forward and all three gradients against a direct convolution in double. */
     @Test
     void conv2dMatchesNaiveConvolution() {
-        int[][] configs = Arrays.copyOf(CONV_CONFIGS, CONV_CONFIGS.length + 1 + CONV_CHUNKED.length);
+        int[][] configs = Arrays.copyOf(CONV_CONFIGS, CONV_CONFIGS.length + 1 + CONV_CHUNKED.length + CONV_DIRECT.length);
         configs[CONV_CONFIGS.length] = CONV_LARGE;
         System.arraycopy(CONV_CHUNKED, 0, configs, CONV_CONFIGS.length + 1, CONV_CHUNKED.length);
+        System.arraycopy(CONV_DIRECT, 0, configs, CONV_CONFIGS.length + 1 + CONV_CHUNKED.length, CONV_DIRECT.length);
         for (int[] k : configs) {
             int n = k[0], c = k[1], h = k[2], wd = k[3], o = k[4], kh = k[5], kw = k[6], stride = k[7], pad = k[8];
             boolean hasBias = k[9] == 1;

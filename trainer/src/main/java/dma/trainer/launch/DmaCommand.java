@@ -17,6 +17,8 @@ import java.util.regex.Pattern;
  */
 public record DmaCommand(String java, String classPath, String script) {
     public static final String MAIN = "dma.trainer.cli.Main";
+    /** The incubator module the CPU kernels need on every java command line (Java 17). */
+    public static final String VECTOR_API = "jdk.incubator.vector";
     private static final Pattern PLAIN = Pattern.compile("[A-Za-z0-9_./:=,+@%-]+");
 
     /** This process's java and class path. */
@@ -35,7 +37,7 @@ public record DmaCommand(String java, String classPath, String script) {
 
     /** The argument vector of {@code dma args...} run through java. */
     public List<String> argv(List<String> args) {
-        List<String> cmd = new ArrayList<>(List.of(java, "-cp", classPath, MAIN));
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", VECTOR_API, "-cp", classPath, MAIN));
         cmd.addAll(args);
         return cmd;
     }
