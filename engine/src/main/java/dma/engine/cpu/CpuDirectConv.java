@@ -33,9 +33,9 @@ final class CpuDirectConv {
     private static final int PB = 3;
     private static final int STEP = PB * V;
     /** Weight gradient: output channels × taps per register block. */
-    private static final int GO = 4, GT = 3;
-    /** A weight-gradient group holds at least this many positions per image channel, so lane reductions stay rare. */
-    private static final int GROUP_POSITIONS = 1024;
+    private static final int GO = 8, GT = 3;
+    /** A weight-gradient group holds about this many positions per channel, so lane reductions stay rare. */
+    private static final int GROUP_POSITIONS = 2048;
 
     private CpuDirectConv() {}
 
@@ -75,12 +75,15 @@ final class CpuDirectConv {
         int oPad = roundUp(g.o(), OB), outPlane = g.oh() * g.ow();
         Parallel.forRange(n, 1, (s, e) -> {
             float[] xp = new float[g.c() * g.plane() + STEP], out = new float[oPad * g.span()];
+            float[] image = new float[Math.max(g.c() * g.h() * g.w(), g.o() * outPlane)];
             for (int img = s; img < e; img++) {
-                border(X, img * g.c() * g.h() * g.w(), g, xp, 0);
+                X.get(img * g.c() * g.h() * g.w(), image, 0, g.c() * g.h() * g.w());
+                border(image, g, xp, 0, g.plane());
                 correlate(xp, g.plane(), g.c(), wp, oPad, offs, g.span(), out);
                 for (int ch = 0; ch < g.o(); ch++)
                     for (int oy = 0; oy < g.oh(); oy++)
-                        Y.put((img * g.o() + ch) * outPlane + oy * g.ow(), out, ch * g.span() + oy * g.pw(), g.ow());
+                        System.arraycopy(out, ch * g.span() + oy * g.pw(), image, (ch * g.oh() + oy) * g.ow(), g.ow());
+                Y.put(img * g.o() * outPlane, image, 0, g.o() * outPlane);
             }
         });
     }
@@ -95,42 +98,57 @@ final class CpuDirectConv {
         Geometry t = g.transposed();
         float[] wt = GI != null ? packWeights(W, g.c(), g.o(), taps, true, g.kh(), g.kw()) : null;
         int[] offsT = t.offsets(), offs = g.offsets();
-        int cPad = roundUp(g.c(), OB), oPad4 = roundUp(g.o(), GO);
+        int cPad = roundUp(g.c(), OB), oPadW = roundUp(g.o(), GO);
         int tapsPad = roundUp(taps, GT);
         int[] offsPad = Arrays.copyOf(offs, tapsPad); // dummy taps read offset 0 and are dropped
-        int group = Math.max(1, Math.min(n, GROUP_POSITIONS / g.span()));
+        // the weight gradient's group of images as [channel][image][P] for x and dY, P = the bordered plane rounded to
+        // whole vectors: one position index then walks every image of a channel in lockstep in both
+        int P = roundUp(g.plane(), V), group = Math.max(1, Math.min(n, GROUP_POSITIONS / P)), stride = group * P;
         int chunks = Parallel.chunks(n, 1);
         float[][] partial = new float[chunks][];
         Parallel.forChunks(n, 1, (chunk, s, e) -> {
             float[] gw = GW != null ? new float[g.o() * g.c() * taps] : null;
             float[] gp = GI != null ? new float[g.o() * t.plane() + STEP] : null, din = GI != null ? new float[cPad * t.span()] : null;
-            float[] row = new float[g.w()];
-            float[] xg = GW != null ? new float[group * g.c() * g.plane() + STEP] : null;
-            float[] dg = GW != null ? new float[group * oPad4 * g.span()] : null;
+            // whole images move between the buffers and these arrays in one bulk copy each (row by row cost more than the dW kernel)
+            float[] image = new float[inImage], dyImage = new float[g.o() * outPlane];
+            float[] xg = GW != null ? new float[g.c() * stride + P + V] : null;
+            // dY interleaved as [channel block][vector of positions][GO channels][V]: the kernel's 8 loads per step are one
+            // contiguous run (8 separate channel streams hit cache-set conflicts at some strides: 30 vs 90 GFLOP/s)
+            float[] dg = GW != null ? new float[oPadW * stride] : null; // zero wherever no output is: never written there
+            float[] lanes = new float[GO * GT * V];
             for (int i0 = s; i0 < e; i0 += group) {
                 int m = Math.min(group, e - i0);
                 for (int j = 0; j < m; j++) {
-                    int img = i0 + j, gOff = img * g.o() * outPlane;
+                    int img = i0 + j;
+                    G.get(img * g.o() * outPlane, dyImage, 0, g.o() * outPlane);
                     if (GI != null) { // dY bordered by kh−1−padH, correlated with the flipped weight, added to gradIn
-                        border(G, gOff, t, gp, 0);
+                        border(dyImage, t, gp, 0, t.plane());
                         correlate(gp, t.plane(), g.o(), wt, cPad, offsT, t.span(), din);
+                        GI.get(img * inImage, image, 0, inImage);
                         for (int ch = 0; ch < g.c(); ch++)
                             for (int y = 0; y < g.h(); y++) {
-                                int at = img * inImage + (ch * g.h() + y) * g.w(), from = ch * t.span() + y * t.pw();
-                                GI.get(at, row, 0, g.w());
-                                for (int x = 0; x < g.w(); x++) row[x] += din[from + x];
-                                GI.put(at, row, 0, g.w());
+                                int at = (ch * g.h() + y) * g.w(), from = ch * t.span() + y * t.pw();
+                                for (int x = 0; x < g.w(); x++) image[at + x] += din[from + x];
                             }
+                        GI.put(img * inImage, image, 0, inImage);
                     }
-                    if (GW != null) { // x bordered, dY in the output pitch with zero scratch columns
-                        border(X, img * inImage, g, xg, j * g.c() * g.plane());
-                        for (int ch = 0; ch < g.o(); ch++)
+                    if (GW != null) { // x bordered; dY in the output pitch (its scratch columns and tail stay zero)
+                        X.get(img * inImage, image, 0, inImage);
+                        border(image, g, xg, j * P, stride);
+                        for (int ch = 0; ch < g.o(); ch++) {
+                            int block = (ch / GO) * stride * GO + (ch % GO) * V;
                             for (int oy = 0; oy < g.oh(); oy++)
-                                G.get(gOff + ch * outPlane + oy * g.ow(), dg, (j * oPad4 + ch) * g.span() + oy * g.pw(), g.ow());
+                                for (int p = j * P + oy * g.pw(), from = (ch * g.oh() + oy) * g.ow(), left = g.ow(); left > 0; ) {
+                                    int run = Math.min(left, V - p % V), to = block + (p / V) * GO * V + p % V; // to the vector's end
+                                    for (int q = 0; q < run; q++) dg[to + q] = dyImage[from + q]; // short runs: a loop, not arraycopy
+                                    p += run;
+                                    from += run;
+                                    left -= run;
+                                }
+                        }
                     }
                 }
-                if (GW != null) weightGradient(xg, g.c() * g.plane(), g.plane(), g.c(), dg, oPad4 * g.span(), g.span(), g.o(),
-                        offsPad, taps, m, gw);
+                if (GW != null) weightGradient(xg, dg, stride, m * P, g.c(), g.o(), offsPad, taps, gw, lanes);
             }
             partial[chunk] = gw;
         });
@@ -142,12 +160,14 @@ final class CpuDirectConv {
         }
     }
 
-    /** Copies image [c, h, w] at element {@code from} of src into the interior of dst's bordered planes (the border stays zero). */
-    private static void border(FloatBuffer src, int from, Geometry g, float[] dst, int at) {
-        int pw = g.pw();
+    /** Copies image [c, h, w] into the interior of dst's bordered planes, channel ch's at {@code at + ch·channelStride} (the border stays zero). */
+    private static void border(float[] image, Geometry g, float[] dst, int at, int channelStride) {
+        int pw = g.pw(), w = g.w();
         for (int ch = 0; ch < g.c(); ch++)
-            for (int y = 0; y < g.h(); y++)
-                src.get(from + (ch * g.h() + y) * g.w(), dst, at + ch * g.plane() + (y + g.padH()) * pw + g.padW(), g.w());
+            for (int y = 0; y < g.h(); y++) {
+                int from = (ch * g.h() + y) * w, to = at + ch * channelStride + (y + g.padH()) * pw + g.padW();
+                for (int x = 0; x < w; x++) dst[to + x] = image[from + x]; // rows are short: a loop beats arraycopy's call
+            }
     }
 
     /**
@@ -219,46 +239,50 @@ final class CpuDirectConv {
     }
 
     /**
-     * gw[co, ci, t] += Σ_images Σ_i dy[img, co, i]·x[img, ci, i + offs[t]] over {@code images} images, x images
-     * {@code xImage} floats apart with planes {@code plane} apart, dy images {@code dyImage} apart with planes
-     * {@code span} apart and zeros wherever no output is (scratch columns, the tail, channels ≥ o).
+     * gw[co, ci, t] += Σ_i dy[co, i]·x[ci, i + offs[t]] for i &lt; len: x's channels {@code stride} floats apart (a group
+     * of images, each a bordered plane), dy interleaved per block of GO channels as [vector of positions][GO][V], zero
+     * wherever no output is (scratch columns, each image's tail, channels ≥ out). 8 output channels × 3 taps stay in
+     * registers over one flat loop of positions.
      */
-    private static void weightGradient(float[] x, int xImage, int plane, int in, float[] dy, int dyImage, int span, int out,
-                                       int[] offs, int taps, int images, float[] gw) {
-        // (image, vector of positions) as one flat loop, for the same reason as in correlate
-        int k = images * (span / V);
-        int[] xAt = new int[k], dAt = new int[k];
-        float[] lanes = new float[GO * GT * V];
-        for (int img = 0, j = 0; img < images; img++)
-            for (int i = 0; i < span; i += V, j++) {
-                xAt[j] = img * xImage + i;
-                dAt[j] = img * dyImage + i;
-            }
+    private static void weightGradient(float[] x, float[] dy, int stride, int len, int in, int out, int[] offs, int taps,
+                                       float[] gw, float[] lanes) {
         for (int cb = 0; cb < out; cb += GO)
             for (int ci = 0; ci < in; ci++)
                 for (int t0 = 0; t0 < offs.length; t0 += GT) {
                     FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00,
-                            a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-                    int o0 = ci * plane + offs[t0], o1 = ci * plane + offs[t0 + 1], o2 = ci * plane + offs[t0 + 2];
-                    int d0 = cb * span, d1 = d0 + span, d2 = d1 + span, d3 = d2 + span;
-                    for (int j = 0; j < k; j++) {
-                        int xi = xAt[j], di = dAt[j];
-                        FloatVector x0 = FloatVector.fromArray(S, x, o0 + xi), x1 = FloatVector.fromArray(S, x, o1 + xi),
-                                x2 = FloatVector.fromArray(S, x, o2 + xi);
-                        FloatVector d = FloatVector.fromArray(S, dy, d0 + di);
+                            a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00,
+                            a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
+                            a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
+                    int o0 = ci * stride + offs[t0], o1 = ci * stride + offs[t0 + 1], o2 = ci * stride + offs[t0 + 2];
+                    for (int i = 0, d0 = cb * stride; i < len; i += V, d0 += GO * V) {
+                        FloatVector x0 = FloatVector.fromArray(S, x, o0 + i), x1 = FloatVector.fromArray(S, x, o1 + i),
+                                x2 = FloatVector.fromArray(S, x, o2 + i);
+                        FloatVector d = FloatVector.fromArray(S, dy, d0);
                         a00 = d.fma(x0, a00); a01 = d.fma(x1, a01); a02 = d.fma(x2, a02);
-                        d = FloatVector.fromArray(S, dy, d1 + di);
+                        d = FloatVector.fromArray(S, dy, d0 + 1 * V);
                         a10 = d.fma(x0, a10); a11 = d.fma(x1, a11); a12 = d.fma(x2, a12);
-                        d = FloatVector.fromArray(S, dy, d2 + di);
+                        d = FloatVector.fromArray(S, dy, d0 + 2 * V);
                         a20 = d.fma(x0, a20); a21 = d.fma(x1, a21); a22 = d.fma(x2, a22);
-                        d = FloatVector.fromArray(S, dy, d3 + di);
+                        d = FloatVector.fromArray(S, dy, d0 + 3 * V);
                         a30 = d.fma(x0, a30); a31 = d.fma(x1, a31); a32 = d.fma(x2, a32);
+                        d = FloatVector.fromArray(S, dy, d0 + 4 * V);
+                        a40 = d.fma(x0, a40); a41 = d.fma(x1, a41); a42 = d.fma(x2, a42);
+                        d = FloatVector.fromArray(S, dy, d0 + 5 * V);
+                        a50 = d.fma(x0, a50); a51 = d.fma(x1, a51); a52 = d.fma(x2, a52);
+                        d = FloatVector.fromArray(S, dy, d0 + 6 * V);
+                        a60 = d.fma(x0, a60); a61 = d.fma(x1, a61); a62 = d.fma(x2, a62);
+                        d = FloatVector.fromArray(S, dy, d0 + 7 * V);
+                        a70 = d.fma(x0, a70); a71 = d.fma(x1, a71); a72 = d.fma(x2, a72);
                     }
                     // stored and summed here, not in a helper: vectors passed to a call are boxed, and C2 then boxes the loop's too
-                    a00.intoArray(lanes, 0); a01.intoArray(lanes, V); a02.intoArray(lanes, 2 * V);
+                    a00.intoArray(lanes, 0 * V); a01.intoArray(lanes, 1 * V); a02.intoArray(lanes, 2 * V);
                     a10.intoArray(lanes, 3 * V); a11.intoArray(lanes, 4 * V); a12.intoArray(lanes, 5 * V);
                     a20.intoArray(lanes, 6 * V); a21.intoArray(lanes, 7 * V); a22.intoArray(lanes, 8 * V);
                     a30.intoArray(lanes, 9 * V); a31.intoArray(lanes, 10 * V); a32.intoArray(lanes, 11 * V);
+                    a40.intoArray(lanes, 12 * V); a41.intoArray(lanes, 13 * V); a42.intoArray(lanes, 14 * V);
+                    a50.intoArray(lanes, 15 * V); a51.intoArray(lanes, 16 * V); a52.intoArray(lanes, 17 * V);
+                    a60.intoArray(lanes, 18 * V); a61.intoArray(lanes, 19 * V); a62.intoArray(lanes, 20 * V);
+                    a70.intoArray(lanes, 21 * V); a71.intoArray(lanes, 22 * V); a72.intoArray(lanes, 23 * V);
                     for (int j = 0; j < GO && cb + j < out; j++)
                         for (int q = 0; q < GT && t0 + q < taps; q++) {
                             float sum = 0;
