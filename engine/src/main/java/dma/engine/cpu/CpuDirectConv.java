@@ -19,7 +19,8 @@ import java.util.Arrays;
  *
  * <p>The input gradient is the same correlation of the output gradient, bordered by kh−1−padH (kw−1−padW), with the
  * weight flipped and its channel axes swapped. The weight gradient dW[o, c, t] = Σ dY[o, i]·x[c, i + offset(t)] runs
- * 4 output channels × 3 taps in registers over a group of images, reduced across lanes once per group.
+ * 8 output channels × 3 taps in registers, each a vector of input channels read from x transposed to [position][channel]:
+ * the same register block as the forward, with the sum over positions in the accumulators (no lane reductions).
  *
  * <p>Images are split across the backend's threads in contiguous ranges; each thread keeps its own weight-gradient
  * partials, added in thread order, so results depend only on the thread count.
@@ -32,10 +33,8 @@ final class CpuDirectConv {
     /** Vectors of output positions per register block. */
     private static final int PB = 3;
     private static final int STEP = PB * V;
-    /** Weight gradient: output channels × taps per register block. */
-    private static final int GO = 8, GT = 3;
-    /** A weight-gradient group holds about this many positions per channel, so lane reductions stay rare. */
-    private static final int GROUP_POSITIONS = 2048;
+    /** Weight gradient: output channels × taps per register block (each a vector of input channels). */
+    private static final int GO = OB, GT = 3;
 
     private CpuDirectConv() {}
 
@@ -94,70 +93,66 @@ final class CpuDirectConv {
      */
     static void backward(FloatBuffer G, FloatBuffer X, FloatBuffer W, FloatBuffer GI, FloatBuffer GW, int n, Geometry g) {
         if (GI == null && GW == null) return;
-        int taps = g.kh() * g.kw(), inImage = g.c() * g.h() * g.w(), outPlane = g.oh() * g.ow();
+        int taps = g.kh() * g.kw(), inImage = g.c() * g.h() * g.w(), outPlane = g.oh() * g.ow(), len = g.len();
         Geometry t = g.transposed();
         float[] wt = GI != null ? packWeights(W, g.c(), g.o(), taps, true, g.kh(), g.kw()) : null;
-        int[] offsT = t.offsets(), offs = g.offsets();
-        int cPad = roundUp(g.c(), OB), oPadW = roundUp(g.o(), GO);
-        int tapsPad = roundUp(taps, GT);
-        int[] offsPad = Arrays.copyOf(offs, tapsPad); // dummy taps read offset 0 and are dropped
-        // the weight gradient's group of images as [channel][image][P] for x and dY, P = the bordered plane rounded to
-        // whole vectors: one position index then walks every image of a channel in lockstep in both
-        int P = roundUp(g.plane(), V), group = Math.max(1, Math.min(n, GROUP_POSITIONS / P)), stride = group * P;
+        int[] offsT = t.offsets(), offs = Arrays.copyOf(g.offsets(), roundUp(taps, GT)); // dummy taps: offset 0, dropped
+        int cPad = roundUp(g.c(), OB), cLanes = roundUp(g.c(), V), oPad = roundUp(g.o(), OB), tapsPad = offs.length;
         int chunks = Parallel.chunks(n, 1);
         float[][] partial = new float[chunks][];
         Parallel.forChunks(n, 1, (chunk, s, e) -> {
-            float[] gw = GW != null ? new float[g.o() * g.c() * taps] : null;
-            float[] gp = GI != null ? new float[g.o() * t.plane() + STEP] : null, din = GI != null ? new float[cPad * t.span()] : null;
-            // whole images move between the buffers and these arrays in one bulk copy each (row by row cost more than the dW kernel)
+            // whole images move between the buffers and these arrays in one bulk copy each (row by row cost more than the kernels)
             float[] image = new float[inImage], dyImage = new float[g.o() * outPlane];
-            float[] xg = GW != null ? new float[g.c() * stride + P + V] : null;
-            // dY interleaved as [channel block][vector of positions][GO channels][V]: the kernel's 8 loads per step are one
-            // contiguous run (8 separate channel streams hit cache-set conflicts at some strides: 30 vs 90 GFLOP/s)
-            float[] dg = GW != null ? new float[oPadW * stride] : null; // zero wherever no output is: never written there
-            float[] lanes = new float[GO * GT * V];
-            for (int i0 = s; i0 < e; i0 += group) {
-                int m = Math.min(group, e - i0);
-                for (int j = 0; j < m; j++) {
-                    int img = i0 + j;
-                    G.get(img * g.o() * outPlane, dyImage, 0, g.o() * outPlane);
-                    if (GI != null) { // dY bordered by kh−1−padH, correlated with the flipped weight, added to gradIn
-                        border(dyImage, t, gp, 0, t.plane());
-                        correlate(gp, t.plane(), g.o(), wt, cPad, offsT, t.span(), din);
-                        GI.get(img * inImage, image, 0, inImage);
-                        for (int ch = 0; ch < g.c(); ch++)
-                            for (int y = 0; y < g.h(); y++) {
-                                int at = (ch * g.h() + y) * g.w(), from = ch * t.span() + y * t.pw();
-                                for (int x = 0; x < g.w(); x++) image[at + x] += din[from + x];
-                            }
-                        GI.put(img * inImage, image, 0, inImage);
-                    }
-                    if (GW != null) { // x bordered; dY in the output pitch (its scratch columns and tail stay zero)
-                        X.get(img * inImage, image, 0, inImage);
-                        border(image, g, xg, j * P, stride);
-                        for (int ch = 0; ch < g.o(); ch++) {
-                            int block = (ch / GO) * stride * GO + (ch % GO) * V;
-                            for (int oy = 0; oy < g.oh(); oy++)
-                                for (int p = j * P + oy * g.pw(), from = (ch * g.oh() + oy) * g.ow(), left = g.ow(); left > 0; ) {
-                                    int run = Math.min(left, V - p % V), to = block + (p / V) * GO * V + p % V; // to the vector's end
-                                    for (int q = 0; q < run; q++) dg[to + q] = dyImage[from + q]; // short runs: a loop, not arraycopy
-                                    p += run;
-                                    from += run;
-                                    left -= run;
-                                }
+            float[] gp = GI != null ? new float[g.o() * t.plane() + STEP] : null, din = GI != null ? new float[cPad * t.span()] : null;
+            // weight gradient: x bordered and transposed to [position][channel] (zero border, zero channels ≥ c), dY in the
+            // output pitch [channel][len] (zero scratch columns and channels ≥ o), and the sums as [o][tap][channel]
+            float[] xt = GW != null ? new float[g.plane() * cLanes] : null, dy = GW != null ? new float[oPad * len] : null;
+            float[] gwt = GW != null ? new float[oPad * tapsPad * cLanes] : null;
+            for (int img = s; img < e; img++) {
+                G.get(img * g.o() * outPlane, dyImage, 0, g.o() * outPlane);
+                if (GI != null) { // dY bordered by kh−1−padH, correlated with the flipped weight, added to gradIn
+                    border(dyImage, t, gp, 0, t.plane());
+                    correlate(gp, t.plane(), g.o(), wt, cPad, offsT, t.span(), din);
+                    GI.get(img * inImage, image, 0, inImage);
+                    for (int ch = 0; ch < g.c(); ch++)
+                        for (int y = 0; y < g.h(); y++) {
+                            int at = (ch * g.h() + y) * g.w(), from = ch * t.span() + y * t.pw();
+                            for (int x = 0; x < g.w(); x++) image[at + x] += din[from + x];
                         }
-                    }
+                    GI.put(img * inImage, image, 0, inImage);
                 }
-                if (GW != null) weightGradient(xg, dg, stride, m * P, g.c(), g.o(), offsPad, taps, gw, lanes);
+                if (GW != null) {
+                    X.get(img * inImage, image, 0, inImage);
+                    transpose(image, g, xt, cLanes);
+                    for (int ch = 0; ch < g.o(); ch++)
+                        for (int oy = 0; oy < g.oh(); oy++)
+                            System.arraycopy(dyImage, (ch * g.oh() + oy) * g.ow(), dy, ch * len + oy * g.pw(), g.ow());
+                    weightGradient(xt, cLanes, dy, len, oPad, offs, gwt);
+                }
             }
-            partial[chunk] = gw;
+            if (GW != null) { // [o][tap][channel] → [o][channel][tap]
+                float[] gw = new float[g.o() * g.c() * taps];
+                for (int co = 0; co < g.o(); co++)
+                    for (int ci = 0; ci < g.c(); ci++)
+                        for (int k = 0; k < taps; k++) gw[(co * g.c() + ci) * taps + k] = gwt[(co * tapsPad + k) * cLanes + ci];
+                partial[chunk] = gw;
+            }
         });
         if (GW != null) {
             float[] sum = partial[0];
-            for (int k = 1; k < chunks; k++)
-                if (partial[k] != null) for (int i = 0; i < sum.length; i++) sum[i] += partial[k][i];
+            for (int k = 1; k < chunks; k++) for (int i = 0; i < sum.length; i++) sum[i] += partial[k][i];
             for (int i = 0; i < sum.length; i++) GW.put(i, GW.get(i) + sum[i]);
         }
+    }
+
+    /** Image [c, h, w] into the interior of the bordered plane as [position][lanes]: xt[p·lanes + ch] (the rest stays zero). */
+    private static void transpose(float[] image, Geometry g, float[] xt, int lanes) {
+        int pw = g.pw(), w = g.w();
+        for (int ch = 0; ch < g.c(); ch++)
+            for (int y = 0; y < g.h(); y++) {
+                int from = (ch * g.h() + y) * w, to = ((y + g.padH()) * pw + g.padW()) * lanes + ch;
+                for (int x = 0; x < w; x++) xt[to + x * lanes] = image[from + x];
+            }
     }
 
     /** Copies image [c, h, w] into the interior of dst's bordered planes, channel ch's at {@code at + ch·channelStride} (the border stays zero). */
@@ -239,56 +234,75 @@ final class CpuDirectConv {
     }
 
     /**
-     * gw[co, ci, t] += Σ_i dy[co, i]·x[ci, i + offs[t]] for i &lt; len: x's channels {@code stride} floats apart (a group
-     * of images, each a bordered plane), dy interleaved per block of GO channels as [vector of positions][GO][V], zero
-     * wherever no output is (scratch columns, each image's tail, channels ≥ out). 8 output channels × 3 taps stay in
-     * registers over one flat loop of positions.
+     * gwt[co, t, ci] += Σ_i dy[co, i]·xt[i + offs[t], ci] for i &lt; len: the same register block as {@link #correlate}
+     * with the roles turned, 8 output channels (broadcast from dy, [channel][len]) × 3 taps, each a vector of input
+     * channels read from xt ([position][lanes]). The sum over positions runs in the accumulators, so no lane
+     * reductions: a block's 24 vectors are added to gwt once per image.
      */
-    private static void weightGradient(float[] x, float[] dy, int stride, int len, int in, int out, int[] offs, int taps,
-                                       float[] gw, float[] lanes) {
-        for (int cb = 0; cb < out; cb += GO)
-            for (int ci = 0; ci < in; ci++)
-                for (int t0 = 0; t0 < offs.length; t0 += GT) {
+    private static void weightGradient(float[] xt, int lanes, float[] dy, int len, int oPad, int[] offs, float[] gwt) {
+        int tapsPad = offs.length;
+        for (int cb = 0; cb < oPad; cb += GO)
+            for (int cl = 0; cl < lanes; cl += V)
+                for (int t0 = 0; t0 < tapsPad; t0 += GT) {
                     FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00,
                             a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00,
                             a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
                             a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
-                    int o0 = ci * stride + offs[t0], o1 = ci * stride + offs[t0 + 1], o2 = ci * stride + offs[t0 + 2];
-                    for (int i = 0, d0 = cb * stride; i < len; i += V, d0 += GO * V) {
-                        FloatVector x0 = FloatVector.fromArray(S, x, o0 + i), x1 = FloatVector.fromArray(S, x, o1 + i),
-                                x2 = FloatVector.fromArray(S, x, o2 + i);
-                        FloatVector d = FloatVector.fromArray(S, dy, d0);
-                        a00 = d.fma(x0, a00); a01 = d.fma(x1, a01); a02 = d.fma(x2, a02);
-                        d = FloatVector.fromArray(S, dy, d0 + 1 * V);
-                        a10 = d.fma(x0, a10); a11 = d.fma(x1, a11); a12 = d.fma(x2, a12);
-                        d = FloatVector.fromArray(S, dy, d0 + 2 * V);
-                        a20 = d.fma(x0, a20); a21 = d.fma(x1, a21); a22 = d.fma(x2, a22);
-                        d = FloatVector.fromArray(S, dy, d0 + 3 * V);
-                        a30 = d.fma(x0, a30); a31 = d.fma(x1, a31); a32 = d.fma(x2, a32);
-                        d = FloatVector.fromArray(S, dy, d0 + 4 * V);
-                        a40 = d.fma(x0, a40); a41 = d.fma(x1, a41); a42 = d.fma(x2, a42);
-                        d = FloatVector.fromArray(S, dy, d0 + 5 * V);
-                        a50 = d.fma(x0, a50); a51 = d.fma(x1, a51); a52 = d.fma(x2, a52);
-                        d = FloatVector.fromArray(S, dy, d0 + 6 * V);
-                        a60 = d.fma(x0, a60); a61 = d.fma(x1, a61); a62 = d.fma(x2, a62);
-                        d = FloatVector.fromArray(S, dy, d0 + 7 * V);
-                        a70 = d.fma(x0, a70); a71 = d.fma(x1, a71); a72 = d.fma(x2, a72);
+                    int o0 = offs[t0] * lanes + cl, o1 = offs[t0 + 1] * lanes + cl, o2 = offs[t0 + 2] * lanes + cl;
+                    for (int i = 0, d = cb * len, xi = 0; i < len; i++, d++, xi += lanes) {
+                        FloatVector x0 = FloatVector.fromArray(S, xt, o0 + xi), x1 = FloatVector.fromArray(S, xt, o1 + xi),
+                                x2 = FloatVector.fromArray(S, xt, o2 + xi);
+                        FloatVector w = FloatVector.broadcast(S, dy[d]);
+                        a00 = x0.fma(w, a00); a01 = x1.fma(w, a01); a02 = x2.fma(w, a02);
+                        w = FloatVector.broadcast(S, dy[d + 1 * len]);
+                        a10 = x0.fma(w, a10); a11 = x1.fma(w, a11); a12 = x2.fma(w, a12);
+                        w = FloatVector.broadcast(S, dy[d + 2 * len]);
+                        a20 = x0.fma(w, a20); a21 = x1.fma(w, a21); a22 = x2.fma(w, a22);
+                        w = FloatVector.broadcast(S, dy[d + 3 * len]);
+                        a30 = x0.fma(w, a30); a31 = x1.fma(w, a31); a32 = x2.fma(w, a32);
+                        w = FloatVector.broadcast(S, dy[d + 4 * len]);
+                        a40 = x0.fma(w, a40); a41 = x1.fma(w, a41); a42 = x2.fma(w, a42);
+                        w = FloatVector.broadcast(S, dy[d + 5 * len]);
+                        a50 = x0.fma(w, a50); a51 = x1.fma(w, a51); a52 = x2.fma(w, a52);
+                        w = FloatVector.broadcast(S, dy[d + 6 * len]);
+                        a60 = x0.fma(w, a60); a61 = x1.fma(w, a61); a62 = x2.fma(w, a62);
+                        w = FloatVector.broadcast(S, dy[d + 7 * len]);
+                        a70 = x0.fma(w, a70); a71 = x1.fma(w, a71); a72 = x2.fma(w, a72);
                     }
-                    // stored and summed here, not in a helper: vectors passed to a call are boxed, and C2 then boxes the loop's too
-                    a00.intoArray(lanes, 0 * V); a01.intoArray(lanes, 1 * V); a02.intoArray(lanes, 2 * V);
-                    a10.intoArray(lanes, 3 * V); a11.intoArray(lanes, 4 * V); a12.intoArray(lanes, 5 * V);
-                    a20.intoArray(lanes, 6 * V); a21.intoArray(lanes, 7 * V); a22.intoArray(lanes, 8 * V);
-                    a30.intoArray(lanes, 9 * V); a31.intoArray(lanes, 10 * V); a32.intoArray(lanes, 11 * V);
-                    a40.intoArray(lanes, 12 * V); a41.intoArray(lanes, 13 * V); a42.intoArray(lanes, 14 * V);
-                    a50.intoArray(lanes, 15 * V); a51.intoArray(lanes, 16 * V); a52.intoArray(lanes, 17 * V);
-                    a60.intoArray(lanes, 18 * V); a61.intoArray(lanes, 19 * V); a62.intoArray(lanes, 20 * V);
-                    a70.intoArray(lanes, 21 * V); a71.intoArray(lanes, 22 * V); a72.intoArray(lanes, 23 * V);
-                    for (int j = 0; j < GO && cb + j < out; j++)
-                        for (int q = 0; q < GT && t0 + q < taps; q++) {
-                            float sum = 0;
-                            for (int l = (j * GT + q) * V, end = l + V; l < end; l++) sum += lanes[l];
-                            gw[((cb + j) * in + ci) * taps + t0 + q] += sum;
-                        }
+                    // added here, not in a helper: vectors passed to a call are boxed, and C2 then boxes the loop's too
+                    int at;
+                    at = ((cb + 0) * tapsPad + t0) * lanes + cl;
+                    FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a00).intoArray(gwt, at + 0 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a01).intoArray(gwt, at + 1 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a02).intoArray(gwt, at + 2 * lanes);
+                    at = ((cb + 1) * tapsPad + t0) * lanes + cl;
+                    FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a10).intoArray(gwt, at + 0 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a11).intoArray(gwt, at + 1 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a12).intoArray(gwt, at + 2 * lanes);
+                    at = ((cb + 2) * tapsPad + t0) * lanes + cl;
+                    FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a20).intoArray(gwt, at + 0 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a21).intoArray(gwt, at + 1 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a22).intoArray(gwt, at + 2 * lanes);
+                    at = ((cb + 3) * tapsPad + t0) * lanes + cl;
+                    FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a30).intoArray(gwt, at + 0 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a31).intoArray(gwt, at + 1 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a32).intoArray(gwt, at + 2 * lanes);
+                    at = ((cb + 4) * tapsPad + t0) * lanes + cl;
+                    FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a40).intoArray(gwt, at + 0 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a41).intoArray(gwt, at + 1 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a42).intoArray(gwt, at + 2 * lanes);
+                    at = ((cb + 5) * tapsPad + t0) * lanes + cl;
+                    FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a50).intoArray(gwt, at + 0 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a51).intoArray(gwt, at + 1 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a52).intoArray(gwt, at + 2 * lanes);
+                    at = ((cb + 6) * tapsPad + t0) * lanes + cl;
+                    FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a60).intoArray(gwt, at + 0 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a61).intoArray(gwt, at + 1 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a62).intoArray(gwt, at + 2 * lanes);
+                    at = ((cb + 7) * tapsPad + t0) * lanes + cl;
+                    FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a70).intoArray(gwt, at + 0 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a71).intoArray(gwt, at + 1 * lanes);
+                    FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a72).intoArray(gwt, at + 2 * lanes);
                 }
     }
 
