@@ -189,14 +189,14 @@ __device__ __forceinline__ void channelPartials(int n, int c, int hw, int chunks
 }
 
 // (Σ dy·x̂, Σ dy) per channel: x̂ from per-position statistics (LayerNorm over channels, perPosition = 1)
-// or per-channel statistics (BatchNorm, perPosition = 0).
+// or per-channel statistics (BatchNorm, perPosition = 0). reluOut (or null): a fused ReLU's output, dy = 0 where it is not positive.
 DMA_KERNEL void channelGradPartials(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ mean,
-                                    const float* __restrict__ rstd, int perPosition, int n, int c, int hw, int chunks,
-                                    double2* __restrict__ partials) {
+                                    const float* __restrict__ rstd, int perPosition, const float* __restrict__ reluOut,
+                                    int n, int c, int hw, int chunks, double2* __restrict__ partials) {
     int ch = blockIdx.x;
     channelPartials(n, c, hw, chunks, partials, [=](long long at, long long e) {
         long long s = perPosition ? e : ch;
-        float dy = g[at], xh = (x[at] - mean[s]) * rstd[s];
+        float dy = reluOut && !(reluOut[at] > 0.f) ? 0.f : g[at], xh = (x[at] - mean[s]) * rstd[s];
         return make_double2((double)dy * xh, (double)dy);
     });
 }
@@ -244,34 +244,45 @@ DMA_KERNEL void batchNormStats(const double2* __restrict__ sums, const double2* 
     }
 }
 
+// The fused epilogue: + residual (or null), then max(·, 0) when relu (NaN stays NaN, as on the CPU).
+__device__ __forceinline__ float epilogue(float y, const float* __restrict__ residual, int relu, long long i) {
+    if (residual) y += residual[i];
+    return relu && y < 0.f ? 0.f : y;
+}
+
 DMA_KERNEL void batchNormApply(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
-                               const float* __restrict__ mean, const float* __restrict__ rstd, float* __restrict__ y,
-                               int n, int c, int hw) {
+                               const float* __restrict__ mean, const float* __restrict__ rstd, const float* __restrict__ residual,
+                               int relu, float* __restrict__ y, int n, int c, int hw) {
     GRID_STRIDE(i, (long long)n * c * hw) {
         int ch = (int)((i / hw) % c);
-        y[i] = (x[i] - mean[ch]) * rstd[ch] * weight[ch] + bias[ch];
+        y[i] = epilogue((x[i] - mean[ch]) * rstd[ch] * weight[ch] + bias[ch], residual, relu, i);
     }
 }
 
 // Eval mode: the running statistics, rstd computed per element exactly as the CPU computes it per channel.
 DMA_KERNEL void batchNormEvalApply(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
-                                   const float* __restrict__ runningMean, const float* __restrict__ runningVar, float* __restrict__ y,
-                                   int n, int c, int hw, float eps) {
+                                   const float* __restrict__ runningMean, const float* __restrict__ runningVar,
+                                   const float* __restrict__ residual, int relu, float* __restrict__ y, int n, int c, int hw, float eps) {
     GRID_STRIDE(i, (long long)n * c * hw) {
         int ch = (int)((i / hw) % c);
-        y[i] = (x[i] - runningMean[ch]) * rstdOf(runningVar[ch], eps) * weight[ch] + bias[ch];
+        y[i] = epilogue((x[i] - runningMean[ch]) * rstdOf(runningVar[ch], eps) * weight[ch] + bias[ch], residual, relu, i);
     }
 }
 
 // gradIn += w·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) in training mode (means = those per-channel pairs);
-// eval mode (means null): gradIn += w·rstd·dy, the statistics being constants.
+// eval mode (means null): gradIn += w·rstd·dy, the statistics being constants. With a fused ReLU (reluOut not null)
+// dy = 0 where its output is not positive; gradResidual (or null) += dy. gradIn may be null (the residual's alone).
 DMA_KERNEL void batchNormBackwardInput(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ weight,
                                        const float* __restrict__ mean, const float* __restrict__ rstd, const float* __restrict__ means,
-                                       float* __restrict__ gradIn, int n, int c, int hw) {
+                                       const float* __restrict__ reluOut, float* __restrict__ gradIn, float* __restrict__ gradResidual,
+                                       int n, int c, int hw) {
     GRID_STRIDE(i, (long long)n * c * hw) {
         int ch = (int)((i / hw) % c);
+        float dy = reluOut && !(reluOut[i] > 0.f) ? 0.f : g[i];
+        if (gradResidual) gradResidual[i] += dy;
+        if (!gradIn) continue;
         float rs = rstd[ch], xh = (x[i] - mean[ch]) * rs, scale = weight[ch] * rs;
         float meanDy = means ? means[2 * ch] : 0.f, meanDyX = means ? means[2 * ch + 1] : 0.f;
-        gradIn[i] += scale * (g[i] - meanDy - xh * meanDyX);
+        gradIn[i] += scale * (dy - meanDy - xh * meanDyX);
     }
 }

@@ -266,6 +266,17 @@ final class CpuElementwise implements Elementwise {
         for (; i < len; i++) gi[i] += x[i] > 0f ? g[i] : 0f;
     }
 
+    /** g[i] = y[i] > 0 ? g[i] : 0 (a ReLU's gradient given its output y), as a vector compare and blend. */
+    static void reluMask(float[] y, float[] g, int len) {
+        int i = 0;
+        FloatVector zero = FloatVector.zero(SPECIES);
+        for (int bound = SPECIES.loopBound(len); i < bound; i += SPECIES.length()) {
+            FloatVector yv = FloatVector.fromArray(SPECIES, y, i);
+            zero.blend(FloatVector.fromArray(SPECIES, g, i), yv.compare(VectorOperators.GT, 0f)).intoArray(g, i);
+        }
+        for (; i < len; i++) if (!(y[i] > 0f)) g[i] = 0f;
+    }
+
     private static final float INV_SQRT2 = 0.70710677f, INV_SQRT_2PI = 0.3989423f;
 
     static float gelu(float x) {

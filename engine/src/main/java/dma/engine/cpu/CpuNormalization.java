@@ -241,9 +241,10 @@ final class CpuNormalization implements Normalization {
 
     @Override
     public void batchNormTrain(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
-                               Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum) {
+                               Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum,
+                               Storage residual, boolean relu) {
         FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), M = f(mean), R = f(rstd);
-        FloatBuffer RM = f(runningMean), RV = f(runningVar);
+        FloatBuffer RM = f(runningMean), RV = f(runningVar), S = f(residual);
         long count = (long) n * hw;
         Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
             float[] x = new float[hw], y = new float[hw];
@@ -269,29 +270,37 @@ final class CpuNormalization implements Normalization {
                     double unbiased = count > 1 ? sq / (count - 1) : var;
                     RV.put(ch, (float) ((1.0 - momentum) * RV.get(ch) + momentum * unbiased));
                 }
-                normalizeChannel(X, Y, ch, n, c, hw, m, rs, W.get(ch), B.get(ch), x, y);
+                normalizeChannel(X, Y, S, relu, ch, n, c, hw, m, rs, W.get(ch), B.get(ch), x, y);
             }
         });
     }
 
     @Override
     public void batchNormEval(Storage in, Storage weight, Storage bias, Storage runningMean, Storage runningVar,
-                              Storage out, int n, int c, int hw, float eps) {
-        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), RM = f(runningMean), RV = f(runningVar);
+                              Storage out, int n, int c, int hw, float eps, Storage residual, boolean relu) {
+        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), RM = f(runningMean), RV = f(runningVar), S = f(residual);
         Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
             float[] x = new float[hw], y = new float[hw];
             for (int ch = s; ch < e; ch++)
-                normalizeChannel(X, Y, ch, n, c, hw, RM.get(ch), rstd(RV.get(ch), eps), W.get(ch), B.get(ch), x, y);
+                normalizeChannel(X, Y, S, relu, ch, n, c, hw, RM.get(ch), rstd(RV.get(ch), eps), W.get(ch), B.get(ch), x, y);
         });
     }
 
-    /** y = (x − m)·rs·w + b over one channel, one image's run of hw values at a time through the arrays x and y. */
-    private static void normalizeChannel(FloatBuffer X, FloatBuffer Y, int ch, int n, int c, int hw,
+    /**
+     * y = (x − m)·rs·w + b over one channel, one image's run of hw values at a time through the arrays x and y;
+     * then y += residual (S, when not null) and y = max(y, 0) when relu.
+     */
+    private static void normalizeChannel(FloatBuffer X, FloatBuffer Y, FloatBuffer S, boolean relu, int ch, int n, int c, int hw,
                                          float m, float rs, float w, float b, float[] x, float[] y) {
         for (int img = 0; img < n; img++) {
             int off = (img * c + ch) * hw;
             X.get(off, x, 0, hw);
             for (int i = 0; i < hw; i++) y[i] = (x[i] - m) * rs * w + b;
+            if (S != null) {
+                S.get(off, x, 0, hw);
+                for (int i = 0; i < hw; i++) y[i] += x[i];
+            }
+            if (relu) for (int i = 0; i < hw; i++) y[i] = Math.max(y[i], 0f);
             Y.put(off, y, 0, hw);
         }
     }
@@ -302,21 +311,29 @@ final class CpuNormalization implements Normalization {
      */
     @Override
     public void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
-                                  Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training) {
-        if (gradIn == null && gradWeight == null && gradBias == null) return;
+                                  Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training,
+                                  Storage reluOut, Storage gradResidual) {
+        if (gradIn == null && gradWeight == null && gradBias == null && gradResidual == null) return;
         FloatBuffer G = f(gradOut), X = f(in), W = f(weight), M = f(mean), R = f(rstd);
-        FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias);
+        FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias), Y = f(reluOut), GR = f(gradResidual);
         long count = (long) n * hw;
         Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
             float[] x = new float[hw], g = new float[hw], gi = new float[hw];
             for (int ch = s; ch < e; ch++) {
                 float m = M.get(ch), rs = R.get(ch);
                 double sumDy = 0, sumDyX = 0;
-                // the sums are needed for dx only in training mode
-                if (GW != null || GB != null || training) {
+                // the sums are needed for dx only in training mode; the residual's gradient rides along with them
+                boolean sums = GW != null || GB != null || training;
+                if (sums || GR != null) {
                     for (int img = 0; img < n; img++) {
                         int off = (img * c + ch) * hw;
-                        G.get(off, g, 0, hw);
+                        gradient(G, Y, off, g, x, hw);
+                        if (GR != null) {
+                            GR.get(off, gi, 0, hw);
+                            for (int i = 0; i < hw; i++) gi[i] += g[i];
+                            GR.put(off, gi, 0, hw);
+                        }
+                        if (!sums) continue;
                         X.get(off, x, 0, hw);
                         sumDy += VectorSums.sum(g, hw);
                         sumDyX += VectorSums.centeredDot(g, x, m, hw);
@@ -330,7 +347,7 @@ final class CpuNormalization implements Normalization {
                 float meanDy = training ? (float) (sumDy / count) : 0f, meanDyX = training ? (float) (sumDyX / count) : 0f;
                 for (int img = 0; img < n; img++) {
                     int off = (img * c + ch) * hw;
-                    G.get(off, g, 0, hw);
+                    gradient(G, Y, off, g, x, hw);
                     X.get(off, x, 0, hw);
                     GI.get(off, gi, 0, hw);
                     for (int i = 0; i < hw; i++) gi[i] += scale * (g[i] - meanDy - (x[i] - m) * rs * meanDyX);
@@ -338,5 +355,13 @@ final class CpuNormalization implements Normalization {
                 }
             }
         });
+    }
+
+    /** g = gradOut's run at off, zeroed where the fused ReLU's output Y is not positive (Y null: no ReLU); y is scratch. */
+    private static void gradient(FloatBuffer G, FloatBuffer Y, int off, float[] g, float[] y, int hw) {
+        G.get(off, g, 0, hw);
+        if (Y == null) return;
+        Y.get(off, y, 0, hw);
+        CpuElementwise.reluMask(y, g, hw);
     }
 }

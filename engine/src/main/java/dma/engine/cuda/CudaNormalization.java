@@ -90,7 +90,7 @@ final class CudaNormalization implements Normalization {
         int chunks = chunks(positions, CHUNK_ELEMENTS, MAX_CHUNKS);
         Storage partials = backend.allocate(PAIR_BYTES * chunks * c);
         backend.launch(MODULE, "channelGradPartials", c, chunks, REDUCE_BLOCK, 0,
-                ptr(gradOut), ptr(in), ptr(mean), ptr(rstd), true, n, c, hw, chunks, ptr(partials));
+                ptr(gradOut), ptr(in), ptr(mean), ptr(rstd), true, (CUdeviceptr) null, n, c, hw, chunks, ptr(partials));
         addPartials(ptr(partials), chunks, c, gradWeight, gradBias, null, 0);
         backend.free(partials);
     }
@@ -99,7 +99,8 @@ final class CudaNormalization implements Normalization {
 
     @Override
     public void batchNormTrain(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
-                               Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum) {
+                               Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum,
+                               Storage residual, boolean relu) {
         long count = (long) n * hw;
         if (count == 0 || c == 0) return;
         int chunks = chunks(count, CHUNK_ELEMENTS, MAX_CHUNKS);
@@ -114,23 +115,24 @@ final class CudaNormalization implements Normalization {
                 ptr(mean), ptr(rstd), ptr(runningMean), ptr(runningVar));
         backend.free(scratch);
         backend.launch1d(MODULE, "batchNormApply", count * c, REDUCE_BLOCK,
-                ptr(in), ptr(weight), ptr(bias), ptr(mean), ptr(rstd), ptr(out), n, c, hw);
+                ptr(in), ptr(weight), ptr(bias), ptr(mean), ptr(rstd), ptr(residual), relu, ptr(out), n, c, hw);
     }
 
     @Override
     public void batchNormEval(Storage in, Storage weight, Storage bias, Storage runningMean, Storage runningVar,
-                              Storage out, int n, int c, int hw, float eps) {
+                              Storage out, int n, int c, int hw, float eps, Storage residual, boolean relu) {
         long total = (long) n * c * hw;
         if (total == 0) return;
         backend.launch1d(MODULE, "batchNormEvalApply", total, REDUCE_BLOCK,
-                ptr(in), ptr(weight), ptr(bias), ptr(runningMean), ptr(runningVar), ptr(out), n, c, hw, eps);
+                ptr(in), ptr(weight), ptr(bias), ptr(runningMean), ptr(runningVar), ptr(residual), relu, ptr(out), n, c, hw, eps);
     }
 
     @Override
     public void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
-                                  Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training) {
+                                  Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training,
+                                  Storage reluOut, Storage gradResidual) {
         long count = (long) n * hw;
-        if (count == 0 || c == 0 || (gradIn == null && gradWeight == null && gradBias == null)) return;
+        if (count == 0 || c == 0 || (gradIn == null && gradWeight == null && gradBias == null && gradResidual == null)) return;
         // the channel sums are needed for the parameter gradients, and for gradIn in training mode only
         boolean meansForInput = training && gradIn != null;
         Storage scratch = null;
@@ -141,12 +143,12 @@ final class CudaNormalization implements Normalization {
             scratch = backend.allocate(PAIR_BYTES * pairs + (meansForInput ? 8L * c : 0));
             if (meansForInput) means = ptr(scratch, PAIR_BYTES / 4 * pairs);
             backend.launch(MODULE, "channelGradPartials", c, chunks, REDUCE_BLOCK, 0,
-                    ptr(gradOut), ptr(in), ptr(mean), ptr(rstd), false, n, c, hw, chunks, ptr(scratch));
+                    ptr(gradOut), ptr(in), ptr(mean), ptr(rstd), false, ptr(reluOut), n, c, hw, chunks, ptr(scratch));
             addPartials(ptr(scratch), chunks, c, gradWeight, gradBias, means, count);
         }
-        if (gradIn != null)
+        if (gradIn != null || gradResidual != null)
             backend.launch1d(MODULE, "batchNormBackwardInput", count * c, REDUCE_BLOCK,
-                    ptr(gradOut), ptr(in), ptr(weight), ptr(mean), ptr(rstd), means, ptr(gradIn), n, c, hw);
+                    ptr(gradOut), ptr(in), ptr(weight), ptr(mean), ptr(rstd), means, ptr(reluOut), ptr(gradIn), ptr(gradResidual), n, c, hw);
         if (scratch != null) backend.free(scratch);
     }
 }

@@ -29,18 +29,24 @@ public interface Normalization {
     /**
      * Training-mode BatchNorm2d of [n, c, hw]: batch statistics (biased variance for normalizing), saved
      * mean[c], rstd[c]; running stats updated as r = (1−momentum)·r + momentum·stat with the unbiased variance.
+     * With {@code residual} (else null) it is added to the normalized values, and with {@code relu} the sum goes
+     * through max(·, 0): out = relu(bn(in) + residual), a ResNet block's tail in one pass.
      */
     void batchNormTrain(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
-                        Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum);
+                        Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum,
+                        Storage residual, boolean relu);
 
-    /** Eval-mode BatchNorm2d: normalizes with the running statistics. */
+    /** Eval-mode BatchNorm2d: normalizes with the running statistics; residual and relu as in {@link #batchNormTrain}. */
     void batchNormEval(Storage in, Storage weight, Storage bias, Storage runningMean, Storage runningVar,
-                       Storage out, int n, int c, int hw, float eps);
+                       Storage out, int n, int c, int hw, float eps, Storage residual, boolean relu);
 
     /**
      * Backward of either mode given the mean/rstd used in forward. {@code training}: the statistics depend on
-     * the input (batch stats); otherwise they are constants (running stats).
+     * the input (batch stats); otherwise they are constants (running stats). When the forward applied ReLU,
+     * {@code reluOut} is its output and gradOut counts only where reluOut &gt; 0 (else null); gradResidual (the
+     * residual's gradient, or null) += that masked gradOut.
      */
     void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
-                           Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training);
+                           Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training,
+                           Storage reluOut, Storage gradResidual);
 }

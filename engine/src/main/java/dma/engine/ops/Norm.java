@@ -85,8 +85,21 @@ public final class Norm {
      */
     public static Tensor batchNorm2d(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
                                      boolean training, float momentum, float eps) {
+        return batchNorm2d(x, weight, bias, runningMean, runningVar, training, momentum, eps, null, false);
+    }
+
+    /**
+     * {@link #batchNorm2d(Tensor, Tensor, Tensor, Tensor, Tensor, boolean, float, float)} with a fused epilogue:
+     * relu(bn(x) + residual) (residual [N, C, H, W] or null; relu or not) in the same pass over the data, and in
+     * backward the ReLU's mask and the residual's gradient ride along with BatchNorm's. A ResNet block is
+     * conv → bn+relu → conv → bn+residual+relu: no separate ReLU or add passes, forward or backward.
+     */
+    public static Tensor batchNorm2d(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
+                                     boolean training, float momentum, float eps, Tensor residual, boolean relu) {
         String op = "batchNorm2d";
-        Shapes.requireSameBackend(op, x, weight, bias, runningMean, runningVar);
+        Shapes.requireSameBackend(op, x, weight, bias, runningMean, runningVar, residual);
+        if (residual != null && !java.util.Arrays.equals(residual.shape(), x.shape()))
+            throw new IllegalArgumentException(op + ": residual " + residual.shapeString() + " must have the input's shape " + x.shapeString());
         if (x.rank() != 4) throw new IllegalArgumentException(op + ": input must be [N, C, H, W], got " + x.shapeString());
         requireNonNull(op, weight, "weight");
         requireNonNull(op, bias, "bias");
@@ -106,14 +119,15 @@ public final class Norm {
         Backend be = x.backend();
         Normalization k = be.normalization();
         Tensor out = Tensor.empty(be, x.shape());
-        Tensor[] inputs = {x, weight, bias};
+        Tensor[] inputs = {x, weight, bias, residual};
+        Storage res = storageOrNull(residual);
         boolean needsGrad = Autograd.needsGrad(inputs);
         Tensor mean, rstd;
         if (training) {
             mean = Tensor.empty(be, c);
             rstd = Tensor.empty(be, c);
             k.batchNormTrain(x.storage(), weight.storage(), bias.storage(), out.storage(), mean.storage(), rstd.storage(),
-                    storageOrNull(runningMean), storageOrNull(runningVar), n, c, hw, eps, momentum);
+                    storageOrNull(runningMean), storageOrNull(runningVar), n, c, hw, eps, momentum, res, relu);
             if (!needsGrad) {
                 mean.close();
                 rstd.close();
@@ -121,7 +135,7 @@ public final class Norm {
             }
         } else {
             k.batchNormEval(x.storage(), weight.storage(), bias.storage(), runningMean.storage(), runningVar.storage(),
-                    out.storage(), n, c, hw, eps);
+                    out.storage(), n, c, hw, eps, res, relu);
             if (!needsGrad) return out;
             // backward treats the statistics as constants: snapshot them, so a later update of the running stats
             // (a training step before this backward) cannot change the gradient of this forward
@@ -133,8 +147,10 @@ public final class Norm {
         }
         Tensor savedMean = mean, savedRstd = rstd;
         return Autograd.record(op, out, inputs, g -> {
+            // the ReLU's mask is read from this op's own output (alive while its gradient is applied)
             k.batchNormBackward(g.storage(), x.storage(), weight.storage(), savedMean.storage(), savedRstd.storage(),
-                    Autograd.gradStorage(x), Autograd.gradStorage(weight), Autograd.gradStorage(bias), n, c, hw, training);
+                    Autograd.gradStorage(x), Autograd.gradStorage(weight), Autograd.gradStorage(bias), n, c, hw, training,
+                    relu ? out.storage() : null, Autograd.gradStorage(residual));
             savedMean.close();
             savedRstd.close();
         });

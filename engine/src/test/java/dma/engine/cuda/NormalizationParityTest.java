@@ -81,37 +81,49 @@ class NormalizationParityTest {
         int[][] sizes = {{5, 19, 1000}, {1, 3, 1}, {7, 4, 33}, {2, 2, 5000}, {32, 16, 1024}};
         for (int[] size : sizes) {
             int n = size[0], c = size[1], hw = size[2], total = n * c * hw;
-            String what = n + "×" + c + "×" + hw;
             Storage[] x = p.pair(Parity.random(total, 0.5f, 2.5f)), w = p.pair(Parity.random(c)), b = p.pair(Parity.random(c));
             Storage[] runningMean = p.pair(Parity.random(c)), runningVar = p.pair(Parity.random(c, 0.5f, 1.5f));
-            Storage[] y = p.output(total), mean = p.output(c), rstd = p.output(c);
-            p.cpu.normalization().batchNormTrain(x[0], w[0], b[0], y[0], mean[0], rstd[0], runningMean[0], runningVar[0], n, c, hw, 1e-5f, 0.1f);
-            p.gpu.normalization().batchNormTrain(x[1], w[1], b[1], y[1], mean[1], rstd[1], runningMean[1], runningVar[1], n, c, hw, 1e-5f, 0.1f);
-            p.assertClose(y, total, Parity.F32, "batchNormTrain out " + what);
-            p.assertClose(mean, c, Parity.F32, "batchNormTrain mean " + what);
-            p.assertClose(rstd, c, Parity.F32, "batchNormTrain rstd " + what);
-            p.assertClose(runningMean, c, Parity.F32, "batchNormTrain running mean " + what);
-            p.assertClose(runningVar, c, Parity.F32, "batchNormTrain running var " + what);
-
-            Storage[] yEval = p.output(total);
-            p.cpu.normalization().batchNormEval(x[0], w[0], b[0], runningMean[0], runningVar[0], yEval[0], n, c, hw, 1e-5f);
-            p.gpu.normalization().batchNormEval(x[1], w[1], b[1], runningMean[1], runningVar[1], yEval[1], n, c, hw, 1e-5f);
-            p.assertClose(yEval, total, Parity.F32, "batchNormEval out " + what);
-
             Storage[] gradOut = p.pair(Parity.random(total));
-            for (boolean training : new boolean[]{true, false})
-                for (int mask : new int[]{7, 1, 2, 4}) {
-                    Storage[] gi = (mask & 1) != 0 ? p.accumulator(total) : null, gw = (mask & 2) != 0 ? p.accumulator(c) : null,
-                            gb = (mask & 4) != 0 ? p.accumulator(c) : null;
-                    p.cpu.normalization().batchNormBackward(gradOut[0], x[0], w[0], mean[0], rstd[0], cpu(gi), cpu(gw), cpu(gb), n, c, hw, training);
-                    p.gpu.normalization().batchNormBackward(gradOut[1], x[1], w[1], mean[1], rstd[1], gpu(gi), gpu(gw), gpu(gb), n, c, hw, training);
-                    String how = what + " training=" + training + " mask " + mask;
-                    if (gi != null) p.assertClose(gi, total, Parity.F32, "batchNormBackward gradIn " + how);
-                    if (gw != null) p.assertClose(gw, c, Parity.F32, "batchNormBackward gradWeight " + how);
-                    if (gb != null) p.assertClose(gb, c, Parity.F32, "batchNormBackward gradBias " + how);
-                    for (Storage[] s : new Storage[][]{gi, gw, gb}) if (s != null) Parity.free(s);
-                }
-            Parity.free(x, w, b, runningMean, runningVar, y, mean, rstd, yEval, gradOut);
+            // plain, and with the fused epilogue relu(bn(x) + residual): the residual centred so that the ReLU cuts about half
+            Storage[] residual = p.pair(Parity.random(total, -1f, 1f));
+            for (boolean fused : new boolean[]{false, true}) {
+                Storage[] res = fused ? residual : null;
+                String what = n + "×" + c + "×" + hw + (fused ? " fused residual+relu" : "");
+                Storage[] y = p.output(total), mean = p.output(c), rstd = p.output(c);
+                p.cpu.normalization().batchNormTrain(x[0], w[0], b[0], y[0], mean[0], rstd[0], runningMean[0], runningVar[0], n, c, hw,
+                        1e-5f, 0.1f, cpu(res), fused);
+                p.gpu.normalization().batchNormTrain(x[1], w[1], b[1], y[1], mean[1], rstd[1], runningMean[1], runningVar[1], n, c, hw,
+                        1e-5f, 0.1f, gpu(res), fused);
+                p.assertClose(y, total, Parity.F32, "batchNormTrain out " + what);
+                p.assertClose(mean, c, Parity.F32, "batchNormTrain mean " + what);
+                p.assertClose(rstd, c, Parity.F32, "batchNormTrain rstd " + what);
+                p.assertClose(runningMean, c, Parity.F32, "batchNormTrain running mean " + what);
+                p.assertClose(runningVar, c, Parity.F32, "batchNormTrain running var " + what);
+
+                Storage[] yEval = p.output(total);
+                p.cpu.normalization().batchNormEval(x[0], w[0], b[0], runningMean[0], runningVar[0], yEval[0], n, c, hw, 1e-5f, cpu(res), fused);
+                p.gpu.normalization().batchNormEval(x[1], w[1], b[1], runningMean[1], runningVar[1], yEval[1], n, c, hw, 1e-5f, gpu(res), fused);
+                p.assertClose(yEval, total, Parity.F32, "batchNormEval out " + what);
+
+                Storage[] reluOut = fused ? y : null;
+                for (boolean training : new boolean[]{true, false})
+                    for (int mask : new int[]{7, 1, 2, 4}) {
+                        Storage[] gi = (mask & 1) != 0 ? p.accumulator(total) : null, gw = (mask & 2) != 0 ? p.accumulator(c) : null,
+                                gb = (mask & 4) != 0 ? p.accumulator(c) : null, gr = fused && mask == 7 ? p.accumulator(total) : null;
+                        p.cpu.normalization().batchNormBackward(gradOut[0], x[0], w[0], mean[0], rstd[0], cpu(gi), cpu(gw), cpu(gb), n, c, hw,
+                                training, cpu(reluOut), cpu(gr));
+                        p.gpu.normalization().batchNormBackward(gradOut[1], x[1], w[1], mean[1], rstd[1], gpu(gi), gpu(gw), gpu(gb), n, c, hw,
+                                training, gpu(reluOut), gpu(gr));
+                        String how = what + " training=" + training + " mask " + mask;
+                        if (gi != null) p.assertClose(gi, total, Parity.F32, "batchNormBackward gradIn " + how);
+                        if (gw != null) p.assertClose(gw, c, Parity.F32, "batchNormBackward gradWeight " + how);
+                        if (gb != null) p.assertClose(gb, c, Parity.F32, "batchNormBackward gradBias " + how);
+                        if (gr != null) p.assertClose(gr, total, Parity.F32, "batchNormBackward gradResidual " + how);
+                        for (Storage[] s : new Storage[][]{gi, gw, gb, gr}) if (s != null) Parity.free(s);
+                    }
+                Parity.free(y, mean, rstd, yEval);
+            }
+            Parity.free(x, w, b, runningMean, runningVar, gradOut, residual);
         }
     }
 }

@@ -142,6 +142,48 @@ class NormConvGradTest extends EveryBackend {
         }
     }
 
+    /**
+     * The fused epilogue relu(bn(x) + residual) against BatchNorm, add and ReLU run one after another: output and the
+     * gradients of x, weight, bias and the residual, in both modes, with and without each part. [4, 16, 32, 32]
+     * spreads the channels over several threads.
+     */
+    @Test
+    void batchNormFusedResidualReluMatchesComposedOps() {
+        for (int[] shape : new int[][]{{3, 4, 5, 3}, {4, 16, 32, 32}})
+            for (boolean training : new boolean[]{true, false})
+                for (int variant = 0; variant < 3; variant++) {
+                    boolean withResidual = variant != 1, relu = variant != 2;
+                    int c = shape[1];
+                    float[] var = new float[c];
+                    Arrays.fill(var, 1.5f);
+                    Tensor rm = persistent(new float[c]), rv = persistent(var); // momentum 0: both forms see the same statistics
+                    Tensor x = param(be, shape), w = param(be, c), b = param(be, c);
+                    Tensor[] inputs = withResidual ? new Tensor[]{x, w, b, param(be, shape)} : new Tensor[]{x, w, b};
+                    Function<Tensor[], Tensor> fused = t -> Norm.batchNorm2d(t[0], t[1], t[2], rm, rv, training, 0f, 1e-5f,
+                            withResidual ? t[3] : null, relu);
+                    Function<Tensor[], Tensor> composed = t -> {
+                        Tensor y = Norm.batchNorm2d(t[0], t[1], t[2], rm, rv, training, 0f, 1e-5f);
+                        if (withResidual) y = y.add(t[3]);
+                        return relu ? Elementwise.relu(y) : y;
+                    };
+                    float[][] got = outputAndGradients(fused, inputs), want = outputAndGradients(composed, inputs);
+                    String[] what = {"output", "dx", "dweight", "dbias", "dresidual"};
+                    String name = "batchNorm2d " + Arrays.toString(shape) + (training ? " train" : " eval")
+                            + (withResidual ? " +residual" : "") + (relu ? " relu" : "");
+                    for (int i = 0; i < got.length; i++) {
+                        double err = relativeError(got[i], want[i]);
+                        assertTrue(err < 1e-6, name + " " + what[i] + ": relative error " + err);
+                    }
+                }
+    }
+
+    @Test
+    void batchNormFusedResidualMustMatchTheInputShape() {
+        Tensor x = param(be, 2, 3, 4, 4), w = param(be, 3), b = param(be, 3), r = param(be, 2, 3, 4, 2);
+        var e = assertThrows(IllegalArgumentException.class, () -> Norm.batchNorm2d(x, w, b, null, null, true, 0.1f, 1e-5f, r, true));
+        assertTrue(e.getMessage().contains("residual [2, 3, 4, 2]") && e.getMessage().contains("[2, 3, 4, 4]"), e.getMessage());
+    }
+
     @Test
     void batchNormEvalGradients() {
         Tensor x = param(be, 3, 4, 5, 3), w = param(be, 4), b = param(be, 4);

@@ -16,6 +16,11 @@ public final class BatchNorm2d extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return Norm.batchNorm2d(x, weight, bias, runningMean, runningVar, isTraining(), 0.1f, 1e-5f);
+        return forward(x, null, false);
+    }
+
+    /** relu(bn(x) + residual) in one fused pass: residual may be null, relu off (see {@link Norm#batchNorm2d}). */
+    public Tensor forward(Tensor x, Tensor residual, boolean relu) {
+        return Norm.batchNorm2d(x, weight, bias, runningMean, runningVar, isTraining(), 0.1f, 1e-5f, residual, relu);
     }
 }

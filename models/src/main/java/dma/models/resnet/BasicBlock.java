@@ -4,7 +4,6 @@ import dma.engine.Backend;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.ops.Conv;
-import dma.engine.ops.Elementwise;
 import dma.models.nn.BatchNorm2d;
 import dma.models.nn.Conv2d;
 import dma.models.nn.Module;
@@ -41,10 +40,10 @@ public final class BasicBlock extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        Tensor h = Elementwise.relu(bn1.forward(conv1.forward(x)));
-        h = bn2.forward(conv2.forward(h));
+        // the ReLUs and the residual add run inside BatchNorm's passes (fused epilogues), forward and backward
+        Tensor h = bn1.forward(conv1.forward(x), null, true);
         Tensor skip = shortcut == null ? x : Conv.conv2d(x, shortcut, null, stride, 0);
-        return Elementwise.relu(h.add(skip));
+        return bn2.forward(conv2.forward(h), skip, true);
     }
 
     @Override

@@ -4,7 +4,6 @@ import dma.engine.Backend;
 import dma.engine.CounterRng;
 import dma.engine.Tensor;
 import dma.engine.ops.Conv;
-import dma.engine.ops.Elementwise;
 import dma.models.nn.BatchNorm2d;
 import dma.models.nn.Conv2d;
 import dma.models.nn.Init;
@@ -55,7 +54,7 @@ public final class CifarResNet extends ImageClassifier {
     public Tensor stem(Tensor images) {
         if (images.rank() != 4 || images.dim(1) != config.inChans())
             throw new IllegalArgumentException("CifarResNet: input " + images.shapeString() + " does not match [N, " + config.inChans() + ", H, W]");
-        return Elementwise.relu(bn1.forward(conv1.forward(images)));
+        return bn1.forward(conv1.forward(images), null, true);
     }
 
     public Tensor headOf(Tensor features) {
