@@ -238,76 +238,124 @@ final class CpuNormalization implements Normalization {
     }
 
     // ---------------------------------------------------------------- BatchNorm2d over [n, c, hw]
+    //
+    // Threads take groups of adjacent channels, each group's run in an image (group·hw values, contiguous) at least
+    // RUN floats long, and walk the images in order: at hw = 64 one channel's planes are 256-byte runs scattered
+    // n·c·hw apart, which read at a third of the bandwidth, and walking whole images instead streams every pass
+    // from memory (a group's data, n·group·hw values, stays in the L2 cache between passes). Each channel's sums run
+    // over the images in order in double, so results do not depend on the thread count.
+
+    /** Values per image and channel group, at least (one channel when a plane alone is longer). */
+    private static final int RUN = 1024;
+
+    /** Channels per group for planes of hw values. */
+    private static int group(int c, int hw) {
+        return Math.max(1, Math.min(c, RUN / Math.max(hw, 1)));
+    }
 
     @Override
     public void batchNormTrain(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
                                Storage runningMean, Storage runningVar, int n, int c, int hw, float eps, float momentum,
                                Storage residual, boolean relu) {
-        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), M = f(mean), R = f(rstd);
-        FloatBuffer RM = f(runningMean), RV = f(runningVar), S = f(residual);
+        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), S = f(residual), M = f(mean), R = f(rstd);
+        FloatBuffer RM = f(runningMean), RV = f(runningVar);
+        int gc = group(c, hw), groups = (c + gc - 1) / gc;
         long count = (long) n * hw;
-        Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
-            float[] x = new float[hw], y = new float[hw];
-            for (int ch = s; ch < e; ch++) {
-                double sum = 0;
+        Parallel.forRange(groups, 1, (s, e) -> {
+            float[] x = new float[gc * hw], r = S != null ? new float[gc * hw] : null, plane = new float[hw];
+            double[] mu = new double[gc], m2 = new double[gc];
+            long[] cnt = new long[gc];
+            float[] scale = new float[gc], shift = new float[gc];
+            for (int grp = s; grp < e; grp++) {
+                int c0 = grp * gc, k = Math.min(gc, c - c0), len = k * hw;
+                // statistics in one read: per plane its mean and Σ(x − mean)² (two vector passes over the staged
+                // plane), merged into the channel's (count, mean, M2) with Chan et al.'s pairwise update in double
+                java.util.Arrays.fill(mu, 0);
+                java.util.Arrays.fill(m2, 0);
+                java.util.Arrays.fill(cnt, 0);
                 for (int img = 0; img < n; img++) {
-                    X.get((img * c + ch) * hw, x, 0, hw);
-                    sum += VectorSums.sum(x, hw);
+                    X.get((img * c + c0) * hw, x, 0, len);
+                    for (int j = 0; j < k; j++) {
+                        System.arraycopy(x, j * hw, plane, 0, hw);
+                        double pm = VectorSums.sum(plane, hw) / hw, pm2 = VectorSums.squaredDeviations(plane, (float) pm, hw);
+                        merge(mu, m2, cnt, j, pm, pm2, hw);
+                    }
                 }
-                double mu = sum / count;
-                double sq = 0;
-                for (int img = 0; img < n; img++) { // about the float mean: its rounding shifts Σ(x − μ)² by count·δ², far below float
-                    X.get((img * c + ch) * hw, x, 0, hw);
-                    sq += VectorSums.squaredDeviations(x, (float) mu, hw);
+                for (int j = 0; j < k; j++) {
+                    int ch = c0 + j;
+                    double var = m2[j] / count;
+                    float m = (float) mu[j], rs = rstd(var, eps);
+                    M.put(ch, m);
+                    R.put(ch, rs);
+                    // PyTorch: normalize with the biased variance, track the unbiased one (a single value has none: keep the biased)
+                    if (RM != null) RM.put(ch, (float) ((1.0 - momentum) * RM.get(ch) + momentum * mu[j]));
+                    if (RV != null) {
+                        double unbiased = count > 1 ? m2[j] / (count - 1) : var;
+                        RV.put(ch, (float) ((1.0 - momentum) * RV.get(ch) + momentum * unbiased));
+                    }
+                    scale[j] = rs * W.get(ch);
+                    shift[j] = B.get(ch) - m * scale[j];
                 }
-                double var = sq / count;
-                float m = (float) mu, rs = rstd(var, eps);
-                M.put(ch, m);
-                R.put(ch, rs);
-                // PyTorch: normalize with the biased variance, track the unbiased one (a single value has none: keep the biased)
-                if (RM != null) RM.put(ch, (float) ((1.0 - momentum) * RM.get(ch) + momentum * mu));
-                if (RV != null) {
-                    double unbiased = count > 1 ? sq / (count - 1) : var;
-                    RV.put(ch, (float) ((1.0 - momentum) * RV.get(ch) + momentum * unbiased));
-                }
-                normalizeChannel(X, Y, S, relu, ch, n, c, hw, m, rs, W.get(ch), B.get(ch), x, y);
+                normalizeGroup(X, Y, S, relu, n, c, hw, c0, k, scale, shift, x, r);
             }
         });
+    }
+
+    /** Merges a block of {@code nb} values with mean mb and Σ(x − mb)² m2b into entry j's running (count, mean, M2). */
+    private static void merge(double[] mean, double[] m2, long[] count, int j, double mb, double m2b, long nb) {
+        long na = count[j], total = na + nb;
+        double delta = mb - mean[j];
+        mean[j] += delta * nb / total;
+        m2[j] += m2b + delta * delta * ((double) na * nb / total);
+        count[j] = total;
     }
 
     @Override
     public void batchNormEval(Storage in, Storage weight, Storage bias, Storage runningMean, Storage runningVar,
                               Storage out, int n, int c, int hw, float eps, Storage residual, boolean relu) {
-        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), RM = f(runningMean), RV = f(runningVar), S = f(residual);
-        Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
-            float[] x = new float[hw], y = new float[hw];
-            for (int ch = s; ch < e; ch++)
-                normalizeChannel(X, Y, S, relu, ch, n, c, hw, RM.get(ch), rstd(RV.get(ch), eps), W.get(ch), B.get(ch), x, y);
+        FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), S = f(residual), RM = f(runningMean), RV = f(runningVar);
+        int gc = group(c, hw), groups = (c + gc - 1) / gc;
+        Parallel.forRange(groups, 1, (s, e) -> {
+            float[] x = new float[gc * hw], r = S != null ? new float[gc * hw] : null, scale = new float[gc], shift = new float[gc];
+            for (int grp = s; grp < e; grp++) {
+                int c0 = grp * gc, k = Math.min(gc, c - c0);
+                for (int j = 0; j < k; j++) {
+                    float rs = rstd(RV.get(c0 + j), eps);
+                    scale[j] = rs * W.get(c0 + j);
+                    shift[j] = B.get(c0 + j) - RM.get(c0 + j) * scale[j];
+                }
+                normalizeGroup(X, Y, S, relu, n, c, hw, c0, k, scale, shift, x, r);
+            }
         });
     }
 
     /**
-     * y = (x − m)·rs·w + b over one channel, one image's run of hw values at a time through the arrays x and y;
-     * then y += residual (S, when not null) and y = max(y, 0) when relu.
+     * y = x·scale + shift over channels c0..c0+k−1 (scale = rstd·w, shift = b − mean·scale), then y += residual (S,
+     * when not null) and y = max(y, 0) when relu; x and r are staging arrays of k·hw values.
      */
-    private static void normalizeChannel(FloatBuffer X, FloatBuffer Y, FloatBuffer S, boolean relu, int ch, int n, int c, int hw,
-                                         float m, float rs, float w, float b, float[] x, float[] y) {
+    private static void normalizeGroup(FloatBuffer X, FloatBuffer Y, FloatBuffer S, boolean relu, int n, int c, int hw,
+                                       int c0, int k, float[] scale, float[] shift, float[] x, float[] r) {
+        int len = k * hw;
         for (int img = 0; img < n; img++) {
-            int off = (img * c + ch) * hw;
-            X.get(off, x, 0, hw);
-            for (int i = 0; i < hw; i++) y[i] = (x[i] - m) * rs * w + b;
-            if (S != null) {
-                S.get(off, x, 0, hw);
-                for (int i = 0; i < hw; i++) y[i] += x[i];
+            int off = (img * c + c0) * hw;
+            X.get(off, x, 0, len);
+            for (int j = 0; j < k; j++) {
+                float a = scale[j], b = shift[j];
+                for (int i = j * hw, to = i + hw; i < to; i++) x[i] = x[i] * a + b;
             }
-            if (relu) for (int i = 0; i < hw; i++) y[i] = Math.max(y[i], 0f);
-            Y.put(off, y, 0, hw);
+            if (S != null) {
+                S.get(off, r, 0, len);
+                for (int i = 0; i < len; i++) x[i] += r[i];
+            }
+            if (relu) for (int i = 0; i < len; i++) x[i] = Math.max(x[i], 0f);
+            Y.put(off, x, 0, len);
         }
     }
 
     /**
      * Per channel, with x̂ = (x − mean)·rstd over the M = n·hw elements: dw = Σ dy·x̂, db = Σ dy;
      * training: dx = w·rstd·(dy − db/M − x̂·dw/M) (the statistics depend on x); eval: dx = w·rstd·dy.
+     * With a fused ReLU, dy is gradOut masked by its output; the residual's gradient += that dy in the sums' pass.
      */
     @Override
     public void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
@@ -317,51 +365,71 @@ final class CpuNormalization implements Normalization {
         FloatBuffer G = f(gradOut), X = f(in), W = f(weight), M = f(mean), R = f(rstd);
         FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias), Y = f(reluOut), GR = f(gradResidual);
         long count = (long) n * hw;
-        Parallel.forRange(c, Math.max(1, GRAIN / Math.max(n * hw, 1)), (s, e) -> {
-            float[] x = new float[hw], g = new float[hw], gi = new float[hw];
-            for (int ch = s; ch < e; ch++) {
-                float m = M.get(ch), rs = R.get(ch);
-                double sumDy = 0, sumDyX = 0;
-                // the sums are needed for dx only in training mode; the residual's gradient rides along with them
-                boolean sums = GW != null || GB != null || training;
-                if (sums || GR != null) {
+        // the sums are needed for dx only in training mode; the residual's gradient rides along with them
+        boolean sums = GW != null || GB != null || (training && GI != null);
+        int gc = group(c, hw), groups = (c + gc - 1) / gc;
+        Parallel.forRange(groups, 1, (s, e) -> {
+            float[] g = new float[gc * hw], x = new float[gc * hw], t = new float[gc * hw], plane = new float[hw], xs = new float[hw];
+            double[] sumDy = new double[gc], sumDyX = new double[gc];
+            float[] a = new float[gc], b = new float[gc], kk = new float[gc], m = new float[gc];
+            for (int grp = s; grp < e; grp++) {
+                int c0 = grp * gc, k = Math.min(gc, c - c0), len = k * hw;
+                for (int j = 0; j < k; j++) m[j] = M.get(c0 + j);
+                java.util.Arrays.fill(sumDy, 0);
+                java.util.Arrays.fill(sumDyX, 0);
+                // pass one: Σ dy and Σ dy·(x − mean) per channel, and the residual's gradient
+                if (sums || GR != null)
                     for (int img = 0; img < n; img++) {
-                        int off = (img * c + ch) * hw;
-                        gradient(G, Y, off, g, x, hw);
+                        int off = (img * c + c0) * hw;
+                        gradient(G, Y, off, g, t, len);
                         if (GR != null) {
-                            GR.get(off, gi, 0, hw);
-                            for (int i = 0; i < hw; i++) gi[i] += g[i];
-                            GR.put(off, gi, 0, hw);
+                            GR.get(off, t, 0, len);
+                            for (int i = 0; i < len; i++) t[i] += g[i];
+                            GR.put(off, t, 0, len);
                         }
                         if (!sums) continue;
-                        X.get(off, x, 0, hw);
-                        sumDy += VectorSums.sum(g, hw);
-                        sumDyX += VectorSums.centeredDot(g, x, m, hw);
+                        X.get(off, x, 0, len);
+                        for (int j = 0; j < k; j++) {
+                            System.arraycopy(g, j * hw, plane, 0, hw);
+                            System.arraycopy(x, j * hw, xs, 0, hw);
+                            sumDy[j] += VectorSums.sum(plane, hw);
+                            sumDyX[j] += VectorSums.centeredDot(plane, xs, m[j], hw);
+                        }
                     }
-                    sumDyX *= rs;
-                    if (GW != null) GW.put(ch, GW.get(ch) + (float) sumDyX);
-                    if (GB != null) GB.put(ch, GB.get(ch) + (float) sumDy);
+                for (int j = 0; j < k; j++) {
+                    int ch = c0 + j;
+                    float rs = R.get(ch);
+                    sumDyX[j] *= rs;
+                    if (GW != null) GW.put(ch, GW.get(ch) + (float) sumDyX[j]);
+                    if (GB != null) GB.put(ch, GB.get(ch) + (float) sumDy[j]);
+                    // pass two's dx = scale·(dy − meanDy − (x − m)·rs·meanDyX) = a·dy + b·(x − m) + kk
+                    float scale = W.get(ch) * rs;
+                    float meanDy = training ? (float) (sumDy[j] / count) : 0f, meanDyX = training ? (float) (sumDyX[j] / count) : 0f;
+                    a[j] = scale;
+                    b[j] = -scale * rs * meanDyX;
+                    kk[j] = -scale * meanDy;
                 }
                 if (GI == null) continue;
-                float scale = W.get(ch) * rs;
-                float meanDy = training ? (float) (sumDy / count) : 0f, meanDyX = training ? (float) (sumDyX / count) : 0f;
                 for (int img = 0; img < n; img++) {
-                    int off = (img * c + ch) * hw;
-                    gradient(G, Y, off, g, x, hw);
-                    X.get(off, x, 0, hw);
-                    GI.get(off, gi, 0, hw);
-                    for (int i = 0; i < hw; i++) gi[i] += scale * (g[i] - meanDy - (x[i] - m) * rs * meanDyX);
-                    GI.put(off, gi, 0, hw);
+                    int off = (img * c + c0) * hw;
+                    gradient(G, Y, off, g, t, len);
+                    X.get(off, x, 0, len);
+                    GI.get(off, t, 0, len);
+                    for (int j = 0; j < k; j++) {
+                        float aj = a[j], bj = b[j], kj = kk[j], mj = m[j];
+                        for (int i = j * hw, to = i + hw; i < to; i++) t[i] += aj * g[i] + bj * (x[i] - mj) + kj;
+                    }
+                    GI.put(off, t, 0, len);
                 }
             }
         });
     }
 
     /** g = gradOut's run at off, zeroed where the fused ReLU's output Y is not positive (Y null: no ReLU); y is scratch. */
-    private static void gradient(FloatBuffer G, FloatBuffer Y, int off, float[] g, float[] y, int hw) {
-        G.get(off, g, 0, hw);
+    private static void gradient(FloatBuffer G, FloatBuffer Y, int off, float[] g, float[] y, int len) {
+        G.get(off, g, 0, len);
         if (Y == null) return;
-        Y.get(off, y, 0, hw);
-        CpuElementwise.reluMask(y, g, hw);
+        Y.get(off, y, 0, len);
+        CpuElementwise.reluMask(y, g, len);
     }
 }
