@@ -80,8 +80,7 @@ final class CpuDirectConv {
                 border(image, g, xp, 0, g.plane());
                 correlate(xp, g.plane(), g.c(), wp, oPad, offs, g.span(), out);
                 for (int ch = 0; ch < g.o(); ch++)
-                    for (int oy = 0; oy < g.oh(); oy++)
-                        System.arraycopy(out, ch * g.span() + oy * g.pw(), image, (ch * g.oh() + oy) * g.ow(), g.ow());
+                    copyRows(out, ch * g.span(), g.pw(), image, ch * outPlane, g.ow(), g.oh(), g.ow(), false);
                 Y.put(img * g.o() * outPlane, image, 0, g.o() * outPlane);
             }
         });
@@ -115,18 +114,14 @@ final class CpuDirectConv {
                     correlate(gp, t.plane(), g.o(), wt, cPad, offsT, t.span(), din);
                     GI.get(img * inImage, image, 0, inImage);
                     for (int ch = 0; ch < g.c(); ch++)
-                        for (int y = 0; y < g.h(); y++) {
-                            int at = (ch * g.h() + y) * g.w(), from = ch * t.span() + y * t.pw();
-                            for (int x = 0; x < g.w(); x++) image[at + x] += din[from + x];
-                        }
+                        copyRows(din, ch * t.span(), t.pw(), image, ch * g.h() * g.w(), g.w(), g.h(), g.w(), true);
                     GI.put(img * inImage, image, 0, inImage);
                 }
                 if (GW != null) {
                     X.get(img * inImage, image, 0, inImage);
                     transpose(image, g, xt, cLanes);
                     for (int ch = 0; ch < g.o(); ch++)
-                        for (int oy = 0; oy < g.oh(); oy++)
-                            System.arraycopy(dyImage, (ch * g.oh() + oy) * g.ow(), dy, ch * len + oy * g.pw(), g.ow());
+                        copyRows(dyImage, ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
                     weightGradient(xt, cLanes, dy, len, oPad, offs, gwt);
                 }
             }
@@ -157,12 +152,28 @@ final class CpuDirectConv {
 
     /** Copies image [c, h, w] into the interior of dst's bordered planes, channel ch's at {@code at + ch·channelStride} (the border stays zero). */
     private static void border(float[] image, Geometry g, float[] dst, int at, int channelStride) {
-        int pw = g.pw(), w = g.w();
         for (int ch = 0; ch < g.c(); ch++)
-            for (int y = 0; y < g.h(); y++) {
-                int from = (ch * g.h() + y) * w, to = at + ch * channelStride + (y + g.padH()) * pw + g.padW();
-                for (int x = 0; x < w; x++) dst[to + x] = image[from + x]; // rows are short: a loop beats arraycopy's call
+            copyRows(image, ch * g.h() * g.w(), g.w(), dst, at + ch * channelStride + g.padH() * g.pw() + g.padW(), g.pw(), g.h(), g.w(), false);
+    }
+
+    /**
+     * rows runs of w floats from src (pitch srcPitch) to dst (pitch dstPitch), added to dst's values when accumulate.
+     * Whole vectors where a row holds them: C2 leaves a copy loop between two arrays at different offsets scalar (it
+     * cannot rule out that they are one array), and arraycopy's call costs as much as a short row. Rows shorter than
+     * a vector keep arraycopy (256-bit vectors next to 512-bit ones measured slower).
+     */
+    private static void copyRows(float[] src, int from, int srcPitch, float[] dst, int to, int dstPitch, int rows, int w, boolean accumulate) {
+        int full = w - w % V;
+        for (int r = 0; r < rows; r++, from += srcPitch, to += dstPitch) {
+            int x = 0;
+            for (; x < full; x += V) {
+                FloatVector v = FloatVector.fromArray(S, src, from + x);
+                (accumulate ? v.add(FloatVector.fromArray(S, dst, to + x)) : v).intoArray(dst, to + x);
             }
+            if (x == w) continue;
+            if (!accumulate) System.arraycopy(src, from + x, dst, to + x, w - x);
+            else for (; x < w; x++) dst[to + x] += src[from + x];
+        }
     }
 
     /**
