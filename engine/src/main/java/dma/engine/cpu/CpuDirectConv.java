@@ -97,6 +97,8 @@ final class CpuDirectConv {
         float[] wt = GI != null ? packWeights(W, g.c(), g.o(), taps, true, g.kh(), g.kw()) : null;
         int[] offsT = t.offsets(), offs = Arrays.copyOf(g.offsets(), roundUp(taps, GT)); // dummy taps: offset 0, dropped
         int cPad = roundUp(g.c(), OB), cLanes = roundUp(g.c(), V), oPad = roundUp(g.o(), OB), tapsPad = offs.length;
+        int[] planes = new int[V];
+        for (int l = 0; l < V; l++) planes[l] = l * g.h() * g.w();
         int chunks = Parallel.chunks(n, 1);
         float[][] partial = new float[chunks][];
         Parallel.forChunks(n, 1, (chunk, s, e) -> {
@@ -119,7 +121,7 @@ final class CpuDirectConv {
                 }
                 if (GW != null) {
                     X.get(img * inImage, image, 0, inImage);
-                    transpose(image, g, xt, cLanes);
+                    transpose(image, g, xt, cLanes, planes);
                     for (int ch = 0; ch < g.o(); ch++)
                         copyRows(dyImage, ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
                     weightGradient(xt, cLanes, dy, len, oPad, offs, gwt);
@@ -140,12 +142,23 @@ final class CpuDirectConv {
         }
     }
 
-    /** Image [c, h, w] into the interior of the bordered plane as [position][lanes]: xt[p·lanes + ch] (the rest stays zero). */
-    private static void transpose(float[] image, Geometry g, float[] xt, int lanes) {
-        int pw = g.pw(), w = g.w();
+    /**
+     * Image [c, h, w] into the interior of the bordered plane as [position][lanes]: xt[p·lanes + ch] (the rest stays
+     * zero). With whole vectors of channels, each position's channels are one gather (index map: {@code planes}, the
+     * multiples of h·w); otherwise scalar stores.
+     */
+    private static void transpose(float[] image, Geometry g, float[] xt, int lanes, int[] planes) {
+        int pw = g.pw(), w = g.w(), hw = g.h() * w;
+        if (g.c() % V == 0) {
+            for (int cl = 0; cl < g.c(); cl += V)
+                for (int y = 0; y < g.h(); y++)
+                    for (int x = 0, from = cl * hw + y * w, to = ((y + g.padH()) * pw + g.padW()) * lanes + cl; x < w; x++, from++, to += lanes)
+                        FloatVector.fromArray(S, image, from, planes, 0).intoArray(xt, to);
+            return;
+        }
         for (int ch = 0; ch < g.c(); ch++)
             for (int y = 0; y < g.h(); y++) {
-                int from = (ch * g.h() + y) * w, to = ((y + g.padH()) * pw + g.padW()) * lanes + ch;
+                int from = ch * hw + y * w, to = ((y + g.padH()) * pw + g.padW()) * lanes + ch;
                 for (int x = 0; x < w; x++) xt[to + x * lanes] = image[from + x];
             }
     }
