@@ -12,6 +12,7 @@ import dma.engine.kernels.Losses;
 import dma.engine.kernels.Normalization;
 import dma.engine.kernels.Optim;
 import dma.engine.kernels.Reductions;
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 
 import java.util.ArrayDeque;
@@ -119,15 +120,40 @@ public final class CpuBackend implements Backend {
         return stats;
     }
 
+    /** Bytes per thread below which memset and memcpy run on the calling thread alone. */
+    private static final int COPY_GRAIN = 1 << 20;
+
     @Override
     public void zero(Storage storage) {
         CpuStorage s = (CpuStorage) storage;
-        Pointer.memset(s.memory, 0, s.bytes());
+        // on all threads: one core's memset reaches about half the memory bandwidth, and a ResNet-110 step zeroes
+        // about 1.5 GB of fresh gradients
+        inParts(s.bytes(), (from, len) -> Pointer.memset(new BytePointer(s.memory).position(from), 0, len));
     }
 
     @Override
     public void copy(Storage src, Storage dst, long bytes) {
-        Pointer.memcpy(((CpuStorage) dst).memory, ((CpuStorage) src).memory, bytes);
+        Pointer d = ((CpuStorage) dst).memory, s = ((CpuStorage) src).memory;
+        inParts(bytes, (from, len) -> Pointer.memcpy(new BytePointer(d).position(from), new BytePointer(s).position(from), len));
+    }
+
+    private interface Part {
+        void run(long from, long len);
+    }
+
+    /** Runs part over [0, bytes) in contiguous pieces, one per thread, for buffers of at least COPY_GRAIN bytes per thread. */
+    private static void inParts(long bytes, Part part) {
+        int pieces = (int) Math.max(1, Math.min(Parallel.threads(), bytes / COPY_GRAIN));
+        if (pieces == 1) {
+            part.run(0, bytes);
+            return;
+        }
+        Parallel.forRange(pieces, 1, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                long from = bytes * i / pieces, to = bytes * (i + 1) / pieces;
+                part.run(from, to - from);
+            }
+        });
     }
 
     @Override
