@@ -41,6 +41,24 @@ public final class Autograd {
         return g;
     }
 
+    /**
+     * Where a backward puts t's gradient: its buffer, and whether the kernel overwrites it. A gradient t does not
+     * have yet comes new and NOT zeroed, and the kernel must write every element of it: that saves a memset and a
+     * read of zeros per element (a ResNet-110 step has about 1.5 GB of such gradients). Kernels that only add
+     * take {@link #gradStorage} instead.
+     */
+    public record GradTarget(dma.engine.Storage storage, boolean overwrite) {}
+
+    /** The {@link GradTarget} of t, or null when t needs no gradient. */
+    public static GradTarget gradTarget(Tensor t) {
+        if (t == null || !t.requiresGrad()) return null;
+        Tensor g = t.grad();
+        if (g != null) return new GradTarget(g.storage(), false);
+        g = t.isLeaf() ? Scope.persistent(() -> Tensor.empty(t.backend(), t.shape())) : Tensor.empty(t.backend(), t.shape());
+        t.setGrad(g);
+        return new GradTarget(g.storage(), true);
+    }
+
     /** The storage of {@link #gradOf}, or null. */
     public static dma.engine.Storage gradStorage(Tensor t) {
         Tensor g = gradOf(t);

@@ -56,9 +56,9 @@ final class CpuConvolution implements Convolution {
     }
 
     @Override
-    public void conv2dBackward(Storage gradOut, Storage in, Storage weight, Storage gradIn, Storage gradWeight,
+    public void conv2dBackward(Storage gradOut, Storage in, Storage weight, Storage gradIn, boolean overwriteGradIn, Storage gradWeight,
                                int n, int c, int h, int w, int o, int kh, int kw, int pad) {
-        CpuDirectConv.backward(f(gradOut), f(in), f(weight), f(gradIn), f(gradWeight), n,
+        CpuDirectConv.backward(f(gradOut), f(in), f(weight), f(gradIn), overwriteGradIn, f(gradWeight), n,
                 new CpuDirectConv.Geometry(c, h, w, o, kh, kw, pad, pad));
     }
 

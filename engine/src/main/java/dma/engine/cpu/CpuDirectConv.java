@@ -87,10 +87,10 @@ final class CpuDirectConv {
     }
 
     /**
-     * Backward of {@link #forward}, accumulating: gradIn [n, c, h, w] += dY ⋆ flipped weightᵀ, gradWeight [o, c, kh, kw]
-     * += Σ over images and positions of dY·x. Either may be null (skipped).
+     * Backward of {@link #forward}: gradIn [n, c, h, w] += dY ⋆ flipped weightᵀ (= when overwrite), gradWeight
+     * [o, c, kh, kw] += Σ over images and positions of dY·x. Either may be null (skipped).
      */
-    static void backward(FloatBuffer G, FloatBuffer X, FloatBuffer W, FloatBuffer GI, FloatBuffer GW, int n, Geometry g) {
+    static void backward(FloatBuffer G, FloatBuffer X, FloatBuffer W, FloatBuffer GI, boolean overwrite, FloatBuffer GW, int n, Geometry g) {
         if (GI == null && GW == null) return;
         int taps = g.kh() * g.kw(), inImage = g.c() * g.h() * g.w(), outPlane = g.oh() * g.ow(), len = g.len();
         Geometry t = g.transposed();
@@ -114,9 +114,9 @@ final class CpuDirectConv {
                 if (GI != null) { // dY bordered by kh−1−padH, correlated with the flipped weight, added to gradIn
                     border(dyImage, t, gp, 0, t.plane());
                     correlate(gp, t.plane(), g.o(), wt, cPad, offsT, t.span(), din);
-                    GI.get(img * inImage, image, 0, inImage);
+                    if (!overwrite) GI.get(img * inImage, image, 0, inImage);
                     for (int ch = 0; ch < g.c(); ch++)
-                        copyRows(din, ch * t.span(), t.pw(), image, ch * g.h() * g.w(), g.w(), g.h(), g.w(), true);
+                        copyRows(din, ch * t.span(), t.pw(), image, ch * g.h() * g.w(), g.w(), g.h(), g.w(), !overwrite);
                     GI.put(img * inImage, image, 0, inImage);
                 }
                 if (GW != null) {

@@ -360,7 +360,7 @@ final class CpuNormalization implements Normalization {
     @Override
     public void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
                                   Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training,
-                                  Storage reluOut, Storage gradResidual) {
+                                  Storage reluOut, Storage gradResidual, boolean overwriteGradIn, boolean overwriteGradResidual) {
         if (gradIn == null && gradWeight == null && gradBias == null && gradResidual == null) return;
         FloatBuffer G = f(gradOut), X = f(in), W = f(weight), M = f(mean), R = f(rstd);
         FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias), Y = f(reluOut), GR = f(gradResidual);
@@ -382,7 +382,8 @@ final class CpuNormalization implements Normalization {
                     for (int img = 0; img < n; img++) {
                         int off = (img * c + c0) * hw;
                         gradient(G, Y, off, g, t, len);
-                        if (GR != null) {
+                        if (GR != null && overwriteGradResidual) GR.put(off, g, 0, len);
+                        else if (GR != null) {
                             GR.get(off, t, 0, len);
                             for (int i = 0; i < len; i++) t[i] += g[i];
                             GR.put(off, t, 0, len);
@@ -414,7 +415,8 @@ final class CpuNormalization implements Normalization {
                     int off = (img * c + c0) * hw;
                     gradient(G, Y, off, g, t, len);
                     X.get(off, x, 0, len);
-                    GI.get(off, t, 0, len);
+                    if (overwriteGradIn) java.util.Arrays.fill(t, 0, len, 0f); // in the staging array, not a pass over memory
+                    else GI.get(off, t, 0, len);
                     for (int j = 0; j < k; j++) {
                         float aj = a[j], bj = b[j], kj = kk[j], mj = m[j];
                         for (int i = j * hw, to = i + hw; i < to; i++) t[i] += aj * g[i] + bj * (x[i] - mj) + kj;

@@ -130,9 +130,12 @@ final class CudaNormalization implements Normalization {
     @Override
     public void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
                                   Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training,
-                                  Storage reluOut, Storage gradResidual) {
+                                  Storage reluOut, Storage gradResidual, boolean overwriteGradIn, boolean overwriteGradResidual) {
         long count = (long) n * hw;
         if (count == 0 || c == 0 || (gradIn == null && gradWeight == null && gradBias == null && gradResidual == null)) return;
+        // the kernels add; a new gradient is zeroed first (on the GPU a memset is cheap next to the kernels)
+        if (overwriteGradIn && gradIn != null) backend.zero(gradIn);
+        if (overwriteGradResidual && gradResidual != null) backend.zero(gradResidual);
         // the channel sums are needed for the parameter gradients, and for gradIn in training mode only
         boolean meansForInput = training && gradIn != null;
         Storage scratch = null;

@@ -26,10 +26,11 @@ public interface Convolution {
     }
 
     /**
-     * Backward of {@link #conv2d}, accumulating: gradIn [n, c, h, w] += the transposed convolution of gradOut,
-     * gradWeight [o, c, kh, kw] += Σ over images and positions of gradOut·in. Either may be null (skipped).
+     * Backward of {@link #conv2d}: gradIn [n, c, h, w] += the transposed convolution of gradOut (= when
+     * {@code overwriteGradIn}: gradIn holds no values yet), gradWeight [o, c, kh, kw] += Σ over images and positions of
+     * gradOut·in. Either may be null (skipped).
      */
-    default void conv2dBackward(Storage gradOut, Storage in, Storage weight, Storage gradIn, Storage gradWeight,
+    default void conv2dBackward(Storage gradOut, Storage in, Storage weight, Storage gradIn, boolean overwriteGradIn, Storage gradWeight,
                                 int n, int c, int h, int w, int o, int kh, int kw, int pad) {
         throw new UnsupportedOperationException("this backend has no direct conv2d: use im2col + GEMM (see hasDirectConv2d)");
     }

@@ -44,9 +44,10 @@ public interface Normalization {
      * Backward of either mode given the mean/rstd used in forward. {@code training}: the statistics depend on
      * the input (batch stats); otherwise they are constants (running stats). When the forward applied ReLU,
      * {@code reluOut} is its output and gradOut counts only where reluOut &gt; 0 (else null); gradResidual (the
-     * residual's gradient, or null) += that masked gradOut.
+     * residual's gradient, or null) += that masked gradOut. gradIn and gradResidual are written, not added to, when
+     * their overwrite flag is set (they hold no values yet).
      */
     void batchNormBackward(Storage gradOut, Storage in, Storage weight, Storage mean, Storage rstd,
                            Storage gradIn, Storage gradWeight, Storage gradBias, int n, int c, int hw, boolean training,
-                           Storage reluOut, Storage gradResidual);
+                           Storage reluOut, Storage gradResidual, boolean overwriteGradIn, boolean overwriteGradResidual);
 }

@@ -81,7 +81,10 @@ public final class Conv {
         Tensor[] inputs = {x, weight, bias};
         // the input gradient reads the weight (w16 under autocast); the weight gradient reads x, rebuilt into cols
         return Linalg.recordProduct(op, out, inputs, weight, w16, x, null, g -> {
-            Storage gx = Autograd.gradStorage(x), gw = Autograd.gradStorage(weight), gb = Autograd.gradStorage(bias);
+            // the direct kernel overwrites a new input gradient (no zeroing); im2col's col2im adds into a zeroed one
+            Autograd.GradTarget tx = direct ? Autograd.gradTarget(x) : null;
+            Storage gx = direct ? (tx == null ? null : tx.storage()) : Autograd.gradStorage(x);
+            Storage gw = Autograd.gradStorage(weight), gb = Autograd.gradStorage(bias);
             if (gx != null) Flops.addGradient(x, work);
             if (gw != null) Flops.addGradient(weight, work);
             if (gb != null) { // gb[ch] += Σ over images and positions
@@ -92,7 +95,7 @@ public final class Conv {
             }
             if (gw == null && gx == null) return;
             if (direct) {
-                conv.conv2dBackward(g.storage(), x.storage(), weight.storage(), gx, gw, n, c, h, w, o, kh, kw, padding);
+                conv.conv2dBackward(g.storage(), x.storage(), weight.storage(), gx, tx != null && tx.overwrite(), gw, n, c, h, w, o, kh, kw, padding);
                 return;
             }
             // per chunk, dY' [O, m·S] gathers each image's [O, S] block of the output gradient; then one GEMM each:

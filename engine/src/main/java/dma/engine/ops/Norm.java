@@ -147,10 +147,15 @@ public final class Norm {
         }
         Tensor savedMean = mean, savedRstd = rstd;
         return Autograd.record(op, out, inputs, g -> {
-            // the ReLU's mask is read from this op's own output (alive while its gradient is applied)
+            // the ReLU's mask is read from this op's own output (alive while its gradient is applied); new gradients of x
+            // and the residual are written, not added to (unless they are one tensor: then both add into zeros)
+            Autograd.GradTarget gx = Autograd.gradTarget(x), gr = residual == x ? gx : Autograd.gradTarget(residual);
+            boolean shared = residual == x && gx != null;
+            if (shared && gx.overwrite()) be.zero(gx.storage());
             k.batchNormBackward(g.storage(), x.storage(), weight.storage(), savedMean.storage(), savedRstd.storage(),
-                    Autograd.gradStorage(x), Autograd.gradStorage(weight), Autograd.gradStorage(bias), n, c, hw, training,
-                    relu ? out.storage() : null, Autograd.gradStorage(residual));
+                    gx == null ? null : gx.storage(), Autograd.gradStorage(weight), Autograd.gradStorage(bias), n, c, hw, training,
+                    relu ? out.storage() : null, gr == null ? null : gr.storage(),
+                    gx != null && gx.overwrite() && !shared, gr != null && gr.overwrite() && !shared);
             savedMean.close();
             savedRstd.close();
         });

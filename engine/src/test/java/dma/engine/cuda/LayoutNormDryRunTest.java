@@ -106,10 +106,10 @@ class LayoutNormDryRunTest {
         be.normalization().batchNormTrain(b(size), b(c), b(c), b(size), b(c), b(c), null, null, n, c, hw, 1e-5f, 0.1f, b(size), true);
         be.normalization().batchNormEval(b(size), b(c), b(c), b(c), b(c), b(size), n, c, hw, 1e-5f, b(size), true);
         for (boolean training : new boolean[]{true, false})
-            be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), b(size), b(c), b(c), n, c, hw, training, null, null);
-        be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), b(size), null, null, n, c, hw, false, b(size), null);
-        be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), b(size), null, null, n, c, hw, true, b(size), b(size));
-        be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), null, null, null, n, c, hw, true, null, null);
+            be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), b(size), b(c), b(c), n, c, hw, training, null, null, false, false);
+        be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), b(size), null, null, n, c, hw, false, b(size), null, false, false);
+        be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), b(size), null, null, n, c, hw, true, b(size), b(size), false, false);
+        be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), null, null, null, n, c, hw, true, null, null, false, false);
         String[] train = {"normalization.channelSumPartials", "normalization.channelSqPartials", "normalization.batchNormStats",
                 "normalization.batchNormApply"};
         String[] backward = {"normalization.channelGradPartials", "normalization.addPartials", "normalization.batchNormBackwardInput"};

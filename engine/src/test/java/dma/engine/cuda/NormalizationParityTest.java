@@ -111,9 +111,9 @@ class NormalizationParityTest {
                         Storage[] gi = (mask & 1) != 0 ? p.accumulator(total) : null, gw = (mask & 2) != 0 ? p.accumulator(c) : null,
                                 gb = (mask & 4) != 0 ? p.accumulator(c) : null, gr = fused && mask == 7 ? p.accumulator(total) : null;
                         p.cpu.normalization().batchNormBackward(gradOut[0], x[0], w[0], mean[0], rstd[0], cpu(gi), cpu(gw), cpu(gb), n, c, hw,
-                                training, cpu(reluOut), cpu(gr));
+                                training, cpu(reluOut), cpu(gr), false, false);
                         p.gpu.normalization().batchNormBackward(gradOut[1], x[1], w[1], mean[1], rstd[1], gpu(gi), gpu(gw), gpu(gb), n, c, hw,
-                                training, gpu(reluOut), gpu(gr));
+                                training, gpu(reluOut), gpu(gr), false, false);
                         String how = what + " training=" + training + " mask " + mask;
                         if (gi != null) p.assertClose(gi, total, Parity.F32, "batchNormBackward gradIn " + how);
                         if (gw != null) p.assertClose(gw, c, Parity.F32, "batchNormBackward gradWeight " + how);
