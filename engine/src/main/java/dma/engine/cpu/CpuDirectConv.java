@@ -6,6 +6,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.nio.FloatBuffer;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Stride-1 dense convolution computed directly from zero-bordered copies of each image, with register-blocked
@@ -22,14 +23,17 @@ import java.util.Arrays;
  * 8 output channels × 3 taps in registers, each a vector of input channels read from x transposed to [position][channel]:
  * the same register block as the forward, with the sum over positions in the accumulators (no lane reductions).
  *
- * <p>Images are split across the backend's threads in contiguous ranges; each thread keeps its own weight-gradient
- * partials, added in thread order, so results depend only on the thread count.
+ * <p>Threads take images (forward) or blocks of images (backward) as they come free, which evens out a thread that
+ * starts late or runs slow; each block keeps its own weight-gradient sums, added in block order, so every result is
+ * the same whichever thread ran what, and for any thread count.
  */
 final class CpuDirectConv {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int V = S.length();
     /** Output channels per register block (forward and input gradient). */
     private static final int OB = 8;
+    /** Blocks of images the backward hands out (each with its own weight-gradient sums). */
+    private static final int BLOCKS = 16;
     /** Vectors of output positions per register block. */
     private static final int PB = 3;
     private static final int STEP = PB * V;
@@ -72,10 +76,11 @@ final class CpuDirectConv {
         float[] wp = packWeights(W, g.o(), g.c(), g.kh() * g.kw(), false, g.kh(), g.kw());
         int[] offs = g.offsets();
         int oPad = roundUp(g.o(), OB), outPlane = g.oh() * g.ow();
+        AtomicInteger next = new AtomicInteger();
         Parallel.forRange(n, 1, (s, e) -> {
             float[] xp = new float[g.c() * g.plane() + STEP], out = new float[oPad * g.span()];
             float[] image = new float[Math.max(g.c() * g.h() * g.w(), g.o() * outPlane)];
-            for (int img = s; img < e; img++) {
+            for (int img; (img = next.getAndIncrement()) < n; ) { // images are independent: taken as threads come free
                 X.get(img * g.c() * g.h() * g.w(), image, 0, g.c() * g.h() * g.w());
                 border(image, g, xp, 0, g.plane());
                 correlate(xp, g.plane(), g.c(), wp, oPad, offs, g.span(), out);
@@ -99,46 +104,50 @@ final class CpuDirectConv {
         int cPad = roundUp(g.c(), OB), cLanes = roundUp(g.c(), V), oPad = roundUp(g.o(), OB), tapsPad = offs.length;
         int[] planes = new int[V];
         for (int l = 0; l < V; l++) planes[l] = l * g.h() * g.w();
-        int chunks = Parallel.chunks(n, 1);
-        float[][] partial = new float[chunks][];
-        Parallel.forChunks(n, 1, (chunk, s, e) -> {
+        // blocks of images, taken as threads come free; each block's weight-gradient sums are its own and are added
+        // in block order, so the result does not depend on which thread ran which block, nor on the thread count
+        int blocks = Math.min(n, BLOCKS);
+        float[][] partial = new float[blocks][];
+        AtomicInteger next = new AtomicInteger();
+        Parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
             // whole images move between the buffers and these arrays in one bulk copy each (row by row cost more than the kernels)
             float[] image = new float[inImage], dyImage = new float[g.o() * outPlane];
             float[] gp = GI != null ? new float[g.o() * t.plane() + STEP] : null, din = GI != null ? new float[cPad * t.span()] : null;
             // weight gradient: x bordered and transposed to [position][channel] (zero border, zero channels ≥ c), dY in the
             // output pitch [channel][len] (zero scratch columns and channels ≥ o), and the sums as [o][tap][channel]
             float[] xt = GW != null ? new float[g.plane() * cLanes] : null, dy = GW != null ? new float[oPad * len] : null;
-            float[] gwt = GW != null ? new float[oPad * tapsPad * cLanes] : null;
-            for (int img = s; img < e; img++) {
-                G.get(img * g.o() * outPlane, dyImage, 0, g.o() * outPlane);
-                if (GI != null) { // dY bordered by kh−1−padH, correlated with the flipped weight, added to gradIn
-                    border(dyImage, t, gp, 0, t.plane());
-                    correlate(gp, t.plane(), g.o(), wt, cPad, offsT, t.span(), din);
-                    if (!overwrite) GI.get(img * inImage, image, 0, inImage);
-                    for (int ch = 0; ch < g.c(); ch++)
-                        copyRows(din, ch * t.span(), t.pw(), image, ch * g.h() * g.w(), g.w(), g.h(), g.w(), !overwrite);
-                    GI.put(img * inImage, image, 0, inImage);
+            for (int b; (b = next.getAndIncrement()) < blocks; ) {
+                float[] gwt = GW != null ? new float[oPad * tapsPad * cLanes] : null;
+                for (int img = (int) ((long) n * b / blocks), end = (int) ((long) n * (b + 1) / blocks); img < end; img++) {
+                    G.get(img * g.o() * outPlane, dyImage, 0, g.o() * outPlane);
+                    if (GI != null) { // dY bordered by kh−1−padH, correlated with the flipped weight, added to gradIn
+                        border(dyImage, t, gp, 0, t.plane());
+                        correlate(gp, t.plane(), g.o(), wt, cPad, offsT, t.span(), din);
+                        if (!overwrite) GI.get(img * inImage, image, 0, inImage);
+                        for (int ch = 0; ch < g.c(); ch++)
+                            copyRows(din, ch * t.span(), t.pw(), image, ch * g.h() * g.w(), g.w(), g.h(), g.w(), !overwrite);
+                        GI.put(img * inImage, image, 0, inImage);
+                    }
+                    if (GW != null) {
+                        X.get(img * inImage, image, 0, inImage);
+                        transpose(image, g, xt, cLanes, planes);
+                        for (int ch = 0; ch < g.o(); ch++)
+                            copyRows(dyImage, ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
+                        weightGradient(xt, cLanes, dy, len, oPad, offs, gwt);
+                    }
                 }
-                if (GW != null) {
-                    X.get(img * inImage, image, 0, inImage);
-                    transpose(image, g, xt, cLanes, planes);
-                    for (int ch = 0; ch < g.o(); ch++)
-                        copyRows(dyImage, ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
-                    weightGradient(xt, cLanes, dy, len, oPad, offs, gwt);
-                }
-            }
-            if (GW != null) { // [o][tap][channel] → [o][channel][tap]
-                float[] gw = new float[g.o() * g.c() * taps];
-                for (int co = 0; co < g.o(); co++)
-                    for (int ci = 0; ci < g.c(); ci++)
-                        for (int k = 0; k < taps; k++) gw[(co * g.c() + ci) * taps + k] = gwt[(co * tapsPad + k) * cLanes + ci];
-                partial[chunk] = gw;
+                partial[b] = gwt;
             }
         });
-        if (GW != null) {
+        if (GW != null) { // Σ over blocks in order, [o][tap][channel] → [o][channel][tap], added to gradWeight
             float[] sum = partial[0];
-            for (int k = 1; k < chunks; k++) for (int i = 0; i < sum.length; i++) sum[i] += partial[k][i];
-            for (int i = 0; i < sum.length; i++) GW.put(i, GW.get(i) + sum[i]);
+            for (int b = 1; b < blocks; b++) for (int i = 0; i < sum.length; i++) sum[i] += partial[b][i];
+            for (int co = 0; co < g.o(); co++)
+                for (int ci = 0; ci < g.c(); ci++)
+                    for (int k = 0; k < taps; k++) {
+                        int at = (co * g.c() + ci) * taps + k;
+                        GW.put(at, GW.get(at) + sum[(co * tapsPad + k) * cLanes + ci]);
+                    }
         }
     }
 
