@@ -22,7 +22,9 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Collection;
 import java.util.concurrent.Callable;
 import java.util.function.BiFunction;
@@ -37,6 +39,10 @@ abstract class ModelStepBench implements Callable<Integer> {
 
     @Mixin
     BenchOptions o;
+
+    @Option(names = "--rounds", description = {"Rounds of ours then the peer, their repetitions pooled (default: ${DEFAULT-VALUE}).",
+            "On a shared machine whose speed drifts by tens of percent within minutes, several short rounds put the drift on both sides."})
+    int rounds = 1;
 
     abstract String workload();
 
@@ -55,20 +61,38 @@ abstract class ModelStepBench implements Callable<Integer> {
         Parallel.setThreads(o.threads);
         Backend be = CpuBackend.get();
         Architecture arch = architecture();
-        Timing.Result t;
+        if (rounds < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--rounds must be at least 1, got " + rounds);
+        String[] args = concat(peerArgs(), "--batch", String.valueOf(batch()), "--reps", String.valueOf(o.reps));
+        List<Double> oursValues = new ArrayList<>(), peerValues = new ArrayList<>();
+        int inner = 1;
+        Peer.Outcome peer = null;
         try (ImageClassifier model = arch.build(be, 0);
              Optimizer opt = Optimizer.create(optimizer(), model.parameters(), 0.05, 0.9);
              Tensor x = images(be, arch, batch())) {
             model.train(true);
-            t = Timing.time(trainingStep(model, opt, model.parameters().values(), x, labels(arch, batch())), o.reps);
+            Runnable step = trainingStep(model, opt, model.parameters().values(), x, labels(arch, batch()));
+            for (int r = 0; r < rounds; r++) {
+                Timing.Result t = Timing.time(step, o.reps);
+                inner = t.inner();
+                for (double sec : t.seconds()) oursValues.add(batch() / sec);
+                if (o.noPeer || (peer != null && !peer.available())) continue;
+                peer = Peer.run(o.threads, workload(), args);
+                if (peer.available()) peer.result().path("images_per_s").forEach(v -> peerValues.add(v.asDouble()));
+            }
         }
-        ObjectNode ours = Report.side("dma", t.inner(), "images_per_s", Arrays.stream(t.seconds()).map(s -> batch() / s).toArray());
+        ObjectNode ours = Report.side("dma", inner, "images_per_s", oursValues.stream().mapToDouble(Double::doubleValue).toArray());
         ours.put("peak_rss_mb", peakRssMb());
-        String[] args = concat(peerArgs(), "--batch", String.valueOf(batch()), "--reps", String.valueOf(o.reps));
-        Peer.Outcome peer = o.noPeer ? null : Peer.run(o.threads, workload(), args);
+        if (peer != null && peer.available() && rounds > 1) { // the last round's report, with every round's figures
+            ObjectNode pooled = peer.result().deepCopy();
+            double[] v = peerValues.stream().mapToDouble(Double::doubleValue).toArray();
+            ObjectNode stats = Report.side("peer", 0, "images_per_s", v);
+            for (String k : new String[]{"images_per_s", "min", "median", "max"}) pooled.set(k, stats.get(k));
+            peer = new Peer.Outcome(pooled, null);
+        }
         ObjectNode root = Report.start(workload(), o).put("batch", batch()).put("model", arch.toMap().toString());
-        Report.finish(root, ours, peer, String.format("%s training step (forward, loss, backward, %s), batch %d, %d threads, %d repetitions",
-                        arch.family(), optimizer(), batch(), o.threads, o.reps),
+        Report.finish(root, ours, peer, String.format("%s training step (forward, loss, backward, %s), batch %d, %d threads, %d repetitions%s",
+                        arch.family(), optimizer(), batch(), o.threads, o.reps,
+                        rounds > 1 ? " in each of " + rounds + " rounds of ours then the peer" : ""),
                 "images/s", spec.commandLine().getOut(), spec.commandLine().getErr(), o.json);
         if (!o.json) {
             spec.commandLine().getOut().printf("peak RSS: dma %.0f MB%s%n", peakRssMb(),

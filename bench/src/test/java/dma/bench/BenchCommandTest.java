@@ -53,6 +53,16 @@ class BenchCommandTest {
     }
 
     @Test
+    void resnetStepRoundsPoolTheirRepetitions() throws Exception {
+        assertEquals(0, run("bench", "resnet-step", "--no-peer", "--json", "--batch", "2", "--depth", "8", "--rounds", "2",
+                "--threads", "1"), err.toString());
+        JsonNode j = Report.JSON.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(out.toString());
+        assertEquals(10, j.get("ours").get("images_per_s").size(), "2 rounds of 5 repetitions");
+        assertNotEquals(0, run("bench", "resnet-step", "--no-peer", "--rounds", "0"));
+        assertTrue(err.toString().contains("--rounds must be at least 1"), err.toString());
+    }
+
+    @Test
     void deitStepOnTheCpuCountsTheSameFlopsAsTheModelFormula() throws Exception {
         // one block at batch 1: the whole GPU benchmark's path (model, AdamW, timing, MFU, JSON) in a few seconds here
         assertEquals(0, run("bench", "deit-step", "--backend", "cpu", "--batch", "1", "--depth", "1", "--no-peer", "--json",
