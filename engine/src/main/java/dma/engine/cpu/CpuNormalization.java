@@ -262,7 +262,7 @@ final class CpuNormalization implements Normalization {
         int gc = group(c, hw), groups = (c + gc - 1) / gc;
         long count = (long) n * hw;
         Parallel.forRange(groups, 1, (s, e) -> {
-            float[] x = new float[gc * hw], r = S != null ? new float[gc * hw] : null, plane = new float[hw];
+            float[] x = new float[gc * hw], r = S != null ? new float[gc * hw] : null;
             double[] mu = new double[gc], m2 = new double[gc];
             long[] cnt = new long[gc];
             float[] scale = new float[gc], shift = new float[gc];
@@ -276,8 +276,7 @@ final class CpuNormalization implements Normalization {
                 for (int img = 0; img < n; img++) {
                     X.get((img * c + c0) * hw, x, 0, len);
                     for (int j = 0; j < k; j++) {
-                        System.arraycopy(x, j * hw, plane, 0, hw);
-                        double pm = VectorSums.sum(plane, hw) / hw, pm2 = VectorSums.squaredDeviations(plane, (float) pm, hw);
+                        double pm = VectorSums.sum(x, j * hw, hw) / hw, pm2 = VectorSums.squaredDeviations(x, j * hw, (float) pm, hw);
                         merge(mu, m2, cnt, j, pm, pm2, hw);
                     }
                 }
@@ -339,15 +338,15 @@ final class CpuNormalization implements Normalization {
         for (int img = 0; img < n; img++) {
             int off = (img * c + c0) * hw;
             X.get(off, x, 0, len);
-            for (int j = 0; j < k; j++) {
+            if (S != null) S.get(off, r, 0, len);
+            for (int j = 0; j < k; j++) { // one loop per case, each simple enough to vectorize
                 float a = scale[j], b = shift[j];
-                for (int i = j * hw, to = i + hw; i < to; i++) x[i] = x[i] * a + b;
+                int from = j * hw, to = from + hw;
+                if (S != null && relu) for (int i = from; i < to; i++) x[i] = Math.max(x[i] * a + b + r[i], 0f);
+                else if (S != null) for (int i = from; i < to; i++) x[i] = x[i] * a + b + r[i];
+                else if (relu) for (int i = from; i < to; i++) x[i] = Math.max(x[i] * a + b, 0f);
+                else for (int i = from; i < to; i++) x[i] = x[i] * a + b;
             }
-            if (S != null) {
-                S.get(off, r, 0, len);
-                for (int i = 0; i < len; i++) x[i] += r[i];
-            }
-            if (relu) for (int i = 0; i < len; i++) x[i] = Math.max(x[i], 0f);
             Y.put(off, x, 0, len);
         }
     }
@@ -369,7 +368,7 @@ final class CpuNormalization implements Normalization {
         boolean sums = GW != null || GB != null || (training && GI != null);
         int gc = group(c, hw), groups = (c + gc - 1) / gc;
         Parallel.forRange(groups, 1, (s, e) -> {
-            float[] g = new float[gc * hw], x = new float[gc * hw], t = new float[gc * hw], plane = new float[hw], xs = new float[hw];
+            float[] g = new float[gc * hw], x = new float[gc * hw], t = new float[gc * hw];
             double[] sumDy = new double[gc], sumDyX = new double[gc];
             float[] a = new float[gc], b = new float[gc], kk = new float[gc], m = new float[gc];
             for (int grp = s; grp < e; grp++) {
@@ -391,10 +390,8 @@ final class CpuNormalization implements Normalization {
                         if (!sums) continue;
                         X.get(off, x, 0, len);
                         for (int j = 0; j < k; j++) {
-                            System.arraycopy(g, j * hw, plane, 0, hw);
-                            System.arraycopy(x, j * hw, xs, 0, hw);
-                            sumDy[j] += VectorSums.sum(plane, hw);
-                            sumDyX[j] += VectorSums.centeredDot(plane, xs, m[j], hw);
+                            sumDy[j] += VectorSums.sum(g, j * hw, hw);
+                            sumDyX[j] += VectorSums.centeredDot(g, x, j * hw, m[j], hw);
                         }
                     }
                 for (int j = 0; j < k; j++) {
@@ -415,11 +412,11 @@ final class CpuNormalization implements Normalization {
                     int off = (img * c + c0) * hw;
                     gradient(G, Y, off, g, t, len);
                     X.get(off, x, 0, len);
-                    if (overwriteGradIn) java.util.Arrays.fill(t, 0, len, 0f); // in the staging array, not a pass over memory
-                    else GI.get(off, t, 0, len);
+                    if (!overwriteGradIn) GI.get(off, t, 0, len);
                     for (int j = 0; j < k; j++) {
                         float aj = a[j], bj = b[j], kj = kk[j], mj = m[j];
-                        for (int i = j * hw, to = i + hw; i < to; i++) t[i] += aj * g[i] + bj * (x[i] - mj) + kj;
+                        if (overwriteGradIn) for (int i = j * hw, to = i + hw; i < to; i++) t[i] = aj * g[i] + bj * (x[i] - mj) + kj;
+                        else for (int i = j * hw, to = i + hw; i < to; i++) t[i] += aj * g[i] + bj * (x[i] - mj) + kj;
                     }
                     GI.put(off, t, 0, len);
                 }

@@ -17,35 +17,45 @@ final class VectorSums {
 
     /** Σ a[i] for i &lt; len. */
     static double sum(float[] a, int len) {
+        return sum(a, 0, len);
+    }
+
+    /** Σ a[from + i] for i &lt; len. */
+    static double sum(float[] a, int from, int len) {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
-        for (int bound = S.loopBound(len); i < bound; i += S.length()) acc = acc.add(FloatVector.fromArray(S, a, i));
+        for (int bound = S.loopBound(len); i < bound; i += S.length()) acc = acc.add(FloatVector.fromArray(S, a, from + i));
         double s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < len; i++) s += a[i];
+        for (; i < len; i++) s += a[from + i];
         return s;
     }
 
     /** Σ (a[i] − mean)² for i &lt; len. */
     static double squaredDeviations(float[] a, float mean, int len) {
+        return squaredDeviations(a, 0, mean, len);
+    }
+
+    /** Σ (a[from + i] − mean)² for i &lt; len. */
+    static double squaredDeviations(float[] a, int from, float mean, int len) {
         FloatVector acc = FloatVector.zero(S), m = FloatVector.broadcast(S, mean);
         int i = 0;
         for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-            FloatVector d = FloatVector.fromArray(S, a, i).sub(m);
+            FloatVector d = FloatVector.fromArray(S, a, from + i).sub(m);
             acc = d.fma(d, acc);
         }
         double s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < len; i++) s += (double) (a[i] - mean) * (a[i] - mean);
+        for (; i < len; i++) s += (double) (a[from + i] - mean) * (a[from + i] - mean);
         return s;
     }
 
-    /** Σ g[i]·(x[i] − mean) for i &lt; len. */
-    static double centeredDot(float[] g, float[] x, float mean, int len) {
+    /** Σ g[from + i]·(x[from + i] − mean) for i &lt; len. */
+    static double centeredDot(float[] g, float[] x, int from, float mean, int len) {
         FloatVector acc = FloatVector.zero(S), m = FloatVector.broadcast(S, mean);
         int i = 0;
         for (int bound = S.loopBound(len); i < bound; i += S.length())
-            acc = FloatVector.fromArray(S, x, i).sub(m).fma(FloatVector.fromArray(S, g, i), acc);
+            acc = FloatVector.fromArray(S, x, from + i).sub(m).fma(FloatVector.fromArray(S, g, from + i), acc);
         double s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < len; i++) s += (double) g[i] * (x[i] - mean);
+        for (; i < len; i++) s += (double) g[from + i] * (x[from + i] - mean);
         return s;
     }
 }
