@@ -93,7 +93,7 @@ public final class OpsBench implements Callable<Integer> {
         ZonedDateTime started = ZonedDateTime.now(ZoneOffset.UTC);
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(Pattern.quote(PACKAGE + ".") + ".*" + (only == null ? "" : "(?:" + only + ")"))
-                .forks(forks).jvmArgsAppend("--add-modules", "jdk.incubator.vector").warmupIterations(warmup).measurementIterations(iterations)
+                .forks(forks).jvmArgsAppend(dma.trainer.launch.DmaCommand.JVM_FLAGS.toArray(String[]::new)).warmupIterations(warmup).measurementIterations(iterations)
                 .warmupTime(iteration).measurementTime(iteration)
                 .param("threads", String.valueOf(threads))
                 .shouldFailOnError(true);

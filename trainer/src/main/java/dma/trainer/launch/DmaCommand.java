@@ -17,8 +17,12 @@ import java.util.regex.Pattern;
  */
 public record DmaCommand(String java, String classPath, String script) {
     public static final String MAIN = "dma.trainer.cli.Main";
-    /** The incubator module the CPU kernels need on every java command line (Java 17). */
-    public static final String VECTOR_API = "jdk.incubator.vector";
+    /**
+     * The JVM flags of every dma process, as ./dma passes them: the Vector API the CPU kernels need (an incubator
+     * module in Java 17), and a young generation capped at 64 MB (tensors live off the heap; without the cap it grows
+     * to hundreds of MB of short-lived staging arrays, resident memory that buys no speed).
+     */
+    public static final List<String> JVM_FLAGS = List.of("--add-modules", "jdk.incubator.vector", "-XX:MaxNewSize=64m");
     private static final Pattern PLAIN = Pattern.compile("[A-Za-z0-9_./:=,+@%-]+");
 
     /** This process's java and class path. */
@@ -37,7 +41,9 @@ public record DmaCommand(String java, String classPath, String script) {
 
     /** The argument vector of {@code dma args...} run through java. */
     public List<String> argv(List<String> args) {
-        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", VECTOR_API, "-cp", classPath, MAIN));
+        List<String> cmd = new ArrayList<>(List.of(java));
+        cmd.addAll(JVM_FLAGS);
+        cmd.addAll(List.of("-cp", classPath, MAIN));
         cmd.addAll(args);
         return cmd;
     }
