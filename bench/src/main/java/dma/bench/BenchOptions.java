@@ -18,4 +18,8 @@ public final class BenchOptions {
 
     @Option(names = "--no-peer", description = "Time ours alone, without running the PyTorch peer.")
     boolean noPeer;
+
+    @Option(names = "--rounds", description = {"Rounds of ours then the peer, every repetition pooled (default: ${DEFAULT-VALUE}).",
+            "The machine's speed drifts within minutes: several rounds put the drift on both sides."})
+    int rounds = 1;
 }

@@ -63,6 +63,7 @@ final class DeitStepBench implements Callable<Integer> {
     @Override
     public Integer call() {
         GemmBench.check(spec, o);
+        GemmBench.requireOneRound(spec, o);
         String b = GemmBench.backend(spec, backend);
         if (batch < 1) throw new ParameterException(spec.commandLine(), "--batch must be at least 1, got " + batch);
         if (depth < 1) throw new ParameterException(spec.commandLine(), "--depth must be at least 1, got " + depth);

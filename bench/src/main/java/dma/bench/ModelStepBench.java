@@ -22,9 +22,7 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Collection;
 import java.util.concurrent.Callable;
 import java.util.function.BiFunction;
@@ -40,9 +38,6 @@ abstract class ModelStepBench implements Callable<Integer> {
     @Mixin
     BenchOptions o;
 
-    @Option(names = "--rounds", description = {"Rounds of ours then the peer, their repetitions pooled (default: ${DEFAULT-VALUE}).",
-            "On a shared machine whose speed drifts by tens of percent within minutes, several short rounds put the drift on both sides."})
-    int rounds = 1;
 
     abstract String workload();
 
@@ -61,38 +56,23 @@ abstract class ModelStepBench implements Callable<Integer> {
         Parallel.setThreads(o.threads);
         Backend be = CpuBackend.get();
         Architecture arch = architecture();
-        if (rounds < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--rounds must be at least 1, got " + rounds);
         String[] args = concat(peerArgs(), "--batch", String.valueOf(batch()), "--reps", String.valueOf(o.reps));
-        List<Double> oursValues = new ArrayList<>(), peerValues = new ArrayList<>();
-        int inner = 1;
-        Peer.Outcome peer = null;
+        Rounds r;
         try (ImageClassifier model = arch.build(be, 0);
              Optimizer opt = Optimizer.create(optimizer(), model.parameters(), 0.05, 0.9);
              Tensor x = images(be, arch, batch())) {
             model.train(true);
             Runnable step = trainingStep(model, opt, model.parameters().values(), x, labels(arch, batch()));
-            for (int r = 0; r < rounds; r++) {
-                Timing.Result t = Timing.time(step, o.reps);
-                inner = t.inner();
-                for (double sec : t.seconds()) oursValues.add(batch() / sec);
-                if (o.noPeer || (peer != null && !peer.available())) continue;
-                peer = Peer.run(o.threads, workload(), args);
-                if (peer.available()) peer.result().path("images_per_s").forEach(v -> peerValues.add(v.asDouble()));
-            }
+            r = Rounds.run(o.rounds, () -> Timing.time(step, o.reps), s -> batch() / s,
+                    o.noPeer ? null : () -> Peer.run(o.threads, workload(), args), "images_per_s");
         }
-        ObjectNode ours = Report.side("dma", inner, "images_per_s", oursValues.stream().mapToDouble(Double::doubleValue).toArray());
+        ObjectNode ours = Report.side("dma", r.inner(), "images_per_s", r.ours());
         ours.put("peak_rss_mb", peakRssMb());
-        if (peer != null && peer.available() && rounds > 1) { // the last round's report, with every round's figures
-            ObjectNode pooled = peer.result().deepCopy();
-            double[] v = peerValues.stream().mapToDouble(Double::doubleValue).toArray();
-            ObjectNode stats = Report.side("peer", 0, "images_per_s", v);
-            for (String k : new String[]{"images_per_s", "min", "median", "max"}) pooled.set(k, stats.get(k));
-            peer = new Peer.Outcome(pooled, null);
-        }
+        Peer.Outcome peer = r.peer();
         ObjectNode root = Report.start(workload(), o).put("batch", batch()).put("model", arch.toMap().toString());
         Report.finish(root, ours, peer, String.format("%s training step (forward, loss, backward, %s), batch %d, %d threads, %d repetitions%s",
                         arch.family(), optimizer(), batch(), o.threads, o.reps,
-                        rounds > 1 ? " in each of " + rounds + " rounds of ours then the peer" : ""),
+                        o.rounds > 1 ? " in each of " + o.rounds + " rounds of ours then the peer" : ""),
                 "images/s", spec.commandLine().getOut(), spec.commandLine().getErr(), o.json);
         if (!o.json) {
             spec.commandLine().getOut().printf("peak RSS: dma %.0f MB%s%n", peakRssMb(),

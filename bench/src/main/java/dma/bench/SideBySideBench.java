@@ -49,7 +49,7 @@ final class SideBySideBench implements Callable<Integer> {
     @Option(names = "--reps", description = "Timed repetitions per side, at least 5 (default: ${DEFAULT-VALUE}).")
     int reps = 5;
 
-    @Option(names = "--rounds", description = "Rounds of ours then the peer for the training steps, pooled (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--rounds", description = "Rounds of ours then the peer per workload, pooled (default: ${DEFAULT-VALUE}).")
     int rounds = 3;
 
     @Option(names = "--only", split = ",", description = "A subset of: gemm, vit-step, resnet-step.")
@@ -74,7 +74,7 @@ final class SideBySideBench implements Callable<Integer> {
             err.flush();
             List<String> args = new ArrayList<>(List.of(w.name(), "--json", "--reps", String.valueOf(reps)));
             args.addAll(w.args());
-            if (!w.name().equals("gemm")) args.addAll(List.of("--rounds", String.valueOf(rounds)));
+            args.addAll(List.of("--rounds", String.valueOf(rounds)));
             // each workload's peak RSS its own: the previous one's cached blocks and high-water mark are dropped first
             if (!ModelStepBench.resetPeakRss()) err.println("side-by-side: could not reset the peak RSS; later workloads' peaks include earlier ones");
             StringWriter json = new StringWriter();
@@ -108,7 +108,7 @@ final class SideBySideBench implements Callable<Integer> {
         md.append("- **Command**: `").append(Report.commandLine(spec.commandLine().getParseResult().originalArgs())).append("`\n");
         md.append("- **Load average** (1, 5, 15 min): ").append(loadBefore).append(" before, ").append(loadAfter).append(" after\n");
         md.append("- **Machine**: ").append(Report.machine()).append("; both sides on 2 threads, the peer is Debian's python3-torch\n");
-        md.append("- gemm ran ours then the peer's; the training steps ran ").append(rounds).append(" rounds of ours then the peer's ")
+        md.append("- Each workload ran ").append(rounds).append(" rounds of ours then the peer's ")
                 .append("(the machine's speed drifts by tens of percent within minutes; rounds put the drift on both sides), ")
                 .append(reps).append(" timed repetitions per side and round after warm-up, pooled; ")
                 .append("min / median / max per side, the ratio is of the medians.\n\n");

@@ -36,6 +36,7 @@ public final class VitBlockBench implements Callable<Integer> {
     @Override
     public Integer call() {
         GemmBench.check(spec, o);
+        GemmBench.requireOneRound(spec, o);
         if (batch < 1 || tokens < 1 || heads < 1 || width < 1 || width % heads != 0)
             throw new ParameterException(spec.commandLine(), "need positive --batch, --tokens, --heads and --width, with width a multiple of heads");
         Parallel.setThreads(o.threads);

@@ -60,6 +60,8 @@ class BenchCommandTest {
         assertEquals(10, j.get("ours").get("images_per_s").size(), "2 rounds of 5 repetitions");
         assertNotEquals(0, run("bench", "resnet-step", "--no-peer", "--rounds", "0"));
         assertTrue(err.toString().contains("--rounds must be at least 1"), err.toString());
+        assertNotEquals(0, run("bench", "deit-step", "--backend", "cpu", "--no-peer", "--rounds", "2"));
+        assertTrue(err.toString().contains("--rounds 2 is not supported"), err.toString());
     }
 
     @Test
