@@ -190,7 +190,9 @@ public final class SlurmLauncher {
         b.append("java=").append(DmaCommand.quote(dma.java())).append('\n');
         b.append("cp=").append(DmaCommand.quote(dma.classPath())).append('\n');
         for (List<String> c : j.commands()) {
-            b.append("\"$java\" ${DMA_JAVA_OPTS:-} -cp \"$cp\" ").append(DmaCommand.MAIN);
+            b.append("\"$java\"");
+            for (String f : DmaCommand.JVM_FLAGS) b.append(' ').append(DmaCommand.quote(f));
+            b.append(" ${DMA_JAVA_OPTS:-} -cp \"$cp\" ").append(DmaCommand.MAIN);
             for (String a : c) b.append(' ').append(a.equals(TASK) ? "\"" + TASK + "\"" : DmaCommand.quote(a));
             b.append('\n');
         }

@@ -51,7 +51,9 @@ class SlurmPipelineTest {
             Runs.assertSameWeights(local.resolve(stage).resolve("model.safetensors"), slurm.resolve(stage).resolve("model.safetensors"));
         for (String script : List.of("meta", "incubate", "finetune", "report"))
             assertTrue(Files.isRegularFile(slurm.resolve("slurm").resolve(script + ".sbatch")), script);
-        assertTrue(Files.readString(slurm.resolve("slurm").resolve("incubate.sbatch")).contains("--module \"$SLURM_ARRAY_TASK_ID\""));
+        String incubate = Files.readString(slurm.resolve("slurm").resolve("incubate.sbatch"));
+        assertTrue(incubate.contains("--module \"$SLURM_ARRAY_TASK_ID\""));
+        assertTrue(incubate.contains(String.join(" ", DmaCommand.JVM_FLAGS)), "the jobs' java takes dma's JVM flags:\n" + incubate);
         RunStatus.Report done = RunStatus.of(slurm);
         assertTrue(done.stages().stream().allMatch(r -> r.state().equals("done")), RunStatus.render(done));
         assertTrue(done.stage("incubate-1").job().matches("\\d+_1"), RunStatus.render(done));
