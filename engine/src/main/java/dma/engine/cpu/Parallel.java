@@ -108,7 +108,7 @@ public final class Parallel {
         private final ReentrantLock lock = new ReentrantLock();
         private final Worker[] workers;
         private final AtomicInteger pending = new AtomicInteger();
-        private final AtomicReference<RuntimeException> failure = new AtomicReference<>();
+        private final AtomicReference<Throwable> failure = new AtomicReference<>();
         private volatile Region current = new Region(0, null, 0, 0);
         private volatile Thread caller;
         private volatile boolean shutDown;
@@ -132,15 +132,16 @@ public final class Parallel {
                 try {
                     runChunk(body, 0, n, chunks);
                 } catch (RuntimeException | Error e) {
-                    failure.compareAndSet(null, e instanceof RuntimeException re ? re : new RuntimeException(e));
+                    failure.compareAndSet(null, e);
                 }
                 long start = System.nanoTime();
                 while (pending.get() != 0) {
                     if (System.nanoTime() - start < SPIN_NANOS) Thread.onSpinWait();
                     else LockSupport.parkNanos(this, 1_000_000);
                 }
-                RuntimeException f = failure.get();
-                if (f != null) throw f;
+                Throwable f = failure.get(); // the first failure of any chunk, as thrown (an Error stays an Error)
+                if (f instanceof RuntimeException re) throw re;
+                if (f != null) throw (Error) f;
             } finally {
                 lock.unlock();
             }
@@ -182,7 +183,7 @@ public final class Parallel {
                     try {
                         runChunk(r.body(), chunk, r.n(), r.chunks());
                     } catch (RuntimeException | Error e) {
-                        failure.compareAndSet(null, e instanceof RuntimeException re ? re : new RuntimeException(e));
+                        failure.compareAndSet(null, e);
                     }
                     if (pending.decrementAndGet() == 0) LockSupport.unpark(caller);
                 }
