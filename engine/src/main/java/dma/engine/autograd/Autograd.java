@@ -32,13 +32,10 @@ public final class Autograd {
      * with the leaf (outside any scope); an intermediate's belongs to the current scope.
      */
     public static Tensor gradOf(Tensor t) {
-        if (t == null || !t.requiresGrad()) return null;
-        Tensor g = t.grad();
-        if (g == null) {
-            g = t.isLeaf() ? Scope.persistent(() -> Tensor.zeros(t.backend(), t.shape())) : Tensor.zeros(t.backend(), t.shape());
-            t.setGrad(g);
-        }
-        return g;
+        GradTarget target = gradTarget(t);
+        if (target == null) return null;
+        if (target.overwrite()) t.backend().zero(target.storage()); // new: this caller adds, so it starts from zeros
+        return t.grad();
     }
 
     /**

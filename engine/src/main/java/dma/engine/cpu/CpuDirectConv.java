@@ -59,6 +59,13 @@ final class CpuDirectConv {
             for (int t = 0; t < offs.length; t++) offs[t] = (t / kw) * pw() + t % kw;
             return offs;
         }
+        /** For each (input channel, tap), channel-major, its offset in the bordered planes: ch·plane + offsets()[t]. */
+        int[] channelTaps() {
+            int[] offs = offsets(), at = new int[c * offs.length];
+            for (int ch = 0, j = 0; ch < c; ch++)
+                for (int off : offs) at[j++] = ch * plane() + off;
+            return at;
+        }
         /** The geometry whose correlation gives the input gradient: input dY [o, oh, ow], output [c, h, w]. */
         Geometry transposed() {
             return new Geometry(o, oh(), ow(), c, kh, kw, kh - 1 - padH, kw - 1 - padW);
@@ -72,8 +79,8 @@ final class CpuDirectConv {
 
     /** out [n, o, oh, ow] = x [n, c, h, w] ⋆ weight [o, c, kh, kw] (stride 1, zero padding). */
     static void forward(FloatBuffer X, FloatBuffer W, FloatBuffer Y, int n, Geometry g) {
-        float[] wp = packWeights(W, g.o(), g.c(), g.kh() * g.kw(), false, g.kh(), g.kw());
-        int[] offs = g.offsets();
+        float[] wp = packWeights(W, g.o(), g.c(), g.kh() * g.kw(), false);
+        int[] at = g.channelTaps(); // once per call, not per image
         int oPad = roundUp(g.o(), OB), outPlane = g.oh() * g.ow();
         AtomicInteger next = new AtomicInteger();
         Parallel.forRange(n, 1, (s, e) -> {
@@ -82,7 +89,7 @@ final class CpuDirectConv {
             for (int img; (img = next.getAndIncrement()) < n; ) { // images are independent: taken as threads come free
                 X.get(img * g.c() * g.h() * g.w(), image, 0, g.c() * g.h() * g.w());
                 border(image, g, xp, 0, g.plane());
-                correlate(xp, g.plane(), g.c(), wp, oPad, offs, g.span(), out);
+                correlate(xp, at, wp, oPad, g.span(), out);
                 for (int ch = 0; ch < g.o(); ch++)
                     copyRows(out, ch * g.span(), g.pw(), image, ch * outPlane, g.ow(), g.oh(), g.ow(), false);
                 Y.put(img * g.o() * outPlane, image, 0, g.o() * outPlane);
@@ -98,8 +105,8 @@ final class CpuDirectConv {
         if (GI == null && GW == null) return;
         int taps = g.kh() * g.kw(), inImage = g.c() * g.h() * g.w(), outPlane = g.oh() * g.ow(), len = g.len();
         Geometry t = g.transposed();
-        float[] wt = GI != null ? packWeights(W, g.c(), g.o(), taps, true, g.kh(), g.kw()) : null;
-        int[] offsT = t.offsets(), offs = Arrays.copyOf(g.offsets(), roundUp(taps, GT)); // dummy taps: offset 0, dropped
+        float[] wt = GI != null ? packWeights(W, g.c(), g.o(), taps, true) : null;
+        int[] atT = t.channelTaps(), offs = Arrays.copyOf(g.offsets(), roundUp(taps, GT)); // dummy taps: offset 0, dropped
         int cPad = roundUp(g.c(), OB), cLanes = roundUp(g.c(), V), oPad = roundUp(g.o(), OB), tapsPad = offs.length;
         int[] planes = new int[V];
         for (int l = 0; l < V; l++) planes[l] = l * g.h() * g.w();
@@ -121,7 +128,7 @@ final class CpuDirectConv {
                     G.get(img * g.o() * outPlane, dyImage, 0, g.o() * outPlane);
                     if (GI != null) { // dY bordered by kh−1−padH, correlated with the flipped weight, added to gradIn
                         border(dyImage, t, gp, 0, t.plane());
-                        correlate(gp, t.plane(), g.o(), wt, cPad, offsT, t.span(), din);
+                        correlate(gp, atT, wt, cPad, t.span(), din);
                         if (!overwrite) GI.get(img * inImage, image, 0, inImage);
                         for (int ch = 0; ch < g.c(); ch++)
                             copyRows(din, ch * t.span(), t.pw(), image, ch * g.h() * g.w(), g.w(), g.h(), g.w(), !overwrite);
@@ -201,7 +208,7 @@ final class CpuDirectConv {
      * Weights as [out/OB][in][taps][OB] for the register blocks, zero past {@code out}. Transposed: out and in swap
      * roles (out = the convolution's input channels) and the taps are flipped, for the input gradient.
      */
-    private static float[] packWeights(FloatBuffer W, int out, int in, int taps, boolean transposed, int kh, int kw) {
+    private static float[] packWeights(FloatBuffer W, int out, int in, int taps, boolean transposed) {
         int outPad = roundUp(out, OB);
         float[] wp = new float[outPad * in * taps];
         for (int co = 0; co < out; co++)
@@ -214,16 +221,13 @@ final class CpuDirectConv {
     }
 
     /**
-     * out[co, i] = Σ_ci Σ_t w[co, ci, t]·src[ci, i + offs[t]] for i &lt; span, co &lt; oPad (a multiple of OB),
-     * ci &lt; in; src planes {@code plane} floats apart, out planes {@code span} apart.
+     * out[co, i] = Σ_j w[co, j]·src[i + at[j]] for i &lt; span, co &lt; oPad (a multiple of OB), j over the
+     * (input channel, tap) pairs of {@link Geometry#channelTaps}; out planes {@code span} floats apart.
      */
-    private static void correlate(float[] src, int plane, int in, float[] wp, int oPad, int[] offs, int span, float[] out) {
+    private static void correlate(float[] src, int[] at, float[] wp, int oPad, int span, float[] out) {
         // one flat loop over (input channel, tap): C2 keeps vector accumulators in registers across a single loop,
         // but boxes them at the phis of nested ones (measured 6 vs 118 GFLOP/s on one core)
-        int taps = offs.length, k = in * taps;
-        int[] at = new int[k];
-        for (int ci = 0, j = 0; ci < in; ci++)
-            for (int t = 0; t < taps; t++) at[j++] = ci * plane + offs[t];
+        int k = at.length;
         for (int cb = 0; cb < oPad; cb += OB) {
             int wBase = cb * k;
             for (int i = 0; i < span; i += STEP) {

@@ -15,11 +15,6 @@ final class VectorSums {
 
     private VectorSums() {}
 
-    /** Σ a[i] for i &lt; len. */
-    static double sum(float[] a, int len) {
-        return sum(a, 0, len);
-    }
-
     /** Σ a[from + i] for i &lt; len. */
     static double sum(float[] a, int from, int len) {
         FloatVector acc = FloatVector.zero(S);
@@ -28,11 +23,6 @@ final class VectorSums {
         double s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < len; i++) s += a[from + i];
         return s;
-    }
-
-    /** Σ (a[i] − mean)² for i &lt; len. */
-    static double squaredDeviations(float[] a, float mean, int len) {
-        return squaredDeviations(a, 0, mean, len);
     }
 
     /** Σ (a[from + i] − mean)² for i &lt; len. */
