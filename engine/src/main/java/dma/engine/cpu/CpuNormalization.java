@@ -335,7 +335,7 @@ final class CpuNormalization implements Normalization {
     private static void normalizeGroup(FloatBuffer X, FloatBuffer Y, FloatBuffer S, boolean relu, int n, int c, int hw,
                                        int c0, int k, float[] scale, float[] shift, float[] x, float[] r) {
         int len = k * hw;
-        for (int img = 0; img < n; img++) {
+        for (int img = n - 1; img >= 0; img--) { // backwards: the statistics pass's last runs are still in the cache
             int off = (img * c + c0) * hw;
             X.get(off, x, 0, len);
             if (S != null) S.get(off, r, 0, len);
@@ -408,9 +408,13 @@ final class CpuNormalization implements Normalization {
                     kk[j] = -scale * meanDy;
                 }
                 if (GI == null) continue;
-                for (int img = 0; img < n; img++) {
+                // backwards through the images: pass one's last runs are still in the cache; and where pass one wrote
+                // the residual's gradient, that is the masked dy, read as one stream instead of two
+                boolean masked = GR != null && overwriteGradResidual;
+                for (int img = n - 1; img >= 0; img--) {
                     int off = (img * c + c0) * hw;
-                    gradient(G, Y, off, g, t, len);
+                    if (masked) GR.get(off, g, 0, len);
+                    else gradient(G, Y, off, g, t, len);
                     X.get(off, x, 0, len);
                     if (!overwriteGradIn) GI.get(off, t, 0, len);
                     for (int j = 0; j < k; j++) {
