@@ -110,6 +110,10 @@ final class CpuDirectConv {
         int cPad = roundUp(g.c(), OB), cLanes = roundUp(g.c(), V), oPad = roundUp(g.o(), OB), tapsPad = offs.length;
         int[] planes = new int[V];
         for (int l = 0; l < V; l++) planes[l] = l * g.h() * g.w();
+        // with "same" padding the bordered dY has the forward's pitch and its scratch columns fall on its zero border:
+        // the weight gradient reads dY there instead of from a copy in the output pitch
+        boolean same = t.pw() == g.pw() && 2 * g.padH() == g.kh() - 1 && 2 * g.padW() == g.kw() - 1;
+        int dyBase = same ? t.padH() * t.pw() + t.padW() : 0, dyStride = same ? t.plane() : len;
         // blocks of images, taken as threads come free; each block's weight-gradient sums are its own and are added
         // in block order, so the result does not depend on which thread ran which block, nor on the thread count
         int blocks = Math.min(n, BLOCKS);
@@ -118,16 +122,17 @@ final class CpuDirectConv {
         Parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
             // whole images move between the buffers and these arrays in one bulk copy each (row by row cost more than the kernels)
             float[] image = new float[inImage], dyImage = new float[g.o() * outPlane];
-            float[] gp = GI != null ? new float[g.o() * t.plane() + STEP] : null, din = GI != null ? new float[cPad * t.span()] : null;
+            // dY bordered by kh−1−padH; channels up to oPad, as the weight gradient's register block reads zeros past o
+            float[] gp = GI != null || same ? new float[oPad * t.plane() + STEP] : null, din = GI != null ? new float[cPad * t.span()] : null;
             // weight gradient: x bordered and transposed to [position][channel] (zero border, zero channels ≥ c), dY in the
-            // output pitch [channel][len] (zero scratch columns and channels ≥ o), and the sums as [o][tap][channel]
-            float[] xt = GW != null ? new float[g.plane() * cLanes] : null, dy = GW != null ? new float[oPad * len] : null;
+            // output pitch (zero scratch columns and channels ≥ o: gp itself, or a copy), and the sums as [o][tap][channel]
+            float[] xt = GW != null ? new float[g.plane() * cLanes] : null, dy = GW != null && !same ? new float[oPad * len] : gp;
             for (int b; (b = next.getAndIncrement()) < blocks; ) {
                 float[] gwt = GW != null ? new float[oPad * tapsPad * cLanes] : null;
                 for (int img = (int) ((long) n * b / blocks), end = (int) ((long) n * (b + 1) / blocks); img < end; img++) {
                     G.get(img * g.o() * outPlane, dyImage, 0, g.o() * outPlane);
-                    if (GI != null) { // dY bordered by kh−1−padH, correlated with the flipped weight, added to gradIn
-                        border(dyImage, t, gp, 0, t.plane());
+                    if (gp != null) border(dyImage, t, gp, 0, t.plane());
+                    if (GI != null) { // bordered dY correlated with the flipped weight, added to gradIn
                         correlate(gp, atT, wt, cPad, t.span(), din);
                         if (!overwrite) GI.get(img * inImage, image, 0, inImage);
                         for (int ch = 0; ch < g.c(); ch++)
@@ -137,9 +142,10 @@ final class CpuDirectConv {
                     if (GW != null) {
                         X.get(img * inImage, image, 0, inImage);
                         transpose(image, g, xt, cLanes, planes);
-                        for (int ch = 0; ch < g.o(); ch++)
-                            copyRows(dyImage, ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
-                        weightGradient(xt, cLanes, dy, len, oPad, offs, gwt);
+                        if (!same)
+                            for (int ch = 0; ch < g.o(); ch++)
+                                copyRows(dyImage, ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
+                        weightGradient(xt, cLanes, dy, dyBase, dyStride, len, oPad, offs, gwt);
                     }
                 }
                 partial[b] = gwt;
@@ -271,11 +277,11 @@ final class CpuDirectConv {
 
     /**
      * gwt[co, t, ci] += Σ_i dy[co, i]·xt[i + offs[t], ci] for i &lt; len: the same register block as {@link #correlate}
-     * with the roles turned, 8 output channels (broadcast from dy, [channel][len]) × 3 taps, each a vector of input
-     * channels read from xt ([position][lanes]). The sum over positions runs in the accumulators, so no lane
-     * reductions: a block's 24 vectors are added to gwt once per image.
+     * with the roles turned, 8 output channels (broadcast from dy, position i of channel co at dyBase + co·dyStride + i)
+     * × 3 taps, each a vector of input channels read from xt ([position][lanes]). The sum over positions runs in the
+     * accumulators, so no lane reductions: a block's 24 vectors are added to gwt once per image.
      */
-    private static void weightGradient(float[] xt, int lanes, float[] dy, int len, int oPad, int[] offs, float[] gwt) {
+    private static void weightGradient(float[] xt, int lanes, float[] dy, int dyBase, int dyStride, int len, int oPad, int[] offs, float[] gwt) {
         int tapsPad = offs.length;
         for (int cb = 0; cb < oPad; cb += GO)
             for (int cl = 0; cl < lanes; cl += V)
@@ -285,24 +291,24 @@ final class CpuDirectConv {
                             a40 = a00, a41 = a00, a42 = a00, a50 = a00, a51 = a00, a52 = a00,
                             a60 = a00, a61 = a00, a62 = a00, a70 = a00, a71 = a00, a72 = a00;
                     int o0 = offs[t0] * lanes + cl, o1 = offs[t0 + 1] * lanes + cl, o2 = offs[t0 + 2] * lanes + cl;
-                    for (int i = 0, d = cb * len, xi = 0; i < len; i++, d++, xi += lanes) {
+                    for (int i = 0, d = dyBase + cb * dyStride, xi = 0; i < len; i++, d++, xi += lanes) {
                         FloatVector x0 = FloatVector.fromArray(S, xt, o0 + xi), x1 = FloatVector.fromArray(S, xt, o1 + xi),
                                 x2 = FloatVector.fromArray(S, xt, o2 + xi);
                         FloatVector w = FloatVector.broadcast(S, dy[d]);
                         a00 = x0.fma(w, a00); a01 = x1.fma(w, a01); a02 = x2.fma(w, a02);
-                        w = FloatVector.broadcast(S, dy[d + 1 * len]);
+                        w = FloatVector.broadcast(S, dy[d + 1 * dyStride]);
                         a10 = x0.fma(w, a10); a11 = x1.fma(w, a11); a12 = x2.fma(w, a12);
-                        w = FloatVector.broadcast(S, dy[d + 2 * len]);
+                        w = FloatVector.broadcast(S, dy[d + 2 * dyStride]);
                         a20 = x0.fma(w, a20); a21 = x1.fma(w, a21); a22 = x2.fma(w, a22);
-                        w = FloatVector.broadcast(S, dy[d + 3 * len]);
+                        w = FloatVector.broadcast(S, dy[d + 3 * dyStride]);
                         a30 = x0.fma(w, a30); a31 = x1.fma(w, a31); a32 = x2.fma(w, a32);
-                        w = FloatVector.broadcast(S, dy[d + 4 * len]);
+                        w = FloatVector.broadcast(S, dy[d + 4 * dyStride]);
                         a40 = x0.fma(w, a40); a41 = x1.fma(w, a41); a42 = x2.fma(w, a42);
-                        w = FloatVector.broadcast(S, dy[d + 5 * len]);
+                        w = FloatVector.broadcast(S, dy[d + 5 * dyStride]);
                         a50 = x0.fma(w, a50); a51 = x1.fma(w, a51); a52 = x2.fma(w, a52);
-                        w = FloatVector.broadcast(S, dy[d + 6 * len]);
+                        w = FloatVector.broadcast(S, dy[d + 6 * dyStride]);
                         a60 = x0.fma(w, a60); a61 = x1.fma(w, a61); a62 = x2.fma(w, a62);
-                        w = FloatVector.broadcast(S, dy[d + 7 * len]);
+                        w = FloatVector.broadcast(S, dy[d + 7 * dyStride]);
                         a70 = x0.fma(w, a70); a71 = x1.fma(w, a71); a72 = x2.fma(w, a72);
                     }
                     // added here, not in a helper: vectors passed to a call are boxed, and C2 then boxes the loop's too

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Kernels told to overwrite a new gradient (Autograd.GradTarget) must write every element of it: started from
@@ -51,13 +52,18 @@ class CpuOverwriteGradTest {
     }
 
     @Test
-    void directConvBackwardOverwritesTheInputGradient() {
-        int n = 3, c = 5, h = 7, w = 6, o = 4;
-        Storage x = random(n * c * h * w), wt = random(o * c * 9), g = random(n * o * h * w);
-        Storage add = filled(n * c * h * w, 0f), fresh = filled(n * c * h * w, Float.NaN);
-        var k = new CpuConvolution();
-        k.conv2dBackward(g, x, wt, add, false, null, n, c, h, w, o, 3, 3, 1);
-        k.conv2dBackward(g, x, wt, fresh, true, null, n, c, h, w, o, 3, 3, 1);
-        assertArrayEquals(read(add, n * c * h * w), read(fresh, n * c * h * w));
+    void directConvBackwardOverwritesOrAddsToTheInputGradient() {
+        // widths 6 and 27: rows copied by arraycopy alone, and by a whole vector then arraycopy (16 + 11 at 512 bits)
+        for (int w : new int[]{6, 27}) {
+            int n = 3, c = 5, h = 7, o = 4, size = n * c * h * w;
+            Storage x = random(n * c * h * w), wt = random(o * c * 9), g = random(n * o * h * w);
+            Storage add = filled(size, 1f), fresh = filled(size, Float.NaN);
+            var k = new CpuConvolution();
+            k.conv2dBackward(g, x, wt, add, false, null, n, c, h, w, o, 3, 3, 1);
+            k.conv2dBackward(g, x, wt, fresh, true, null, n, c, h, w, o, 3, 3, 1);
+            float[] added = read(add, size), written = read(fresh, size);
+            for (int i = 0; i < size; i++)
+                assertEquals(written[i] + 1f, added[i], 1e-5f * (1 + Math.abs(written[i])), "width " + w + ", element " + i);
+        }
     }
 }
