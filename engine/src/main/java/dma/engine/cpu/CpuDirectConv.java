@@ -80,16 +80,18 @@ final class CpuDirectConv {
 
     /** out [n, o, oh, ow] = x [n, c, h, w] ⋆ weight [o, c, kh, kw] (stride 1, zero padding). */
     static void forward(FloatBuffer X, FloatBuffer W, FloatBuffer Y, int n, Geometry g) {
-        Correlation corr = new Correlation(g, packWeights(W, g.o(), g.c(), g.kh() * g.kw(), false));
-        int inImage = g.c() * g.h() * g.w(), outImage = g.o() * g.oh() * g.ow();
+        Correlation corr = new Correlation(g, packWeights(W, g.o(), g.c(), g.kh() * g.kw(), false), n);
+        int inImage = g.c() * g.h() * g.w(), outImage = g.o() * g.oh() * g.ow(), batch = corr.batch();
+        int units = (n + batch - 1) / batch;
         AtomicInteger next = new AtomicInteger();
-        Parallel.forRange(n, 1, (s, e) -> {
+        Parallel.forRange(units, 1, (s, e) -> {
             Correlation.Work work = corr.work();
-            float[] image = new float[inImage], out = new float[outImage];
-            for (int img; (img = next.getAndIncrement()) < n; ) { // images are independent: taken as threads come free
-                X.get(img * inImage, image, 0, inImage);
-                corr.apply(image, out, false, work);
-                Y.put(img * outImage, out, 0, outImage);
+            float[] in = new float[batch * inImage], out = new float[batch * outImage];
+            for (int u; (u = next.getAndIncrement()) < units; ) { // batches of images are independent: taken as threads come free
+                int img = u * batch, images = Math.min(batch, n - img);
+                X.get(img * inImage, in, 0, images * inImage);
+                corr.apply(in, images, out, false, work);
+                Y.put(img * outImage, out, 0, images * outImage);
             }
         });
     }
@@ -102,7 +104,9 @@ final class CpuDirectConv {
         if (GI == null && GW == null) return;
         int taps = g.kh() * g.kw(), inImage = g.c() * g.h() * g.w(), outPlane = g.oh() * g.ow(), len = g.len();
         Geometry t = g.transposed();
-        Correlation corrT = GI != null ? new Correlation(t, packWeights(W, g.c(), g.o(), taps, true)) : null;
+        int blocks = Math.min(n, BLOCKS);
+        Correlation corrT = GI != null ? new Correlation(t, packWeights(W, g.c(), g.o(), taps, true), n / blocks) : null;
+        int batch = GI != null ? corrT.batch() : 1;
         int[] offs = Arrays.copyOf(g.offsets(), roundUp(taps, GT)); // dummy taps: offset 0, dropped
         int cLanes = roundUp(g.c(), V), oPad = roundUp(g.o(), OB), tapsPad = offs.length;
         int[] planes = new int[V];
@@ -113,12 +117,11 @@ final class CpuDirectConv {
         int dyBase = same ? t.padH() * t.pw() + t.padW() : 0, dyStride = same ? t.plane() : len;
         // blocks of images, taken as threads come free; each block's weight-gradient sums are its own and are added
         // in block order, so the result does not depend on which thread ran which block, nor on the thread count
-        int blocks = Math.min(n, BLOCKS);
         float[][] partial = new float[blocks][];
         AtomicInteger next = new AtomicInteger();
         Parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
             // whole images move between the buffers and these arrays in one bulk copy each (row by row cost more than the kernels)
-            float[] image = new float[inImage], dyImage = new float[g.o() * outPlane];
+            float[] image = new float[batch * inImage], dyImage = new float[batch * g.o() * outPlane];
             Correlation.Work work = GI != null ? corrT.work() : null;
             // dY bordered by kh−1−padH, for the weight gradient (channels up to oPad: its register block reads zeros past o)
             float[] gp = GW != null && same ? new float[oPad * t.plane() + STEP] : null;
@@ -127,22 +130,25 @@ final class CpuDirectConv {
             float[] xt = GW != null ? new float[g.plane() * cLanes] : null, dy = GW != null && !same ? new float[oPad * len] : gp;
             for (int b; (b = next.getAndIncrement()) < blocks; ) {
                 float[] gwt = GW != null ? new float[oPad * tapsPad * cLanes] : null;
-                for (int img = (int) ((long) n * b / blocks), end = (int) ((long) n * (b + 1) / blocks); img < end; img++) {
-                    G.get(img * g.o() * outPlane, dyImage, 0, g.o() * outPlane);
+                for (int img = (int) ((long) n * b / blocks), end = (int) ((long) n * (b + 1) / blocks); img < end; img += batch) {
+                    int images = Math.min(batch, end - img);
+                    G.get(img * g.o() * outPlane, dyImage, 0, images * g.o() * outPlane);
                     if (GI != null) { // dY correlated with the flipped weight, into gradIn
-                        if (!overwrite) GI.get(img * inImage, image, 0, inImage);
-                        corrT.apply(dyImage, image, !overwrite, work);
-                        GI.put(img * inImage, image, 0, inImage);
+                        if (!overwrite) GI.get(img * inImage, image, 0, images * inImage);
+                        corrT.apply(dyImage, images, image, !overwrite, work);
+                        GI.put(img * inImage, image, 0, images * inImage);
                     }
-                    if (gp != null) border(dyImage, t, gp, 0, t.plane());
-                    if (GW != null) {
-                        X.get(img * inImage, image, 0, inImage);
-                        transpose(image, g, xt, cLanes, planes);
-                        if (!same)
-                            for (int ch = 0; ch < g.o(); ch++)
-                                copyRows(dyImage, ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
-                        weightGradient(xt, cLanes, dy, dyBase, dyStride, len, oPad, offs, gwt);
-                    }
+                    if (GW != null)
+                        for (int k = 0; k < images; k++) {
+                            int dyFrom = k * g.o() * outPlane;
+                            if (same) border(dyImage, dyFrom, t, gp, 0, t.plane());
+                            else
+                                for (int ch = 0; ch < g.o(); ch++)
+                                    copyRows(dyImage, dyFrom + ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
+                            X.get((img + k) * inImage, image, 0, inImage);
+                            transpose(image, g, xt, cLanes, planes);
+                            weightGradient(xt, cLanes, dy, dyBase, dyStride, len, oPad, offs, gwt);
+                        }
                 }
                 partial[b] = gwt;
             }
@@ -180,10 +186,13 @@ final class CpuDirectConv {
             }
     }
 
-    /** Copies image [c, h, w] into the interior of dst's bordered planes, channel ch's at {@code at + ch·channelStride} (the border stays zero). */
-    private static void border(float[] image, Geometry g, float[] dst, int at, int channelStride) {
+    /**
+     * Copies the image [c, h, w] at {@code from} into the interior of dst's bordered planes, channel ch's at
+     * {@code at + ch·channelStride} (the border stays zero).
+     */
+    private static void border(float[] images, int from, Geometry g, float[] dst, int at, int channelStride) {
         for (int ch = 0; ch < g.c(); ch++)
-            copyRows(image, ch * g.h() * g.w(), g.w(), dst, at + ch * channelStride + g.padH() * g.pw() + g.padW(), g.pw(), g.h(), g.w(), false);
+            copyRows(images, from + ch * g.h() * g.w(), g.w(), dst, at + ch * channelStride + g.padH() * g.pw() + g.padW(), g.pw(), g.h(), g.w(), false);
     }
 
     /**
@@ -207,128 +216,170 @@ final class CpuDirectConv {
     }
 
     /**
-     * One image's correlation for a geometry and its packed weights: in [c, h, w] → out [o, oh, ow], added to out's
-     * values when accumulate. Three-row kernels run Winograd's F(2, 3) along the rows; others the direct form.
+     * A batch of images' correlation for a geometry and its packed weights: in [b, c, h, w] → out [b, o, oh, ow], added
+     * to out's values when accumulate. Three-row kernels run Winograd's F(4, 3) along the rows; others the direct form,
+     * one image at a time: the image bordered, {@link #correlate}d in the bordered pitch, the output rows unpacked.
      *
-     * <p>Direct: the image bordered, {@link #correlate}d in the bordered pitch, the output rows unpacked.
-     *
-     * <p>F(2, 3) along y (Lavin and Gray's minimal filtering, applied to the rows only, so every step stays a whole-row
-     * vector operation): output rows 2p and 2p+1 of a kernel column need input rows d0..d3 = 2p..2p+3 (bordered).
-     * With the row transforms D0 = d0 − d2, D1 = d1 + d2, D2 = d2 − d1, D3 = d1 − d3 and the weight transforms
-     * U0 = g0, U1 = (g0 + g1 + g2)/2, U2 = (g0 − g1 + g2)/2, U3 = g2 of each column's three taps g, the four
-     * products Mk = Dk ⋆ Uk (the direct kernel along x, 3 taps per channel) give row 2p = M0 + M1 + M2 and row
-     * 2p+1 = M1 − M2 − M3: 4·3 taps per channel for two output rows instead of 2·9, 1.5× fewer multiply-adds.
+     * <p>F(4, 3) along y (Lavin and Gray's minimal filtering, on the rows only, so every step stays a whole-row vector
+     * operation): output rows 4q..4q+3 of one kernel column need the bordered input rows d0..d5 = 4q..4q+5. The six
+     * row transforms D = Bᵀd, with the weight transforms U = G·g of each column's three taps g, give six products
+     * Mk = Dk ⋆ Uk (the direct kernel along x, 3 taps per channel) and the output rows Aᵀ·M: 6·3 taps per channel
+     * for four output rows instead of 4·9, 2× fewer multiply-adds. (Points 0, ±1, ±2; fp32 error about 1e-6 relative
+     * on unit inputs.) The transformed rows of a batch of images sit one after another, so that small planes still
+     * fill whole register blocks of positions.
      */
     private static final class Correlation {
+        /** Floats of transformed planes per thread, about (they stay in the L2 cache between the transform and the products). */
+        private static final int TRANSFORMED_FLOATS = 1 << 16;
+
         private final Geometry g;
         private final boolean winograd;
-        private final int oPad, pairs, planeD, spanD;
-        /** Direct: packed weights; F(2, 3): the four transformed sets, each [o/OB][c][kw][OB]. */
+        private final int oPad, groups, batch;
+        /** Direct: the packed weights; F(4, 3): the six transformed sets, each [o/OB][c][kw][OB]. */
         private final float[][] weights;
-        /** Offsets of the (channel, tap) pairs: in the bordered planes (direct), in a transformed plane (F(2, 3)). */
+        /** Offsets of the (channel, tap) pairs: in the bordered planes (direct), in a transformed plane (F(4, 3)). */
         private final int[] at;
 
-        Correlation(Geometry g, float[] wp) {
+        /** For up to {@code images} images per call (the batch is no larger). */
+        Correlation(Geometry g, float[] wp, int images) {
             this.g = g;
             winograd = g.kh() == 3;
             oPad = roundUp(g.o(), OB);
-            pairs = (g.oh() + 1) / 2;
-            planeD = pairs * g.pw();
-            spanD = roundUp((pairs - 1) * g.pw() + g.ow(), STEP);
+            groups = (g.oh() + 3) / 4;
             if (!winograd) {
+                batch = 1;
                 weights = new float[][]{wp};
                 at = g.channelTaps();
                 return;
             }
+            // the batch: the most images whose transformed planes fit the budget, or half as many if that wastes fewer positions
+            int rowsPerImage = groups * g.pw(), most = Math.max(1, Math.min(images, TRANSFORMED_FLOATS / (6 * g.c() * rowsPerImage)));
+            int best = most;
+            for (int b = Math.max(1, most / 2); b <= most; b++)
+                if ((double) span(b) / b < (double) span(best) / best) best = b;
+            batch = best;
             int kw = g.kw(), taps = 3 * kw;
-            weights = new float[4][oPad * g.c() * kw];
-            for (int b = 0; b < oPad / OB; b++)
+            weights = new float[6][oPad * g.c() * kw];
+            for (int blk = 0; blk < oPad / OB; blk++)
                 for (int ci = 0; ci < g.c(); ci++)
                     for (int kx = 0; kx < kw; kx++)
                         for (int l = 0; l < OB; l++) {
-                            int from = ((b * g.c() + ci) * taps + kx) * OB + l, to = ((b * g.c() + ci) * kw + kx) * OB + l;
-                            float g0 = wp[from], g1 = wp[from + kw * OB], g2 = wp[from + 2 * kw * OB];
-                            weights[0][to] = g0;
-                            weights[1][to] = (g0 + g1 + g2) * 0.5f;
-                            weights[2][to] = (g0 - g1 + g2) * 0.5f;
-                            weights[3][to] = g2;
+                            int from = ((blk * g.c() + ci) * taps + kx) * OB + l, to = ((blk * g.c() + ci) * kw + kx) * OB + l;
+                            double g0 = wp[from], g1 = wp[from + kw * OB], g2 = wp[from + 2 * kw * OB];
+                            weights[0][to] = (float) (g0 / 4);
+                            weights[1][to] = (float) (-(g0 + g1 + g2) / 6);
+                            weights[2][to] = (float) (-(g0 - g1 + g2) / 6);
+                            weights[3][to] = (float) (g0 / 24 + g1 / 12 + g2 / 6);
+                            weights[4][to] = (float) (g0 / 24 - g1 / 12 + g2 / 6);
+                            weights[5][to] = (float) g2;
                         }
             at = new int[g.c() * kw];
             for (int ch = 0, j = 0; ch < g.c(); ch++)
-                for (int kx = 0; kx < kw; kx++) at[j++] = ch * planeD + kx;
+                for (int kx = 0; kx < kw; kx++) at[j++] = ch * batch * rowsPerImage + kx;
         }
 
-        /** A thread's buffers: the bordered image, the four transformed ones (F(2, 3)), and the correlations' outputs. */
+        /** Images per {@link #apply}. */
+        int batch() {
+            return batch;
+        }
+
+        /** Output positions computed for b images' transformed rows: whole register blocks. */
+        private int span(int b) {
+            return roundUp((b * groups - 1) * g.pw() + g.ow(), STEP);
+        }
+
+        /** A thread's buffers: the bordered images, the six transformed planes (F(4, 3)), and the correlations' outputs. */
         record Work(float[] bordered, float[][] in, float[][] out) {}
 
         Work work() {
-            float[] bordered = new float[g.c() * g.plane() + STEP];
-            if (!winograd) return new Work(bordered, new float[][]{bordered}, new float[][]{new float[oPad * g.span()]});
-            // transformed planes: a row's last vector may run V floats past the last plane; the correlation reads up to kw + STEP past it
-            float[][] d = new float[4][g.c() * planeD + Math.max(V, g.kw() + STEP)], m = new float[4][oPad * spanD];
+            float[] bordered = new float[batch * g.c() * g.plane() + STEP];
+            if (!winograd) return new Work(bordered, null, new float[][]{new float[oPad * g.span()]});
+            // a transformed row's last vector may run V floats past the last plane; the products read up to kw + STEP past it
+            float[][] d = new float[6][g.c() * batch * groups * g.pw() + Math.max(V, g.kw() + STEP)], m = new float[6][oPad * span(batch)];
             return new Work(bordered, d, m);
         }
 
-        void apply(float[] in, float[] out, boolean accumulate, Work work) {
-            int outPlane = g.oh() * g.ow();
+        void apply(float[] in, int images, float[] out, boolean accumulate, Work work) {
+            int inImage = g.c() * g.h() * g.w(), outPlane = g.oh() * g.ow(), outImage = g.o() * outPlane;
             if (!winograd) {
-                border(in, g, work.bordered(), 0, g.plane());
-                correlate(work.bordered(), at, weights[0], oPad, g.span(), work.out()[0]);
-                for (int ch = 0; ch < g.o(); ch++)
-                    copyRows(work.out()[0], ch * g.span(), g.pw(), out, ch * outPlane, g.ow(), g.oh(), g.ow(), accumulate);
+                for (int b = 0; b < images; b++) {
+                    border(in, b * inImage, g, work.bordered(), 0, g.plane());
+                    correlate(work.bordered(), at, weights[0], oPad, g.span(), work.out()[0]);
+                    for (int ch = 0; ch < g.o(); ch++)
+                        copyRows(work.out()[0], ch * g.span(), g.pw(), out, b * outImage + ch * outPlane, g.ow(), g.oh(), g.ow(), accumulate);
+                }
                 return;
             }
-            border(in, g, work.bordered(), 0, g.plane());
-            transformRows(work.bordered(), work.in());
-            for (int k = 0; k < 4; k++) correlate(work.in()[k], at, weights[k], oPad, spanD, work.out()[k]);
-            float[] m0 = work.out()[0], m1 = work.out()[1], m2 = work.out()[2], m3 = work.out()[3];
-            int ow = g.ow(), full = ow - ow % V;
-            for (int co = 0; co < g.o(); co++)
-                for (int p = 0; p < pairs; p++) {
-                    int s = co * spanD + p * g.pw(), y0 = co * outPlane + 2 * p * ow, y1 = y0 + ow;
-                    boolean second = 2 * p + 1 < g.oh(); // an odd last row has no partner
-                    for (int x = 0; x < full; x += V) {
-                        FloatVector a = FloatVector.fromArray(S, m0, s + x), b = FloatVector.fromArray(S, m1, s + x),
-                                c = FloatVector.fromArray(S, m2, s + x), d = FloatVector.fromArray(S, m3, s + x);
-                        FloatVector r0 = a.add(b).add(c), r1 = b.sub(c).sub(d);
-                        if (accumulate) {
-                            r0 = r0.add(FloatVector.fromArray(S, out, y0 + x));
-                            if (second) r1 = r1.add(FloatVector.fromArray(S, out, y1 + x));
-                        }
-                        r0.intoArray(out, y0 + x);
-                        if (second) r1.intoArray(out, y1 + x);
-                    }
-                    for (int x = full; x < ow; x++) {
-                        float r0 = m0[s + x] + m1[s + x] + m2[s + x], r1 = m1[s + x] - m2[s + x] - m3[s + x];
-                        out[y0 + x] = accumulate ? out[y0 + x] + r0 : r0;
-                        if (second) out[y1 + x] = accumulate ? out[y1 + x] + r1 : r1;
+            for (int b = 0; b < images; b++) border(in, b * inImage, g, work.bordered(), b * g.c() * g.plane(), g.plane());
+            transformRows(work.bordered(), images, work.in());
+            int span = span(images);
+            for (int k = 0; k < 6; k++) correlate(work.in()[k], at, weights[k], oPad, span, work.out()[k]);
+            for (int b = 0; b < images; b++) outputRows(work.out(), span, b, out, b * outImage, accumulate);
+        }
+
+        /**
+         * The row transforms D = Bᵀd of each group of four output rows, from the bordered images into the transformed
+         * planes [channel][image][group][pw]: whole vectors over each row and past its end, into the row written next
+         * (hence that order) or the slack after the last, so rows of any width go in whole vectors; border columns
+         * come out zero.
+         */
+        private void transformRows(float[] xp, int images, float[][] d) {
+            int pw = g.pw(), plane = g.plane(), rows = g.ph(), planeD = batch * groups * pw;
+            float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5];
+            for (int ch = 0; ch < g.c(); ch++)
+                for (int bq = 0; bq < images * groups; bq++) { // image bq / groups, group q
+                    int q = bq % groups, b = bq / groups;
+                    int r = 4 * q, from = (b * g.c() + ch) * plane + r * pw, to = ch * planeD + (b * groups + q) * pw;
+                    // rows past the plane (the last group's, where oh is not a multiple of 4) read as zeros
+                    boolean r2 = r + 2 < rows, r3 = r + 3 < rows, r4 = r + 4 < rows, r5 = r + 5 < rows;
+                    for (int x = 0; x < pw; x += V) {
+                        int at = from + x;
+                        FloatVector d0 = FloatVector.fromArray(S, xp, at), d1 = FloatVector.fromArray(S, xp, at + pw),
+                                d2 = r2 ? FloatVector.fromArray(S, xp, at + 2 * pw) : ZERO, d3 = r3 ? FloatVector.fromArray(S, xp, at + 3 * pw) : ZERO,
+                                d4 = r4 ? FloatVector.fromArray(S, xp, at + 4 * pw) : ZERO, d5 = r5 ? FloatVector.fromArray(S, xp, at + 5 * pw) : ZERO;
+                        FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), w = d1.sub(d3).mul(2f);
+                        d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(t0, to + x); // 4d0 − 5d2 + d4
+                        u.sub(v).intoArray(t1, to + x);                           // −4d1 − 4d2 + d3 + d4
+                        u.add(v).intoArray(t2, to + x);                           // 4d1 − 4d2 − d3 + d4
+                        s.sub(w).intoArray(t3, to + x);                           // −2d1 − d2 + 2d3 + d4
+                        s.add(w).intoArray(t4, to + x);                           // 2d1 − d2 − 2d3 + d4
+                        d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(t5, to + x); // 4d1 − 5d3 + d5
                     }
                 }
         }
 
-        /**
-         * The row transforms D0..D3 of each pair of output rows, from the bordered image: whole vectors over each
-         * transformed row and past its end (into the next row, rewritten next, or the slack after the last), so
-         * that a plane's rows of any width go in whole vectors; the border columns come out zero (sums of zeros).
-         */
-        private void transformRows(float[] xp, float[][] d) {
-            int pw = g.pw(), plane = g.plane(), rows = g.ph();
-            float[] d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
-            for (int ch = 0; ch < g.c(); ch++)
-                for (int p = 0; p < pairs; p++) {
-                    // bordered rows 2p..2p+3; a row past the plane (an odd last output row's partner) reads as zeros
-                    int r = 2 * p, a = ch * plane + r * pw, b = a + pw, c = b + pw, e = c + pw, to = ch * planeD + p * pw;
-                    boolean third = r + 2 < rows, fourth = r + 3 < rows;
-                    for (int x = 0; x < pw; x += V) {
-                        FloatVector va = FloatVector.fromArray(S, xp, a + x), vb = FloatVector.fromArray(S, xp, b + x);
-                        FloatVector vc = third ? FloatVector.fromArray(S, xp, c + x) : ZERO, ve = fourth ? FloatVector.fromArray(S, xp, e + x) : ZERO;
-                        va.sub(vc).intoArray(d0, to + x);
-                        vb.add(vc).intoArray(d1, to + x);
-                        vc.sub(vb).intoArray(d2, to + x);
-                        vb.sub(ve).intoArray(d3, to + x);
+        /** Image b's output rows Aᵀ·M from the six products (pitch pw, {@code span} floats per channel), into out at {@code to}. */
+        private void outputRows(float[][] m, int span, int b, float[] out, int to, boolean accumulate) {
+            float[] m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5];
+            int ow = g.ow(), oh = g.oh(), full = ow - ow % V;
+            for (int co = 0; co < g.o(); co++)
+                for (int q = 0; q < groups; q++) {
+                    int s = co * span + (b * groups + q) * g.pw(), y = to + (co * oh + 4 * q) * ow, rows = Math.min(4, oh - 4 * q);
+                    for (int x = 0; x < full; x += V) {
+                        FloatVector a1 = FloatVector.fromArray(S, m1, s + x), a2 = FloatVector.fromArray(S, m2, s + x);
+                        FloatVector a3 = FloatVector.fromArray(S, m3, s + x), a4 = FloatVector.fromArray(S, m4, s + x);
+                        FloatVector p = a1.add(a2), n = a1.sub(a2), pp = a3.add(a4), nn = a3.sub(a4);
+                        store(FloatVector.fromArray(S, m0, s + x).add(p).add(pp), out, y + x, accumulate);
+                        if (rows > 1) store(n.add(nn.mul(2f)), out, y + ow + x, accumulate);
+                        if (rows > 2) store(p.add(pp.mul(4f)), out, y + 2 * ow + x, accumulate);
+                        if (rows > 3) store(n.add(nn.mul(8f)).add(FloatVector.fromArray(S, m5, s + x)), out, y + 3 * ow + x, accumulate);
+                    }
+                    for (int x = full; x < ow; x++) {
+                        int i = s + x, at = y + x;
+                        float p = m1[i] + m2[i], n = m1[i] - m2[i], pp = m3[i] + m4[i], nn = m3[i] - m4[i];
+                        float r0 = m0[i] + p + pp, r1 = n + 2 * nn, r2 = p + 4 * pp, r3 = n + 8 * nn + m5[i];
+                        out[at] = accumulate ? out[at] + r0 : r0;
+                        if (rows > 1) out[at + ow] = accumulate ? out[at + ow] + r1 : r1;
+                        if (rows > 2) out[at + 2 * ow] = accumulate ? out[at + 2 * ow] + r2 : r2;
+                        if (rows > 3) out[at + 3 * ow] = accumulate ? out[at + 3 * ow] + r3 : r3;
                     }
                 }
         }
+    }
+
+    /** v into out at {@code at}, added to the value there when accumulate. */
+    private static void store(FloatVector v, float[] out, int at, boolean accumulate) {
+        (accumulate ? v.add(FloatVector.fromArray(S, out, at)) : v).intoArray(out, at);
     }
 
     /**
