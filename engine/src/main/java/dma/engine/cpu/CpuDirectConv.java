@@ -102,87 +102,211 @@ final class CpuDirectConv {
      */
     static void backward(FloatBuffer G, FloatBuffer X, FloatBuffer W, FloatBuffer GI, boolean overwrite, FloatBuffer GW, int n, Geometry g) {
         if (GI == null && GW == null) return;
-        int taps = g.kh() * g.kw(), inImage = g.c() * g.h() * g.w(), outPlane = g.oh() * g.ow(), len = g.len();
-        Geometry t = g.transposed();
+        int inImage = g.c() * g.h() * g.w(), outImage = g.o() * g.oh() * g.ow();
         int blocks = Math.min(n, BLOCKS);
-        Correlation corrT = GI != null ? new Correlation(t, packWeights(W, g.c(), g.o(), taps, true), n / blocks) : null;
-        int batch = GI != null ? corrT.batch() : 1;
-        int[] offs = Arrays.copyOf(g.offsets(), roundUp(taps, GT)); // dummy taps: offset 0, dropped
-        int cLanes = roundUp(g.c(), V), oPad = roundUp(g.o(), OB), tapsPad = offs.length;
-        int[] planes = new int[V];
-        for (int l = 0; l < V; l++) planes[l] = l * g.h() * g.w();
-        // with "same" padding the bordered dY has the forward's pitch and its scratch columns fall on its zero border:
-        // the weight gradient reads dY there instead of from a copy in the output pitch
-        boolean same = t.pw() == g.pw() && 2 * g.padH() == g.kh() - 1 && 2 * g.padW() == g.kw() - 1;
-        int dyBase = same ? t.padH() * t.pw() + t.padW() : 0, dyStride = same ? t.plane() : len;
+        Correlation corrT = GI != null ? new Correlation(g.transposed(), packWeights(W, g.c(), g.o(), g.kh() * g.kw(), true), n / blocks) : null;
+        int batch = GI != null ? corrT.batch() : Correlation.batch(g, roundUp(g.c(), V), n / blocks);
+        WeightGradient wg = GW != null ? new WeightGradient(g, batch) : null;
         // blocks of images, taken as threads come free; each block's weight-gradient sums are its own and are added
         // in block order, so the result does not depend on which thread ran which block, nor on the thread count
         float[][] partial = new float[blocks][];
         AtomicInteger next = new AtomicInteger();
         Parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
-            // whole images move between the buffers and these arrays in one bulk copy each (row by row cost more than the kernels)
-            float[] image = new float[batch * inImage], dyImage = new float[batch * g.o() * outPlane];
+            // whole batches of images move between the buffers and these arrays in one bulk copy each
+            float[] image = new float[batch * inImage], dyImage = new float[batch * outImage];
             Correlation.Work work = GI != null ? corrT.work() : null;
-            // dY bordered by kh−1−padH, for the weight gradient (channels up to oPad: its register block reads zeros past o)
-            float[] gp = GW != null && same ? new float[oPad * t.plane() + STEP] : null;
-            // weight gradient: x bordered and transposed to [position][channel] (zero border, zero channels ≥ c), dY in the
-            // output pitch (zero scratch columns and channels ≥ o: gp itself, or a copy), and the sums as [o][tap][channel]
-            float[] xt = GW != null ? new float[g.plane() * cLanes] : null, dy = GW != null && !same ? new float[oPad * len] : gp;
+            WeightGradient.Work wgWork = GW != null ? wg.work() : null;
             for (int b; (b = next.getAndIncrement()) < blocks; ) {
-                float[] gwt = GW != null ? new float[oPad * tapsPad * cLanes] : null;
+                float[] sums = GW != null ? new float[wg.sums()] : null;
                 for (int img = (int) ((long) n * b / blocks), end = (int) ((long) n * (b + 1) / blocks); img < end; img += batch) {
                     int images = Math.min(batch, end - img);
-                    G.get(img * g.o() * outPlane, dyImage, 0, images * g.o() * outPlane);
+                    G.get(img * outImage, dyImage, 0, images * outImage);
                     if (GI != null) { // dY correlated with the flipped weight, into gradIn
                         if (!overwrite) GI.get(img * inImage, image, 0, images * inImage);
                         corrT.apply(dyImage, images, image, !overwrite, work);
                         GI.put(img * inImage, image, 0, images * inImage);
                     }
-                    if (GW != null)
-                        for (int k = 0; k < images; k++) {
-                            int dyFrom = k * g.o() * outPlane;
-                            if (same) border(dyImage, dyFrom, t, gp, 0, t.plane());
-                            else
-                                for (int ch = 0; ch < g.o(); ch++)
-                                    copyRows(dyImage, dyFrom + ch * outPlane, g.ow(), dy, ch * len, g.pw(), g.oh(), g.ow(), false);
-                            X.get((img + k) * inImage, image, 0, inImage);
-                            transpose(image, g, xt, cLanes, planes);
-                            weightGradient(xt, cLanes, dy, dyBase, dyStride, len, oPad, offs, gwt);
-                        }
+                    if (GW != null) {
+                        X.get(img * inImage, image, 0, images * inImage);
+                        wg.add(image, dyImage, images, wgWork, sums);
+                    }
                 }
-                partial[b] = gwt;
+                partial[b] = sums;
             }
         });
-        if (GW != null) { // Σ over blocks in order, [o][tap][channel] → [o][channel][tap], added to gradWeight
+        if (GW != null) { // Σ over blocks in order, added to gradWeight
             float[] sum = partial[0];
             for (int b = 1; b < blocks; b++) for (int i = 0; i < sum.length; i++) sum[i] += partial[b][i];
+            wg.addTo(sum, GW);
+        }
+    }
+
+    /**
+     * The weight gradient dW[o, c, ky, kx] = Σ over images and positions of dY[o, y, x]·x[c, y + ky, x + kx] (bordered
+     * x), in sums that {@link #addTo} folds into gradWeight. Three-row kernels run the adjoint of the forward's
+     * F(4, 3): per group of four output rows, the six row transforms D = Bᵀd of x (as the forward) and E = A·dY of dY
+     * (E0 = dy0, E1,2 = dy0 ± dy1 + dy2 ± dy3, E3,4 = dy0 ± 2dy1 + 4dy2 ± 8dy3, E5 = dy3) give the six 3-tap products
+     * Pk = Σ Ek·Dk(x + kx), and dW[ky] = Σk G[k][ky]·Pk: 2× fewer multiply-adds. Others sum the taps directly.
+     *
+     * <p>Both run {@link #weightGradient}: 8 output channels (broadcast from dY) × 3 taps, each a vector of input
+     * channels read from x transposed to [position][channel], with the sum over positions in the accumulators.
+     */
+    private static final class WeightGradient {
+        private final Geometry g;
+        private final boolean winograd;
+        private final int batch, lanes, oPad, groups, tapsPad, rowsPerImage;
+        /** Tap offsets in the transposed x's positions (dummy taps read offset 0 and are dropped). */
+        private final int[] offs;
+        private final int[] planes = new int[V];
+
+        WeightGradient(Geometry g, int batch) {
+            this.g = g;
+            this.batch = batch;
+            winograd = g.kh() == 3;
+            lanes = roundUp(g.c(), V);
+            oPad = roundUp(g.o(), OB);
+            groups = (g.oh() + 3) / 4;
+            rowsPerImage = groups * g.pw();
+            int taps = winograd ? g.kw() : g.kh() * g.kw();
+            offs = new int[roundUp(taps, GT)];
+            for (int t = 0; t < taps; t++) offs[t] = winograd ? t : g.offsets()[t];
+            tapsPad = offs.length;
+            for (int l = 0; l < V; l++) planes[l] = l * g.h() * g.w();
+        }
+
+        /** Floats of a block's sums: [o][tap][channel] (direct), six such sets of the kw column taps (F(4, 3)). */
+        int sums() {
+            return (winograd ? 6 : 1) * oPad * tapsPad * lanes;
+        }
+
+        /**
+         * A thread's buffers: x bordered and transposed to [position][lanes] per image (zero border, zero channels ≥ c);
+         * direct: dY in the output pitch (zero scratch columns, zero channels ≥ o); F(4, 3): the six transforms of
+         * each, with E's columns ≥ ow and channels ≥ o zero.
+         */
+        record Work(float[] xt, float[][] d, float[][] e) {}
+
+        Work work() {
+            if (!winograd) return new Work(new float[g.plane() * lanes], null, new float[][]{new float[oPad * g.len()]});
+            float[][] d = new float[6][(batch * rowsPerImage + g.kw()) * lanes + V], e = new float[6][oPad * batch * rowsPerImage];
+            return new Work(new float[batch * g.plane() * lanes + V], d, e);
+        }
+
+        /** Adds the gradient of {@code images} images (x [b, c, h, w], dY [b, o, oh, ow]) to sums. */
+        void add(float[] x, float[] dy, int images, Work work, float[] sums) {
+            int inImage = g.c() * g.h() * g.w(), outPlane = g.oh() * g.ow();
+            if (!winograd) {
+                for (int b = 0; b < images; b++) {
+                    transpose(x, b * inImage, g, work.xt(), 0, lanes, planes);
+                    for (int ch = 0; ch < g.o(); ch++)
+                        copyRows(dy, (b * g.o() + ch) * outPlane, g.ow(), work.e()[0], ch * g.len(), g.pw(), g.oh(), g.ow(), false);
+                    weightGradient(work.xt(), lanes, work.e()[0], 0, g.len(), g.len(), oPad, offs, sums, 0);
+                }
+                return;
+            }
+            for (int b = 0; b < images; b++) transpose(x, b * inImage, g, work.xt(), b * g.plane() * lanes, lanes, planes);
+            transformX(work.xt(), images, work.d());
+            transformDy(dy, images, work.e());
+            int len = (images * groups - 1) * g.pw() + g.ow(), stride = batch * rowsPerImage, set = oPad * tapsPad * lanes;
+            for (int k = 0; k < 6; k++) weightGradient(work.d()[k], lanes, work.e()[k], 0, stride, len, oPad, offs, sums, k * set);
+        }
+
+        /** The row transforms of the transposed x: as {@link Correlation}'s, each row pw·lanes floats (whole vectors). */
+        private void transformX(float[] xt, int images, float[][] d) {
+            int row = g.pw() * lanes, rows = g.ph();
+            float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5];
+            for (int bq = 0; bq < images * groups; bq++) {
+                int b = bq / groups, r = 4 * (bq % groups), from = (b * g.plane() + r * g.pw()) * lanes, to = bq * row;
+                boolean r2 = r + 2 < rows, r3 = r + 3 < rows, r4 = r + 4 < rows, r5 = r + 5 < rows;
+                for (int x = 0; x < row; x += V) {
+                    int at = from + x;
+                    FloatVector d0 = FloatVector.fromArray(S, xt, at), d1 = FloatVector.fromArray(S, xt, at + row),
+                            d2 = r2 ? FloatVector.fromArray(S, xt, at + 2 * row) : ZERO, d3 = r3 ? FloatVector.fromArray(S, xt, at + 3 * row) : ZERO,
+                            d4 = r4 ? FloatVector.fromArray(S, xt, at + 4 * row) : ZERO, d5 = r5 ? FloatVector.fromArray(S, xt, at + 5 * row) : ZERO;
+                    FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), w = d1.sub(d3).mul(2f);
+                    d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(t0, to + x);
+                    u.sub(v).intoArray(t1, to + x);
+                    u.add(v).intoArray(t2, to + x);
+                    s.sub(w).intoArray(t3, to + x);
+                    s.add(w).intoArray(t4, to + x);
+                    d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(t5, to + x);
+                }
+            }
+        }
+
+        /** E = A·dY of each group of four output rows, into columns 0..ow−1 of the group's row in the pitch pw. */
+        private void transformDy(float[] dy, int images, float[][] e) {
+            int ow = g.ow(), oh = g.oh(), full = ow - ow % V, stride = batch * rowsPerImage, outPlane = oh * ow;
+            float[] e0 = e[0], e1 = e[1], e2 = e[2], e3 = e[3], e4 = e[4], e5 = e[5];
+            for (int b = 0; b < images; b++)
+                for (int co = 0; co < g.o(); co++)
+                    for (int q = 0; q < groups; q++) {
+                        int from = (b * g.o() + co) * outPlane + 4 * q * ow, to = co * stride + (b * groups + q) * g.pw(), rows = Math.min(4, oh - 4 * q);
+                        for (int x = 0; x < full; x += V) {
+                            int at = from + x;
+                            FloatVector y0 = FloatVector.fromArray(S, dy, at), y1 = rows > 1 ? FloatVector.fromArray(S, dy, at + ow) : ZERO,
+                                    y2 = rows > 2 ? FloatVector.fromArray(S, dy, at + 2 * ow) : ZERO, y3 = rows > 3 ? FloatVector.fromArray(S, dy, at + 3 * ow) : ZERO;
+                            FloatVector p = y0.add(y2), m = y1.add(y3), p4 = y0.add(y2.mul(4f)), m2 = y1.mul(2f).add(y3.mul(8f));
+                            y0.intoArray(e0, to + x);
+                            p.add(m).intoArray(e1, to + x);
+                            p.sub(m).intoArray(e2, to + x);
+                            p4.add(m2).intoArray(e3, to + x);
+                            p4.sub(m2).intoArray(e4, to + x);
+                            y3.intoArray(e5, to + x);
+                        }
+                        for (int x = full; x < ow; x++) {
+                            int at = from + x;
+                            float y0 = dy[at], y1 = rows > 1 ? dy[at + ow] : 0f, y2 = rows > 2 ? dy[at + 2 * ow] : 0f, y3 = rows > 3 ? dy[at + 3 * ow] : 0f;
+                            float p = y0 + y2, m = y1 + y3, p4 = y0 + 4 * y2, m2 = 2 * y1 + 8 * y3;
+                            e0[to + x] = y0;
+                            e1[to + x] = p + m;
+                            e2[to + x] = p - m;
+                            e3[to + x] = p4 + m2;
+                            e4[to + x] = p4 - m2;
+                            e5[to + x] = y3;
+                        }
+                    }
+        }
+
+        /** Adds the summed sums to gradWeight [o, c, kh, kw]: per tap directly, or dW[ky] = Σk G[k][ky]·Pk (F(4, 3)). */
+        void addTo(float[] sum, FloatBuffer GW) {
+            int taps = g.kh() * g.kw(), set = oPad * tapsPad * lanes;
+            double[][] gT = {{1 / 4.0, 0, 0}, {-1 / 6.0, -1 / 6.0, -1 / 6.0}, {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+                    {1 / 24.0, 1 / 12.0, 1 / 6.0}, {1 / 24.0, -1 / 12.0, 1 / 6.0}, {0, 0, 1}};
             for (int co = 0; co < g.o(); co++)
                 for (int ci = 0; ci < g.c(); ci++)
-                    for (int k = 0; k < taps; k++) {
-                        int at = (co * g.c() + ci) * taps + k;
-                        GW.put(at, GW.get(at) + sum[(co * tapsPad + k) * cLanes + ci]);
+                    for (int t = 0; t < taps; t++) {
+                        int at = (co * g.c() + ci) * taps + t;
+                        double v;
+                        if (!winograd) v = sum[(co * tapsPad + t) * lanes + ci];
+                        else {
+                            int ky = t / g.kw(), kx = t % g.kw();
+                            v = 0;
+                            for (int k = 0; k < 6; k++) v += gT[k][ky] * sum[k * set + (co * tapsPad + kx) * lanes + ci];
+                        }
+                        GW.put(at, GW.get(at) + (float) v);
                     }
         }
     }
 
     /**
-     * Image [c, h, w] into the interior of the bordered plane as [position][lanes]: xt[p·lanes + ch] (the rest stays
-     * zero). With whole vectors of channels, each position's channels are one gather (index map: {@code planes}, the
-     * multiples of h·w); otherwise scalar stores.
+     * The image [c, h, w] at {@code from} into the interior of the bordered plane at {@code to} as [position][lanes]:
+     * xt[to + p·lanes + ch] (the rest stays zero). With whole vectors of channels, each position's channels are one
+     * gather (index map: {@code planes}, the multiples of h·w); otherwise scalar stores.
      */
-    private static void transpose(float[] image, Geometry g, float[] xt, int lanes, int[] planes) {
+    private static void transpose(float[] images, int from, Geometry g, float[] xt, int to, int lanes, int[] planes) {
         int pw = g.pw(), w = g.w(), hw = g.h() * w;
         if (g.c() % V == 0) {
             for (int cl = 0; cl < g.c(); cl += V)
                 for (int y = 0; y < g.h(); y++)
-                    for (int x = 0, from = cl * hw + y * w, to = ((y + g.padH()) * pw + g.padW()) * lanes + cl; x < w; x++, from++, to += lanes)
-                        FloatVector.fromArray(S, image, from, planes, 0).intoArray(xt, to);
+                    for (int x = 0, s = from + cl * hw + y * w, d = to + ((y + g.padH()) * pw + g.padW()) * lanes + cl; x < w; x++, s++, d += lanes)
+                        FloatVector.fromArray(S, images, s, planes, 0).intoArray(xt, d);
             return;
         }
         for (int ch = 0; ch < g.c(); ch++)
             for (int y = 0; y < g.h(); y++) {
-                int from = ch * hw + y * w, to = ((y + g.padH()) * pw + g.padW()) * lanes + ch;
-                for (int x = 0; x < w; x++) xt[to + x * lanes] = image[from + x];
+                int s = from + ch * hw + y * w, d = to + ((y + g.padH()) * pw + g.padW()) * lanes + ch;
+                for (int x = 0; x < w; x++) xt[d + x * lanes] = images[s + x];
             }
     }
 
@@ -246,18 +370,13 @@ final class CpuDirectConv {
             winograd = g.kh() == 3;
             oPad = roundUp(g.o(), OB);
             groups = (g.oh() + 3) / 4;
+            batch = batch(g, g.c(), images);
             if (!winograd) {
-                batch = 1;
                 weights = new float[][]{wp};
                 at = g.channelTaps();
                 return;
             }
-            // the batch: the most images whose transformed planes fit the budget, or half as many if that wastes fewer positions
-            int rowsPerImage = groups * g.pw(), most = Math.max(1, Math.min(images, TRANSFORMED_FLOATS / (6 * g.c() * rowsPerImage)));
-            int best = most;
-            for (int b = Math.max(1, most / 2); b <= most; b++)
-                if ((double) span(b) / b < (double) span(best) / best) best = b;
-            batch = best;
+            int rowsPerImage = groups * g.pw();
             int kw = g.kw(), taps = 3 * kw;
             weights = new float[6][oPad * g.c() * kw];
             for (int blk = 0; blk < oPad / OB; blk++)
@@ -283,9 +402,27 @@ final class CpuDirectConv {
             return batch;
         }
 
+        /**
+         * Images per batch for F(4, 3) over this geometry, with {@code channels} transformed channels (or lanes) per
+         * position, up to {@code images}: the most whose transformed planes fit the budget, or as few as half of that
+         * where they waste fewer positions on whole register blocks. 1 where the direct form runs.
+         */
+        static int batch(Geometry g, int channels, int images) {
+            if (g.kh() != 3) return 1;
+            int rowsPerImage = (g.oh() + 3) / 4 * g.pw(), most = Math.max(1, Math.min(images, TRANSFORMED_FLOATS / (6 * channels * rowsPerImage)));
+            int best = most;
+            for (int b = Math.max(1, most / 2); b <= most; b++)
+                if ((double) span(g, b) / b < (double) span(g, best) / best) best = b;
+            return best;
+        }
+
         /** Output positions computed for b images' transformed rows: whole register blocks. */
+        private static int span(Geometry g, int b) {
+            return roundUp((b * ((g.oh() + 3) / 4) - 1) * g.pw() + g.ow(), STEP);
+        }
+
         private int span(int b) {
-            return roundUp((b * groups - 1) * g.pw() + g.ow(), STEP);
+            return span(g, b);
         }
 
         /** A thread's buffers: the bordered images, the six transformed planes (F(4, 3)), and the correlations' outputs. */
@@ -453,7 +590,7 @@ final class CpuDirectConv {
      * × 3 taps, each a vector of input channels read from xt ([position][lanes]). The sum over positions runs in the
      * accumulators, so no lane reductions: a block's 24 vectors are added to gwt once per image.
      */
-    private static void weightGradient(float[] xt, int lanes, float[] dy, int dyBase, int dyStride, int len, int oPad, int[] offs, float[] gwt) {
+    private static void weightGradient(float[] xt, int lanes, float[] dy, int dyBase, int dyStride, int len, int oPad, int[] offs, float[] gwt, int gwtBase) {
         int tapsPad = offs.length;
         for (int cb = 0; cb < oPad; cb += GO)
             for (int cl = 0; cl < lanes; cl += V)
@@ -485,35 +622,35 @@ final class CpuDirectConv {
                     }
                     // added here, not in a helper: vectors passed to a call are boxed, and C2 then boxes the loop's too
                     int at;
-                    at = ((cb + 0) * tapsPad + t0) * lanes + cl;
+                    at = gwtBase + ((cb + 0) * tapsPad + t0) * lanes + cl;
                     FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a00).intoArray(gwt, at + 0 * lanes);
                     FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a01).intoArray(gwt, at + 1 * lanes);
                     FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a02).intoArray(gwt, at + 2 * lanes);
-                    at = ((cb + 1) * tapsPad + t0) * lanes + cl;
+                    at = gwtBase + ((cb + 1) * tapsPad + t0) * lanes + cl;
                     FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a10).intoArray(gwt, at + 0 * lanes);
                     FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a11).intoArray(gwt, at + 1 * lanes);
                     FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a12).intoArray(gwt, at + 2 * lanes);
-                    at = ((cb + 2) * tapsPad + t0) * lanes + cl;
+                    at = gwtBase + ((cb + 2) * tapsPad + t0) * lanes + cl;
                     FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a20).intoArray(gwt, at + 0 * lanes);
                     FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a21).intoArray(gwt, at + 1 * lanes);
                     FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a22).intoArray(gwt, at + 2 * lanes);
-                    at = ((cb + 3) * tapsPad + t0) * lanes + cl;
+                    at = gwtBase + ((cb + 3) * tapsPad + t0) * lanes + cl;
                     FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a30).intoArray(gwt, at + 0 * lanes);
                     FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a31).intoArray(gwt, at + 1 * lanes);
                     FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a32).intoArray(gwt, at + 2 * lanes);
-                    at = ((cb + 4) * tapsPad + t0) * lanes + cl;
+                    at = gwtBase + ((cb + 4) * tapsPad + t0) * lanes + cl;
                     FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a40).intoArray(gwt, at + 0 * lanes);
                     FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a41).intoArray(gwt, at + 1 * lanes);
                     FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a42).intoArray(gwt, at + 2 * lanes);
-                    at = ((cb + 5) * tapsPad + t0) * lanes + cl;
+                    at = gwtBase + ((cb + 5) * tapsPad + t0) * lanes + cl;
                     FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a50).intoArray(gwt, at + 0 * lanes);
                     FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a51).intoArray(gwt, at + 1 * lanes);
                     FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a52).intoArray(gwt, at + 2 * lanes);
-                    at = ((cb + 6) * tapsPad + t0) * lanes + cl;
+                    at = gwtBase + ((cb + 6) * tapsPad + t0) * lanes + cl;
                     FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a60).intoArray(gwt, at + 0 * lanes);
                     FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a61).intoArray(gwt, at + 1 * lanes);
                     FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a62).intoArray(gwt, at + 2 * lanes);
-                    at = ((cb + 7) * tapsPad + t0) * lanes + cl;
+                    at = gwtBase + ((cb + 7) * tapsPad + t0) * lanes + cl;
                     FloatVector.fromArray(S, gwt, at + 0 * lanes).add(a70).intoArray(gwt, at + 0 * lanes);
                     FloatVector.fromArray(S, gwt, at + 1 * lanes).add(a71).intoArray(gwt, at + 1 * lanes);
                     FloatVector.fromArray(S, gwt, at + 2 * lanes).add(a72).intoArray(gwt, at + 2 * lanes);
