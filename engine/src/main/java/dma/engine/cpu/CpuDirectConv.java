@@ -86,7 +86,7 @@ final class CpuDirectConv {
         AtomicInteger next = new AtomicInteger();
         Parallel.forRange(units, 1, (s, e) -> {
             Correlation.Work work = corr.work();
-            float[] in = new float[batch * inImage], out = new float[batch * outImage];
+            float[] in = new float[batch * inImage + V], out = new float[batch * outImage]; // + V: the row transforms read whole vectors
             for (int u; (u = next.getAndIncrement()) < units; ) { // batches of images are independent: taken as threads come free
                 int img = u * batch, images = Math.min(batch, n - img);
                 X.get(img * inImage, in, 0, images * inImage);
@@ -113,7 +113,7 @@ final class CpuDirectConv {
         AtomicInteger next = new AtomicInteger();
         Parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
             // whole batches of images move between the buffers and these arrays in one bulk copy each
-            float[] image = new float[batch * inImage], dyImage = new float[batch * outImage];
+            float[] image = new float[batch * inImage], dyImage = new float[batch * outImage + V]; // + V: as the forward's
             Correlation.Work work = GI != null ? corrT.work() : null;
             WeightGradient.Work wgWork = GW != null ? wg.work() : null;
             for (int b; (b = next.getAndIncrement()) < blocks; ) {
@@ -425,15 +425,14 @@ final class CpuDirectConv {
             return span(g, b);
         }
 
-        /** A thread's buffers: the bordered images, the six transformed planes (F(4, 3)), and the correlations' outputs. */
+        /** A thread's buffers: the bordered image (direct) or the six transformed planes (F(4, 3)), and the correlations' outputs. */
         record Work(float[] bordered, float[][] in, float[][] out) {}
 
         Work work() {
-            float[] bordered = new float[batch * g.c() * g.plane() + STEP];
-            if (!winograd) return new Work(bordered, null, new float[][]{new float[oPad * g.span()]});
+            if (!winograd) return new Work(new float[g.c() * g.plane() + STEP], null, new float[][]{new float[oPad * g.span()]});
             // a transformed row's last vector may run V floats past the last plane; the products read up to kw + STEP past it
             float[][] d = new float[6][g.c() * batch * groups * g.pw() + Math.max(V, g.kw() + STEP)], m = new float[6][oPad * span(batch)];
-            return new Work(bordered, d, m);
+            return new Work(null, d, m);
         }
 
         void apply(float[] in, int images, float[] out, boolean accumulate, Work work) {
@@ -447,41 +446,46 @@ final class CpuDirectConv {
                 }
                 return;
             }
-            for (int b = 0; b < images; b++) border(in, b * inImage, g, work.bordered(), b * g.c() * g.plane(), g.plane());
-            transformRows(work.bordered(), images, work.in());
+            transformRows(in, images, work.in());
             int span = span(images);
             for (int k = 0; k < 6; k++) correlate(work.in()[k], at, weights[k], oPad, span, work.out()[k]);
             for (int b = 0; b < images; b++) outputRows(work.out(), span, b, out, b * outImage, accumulate);
         }
 
         /**
-         * The row transforms D = Bᵀd of each group of four output rows, from the bordered images into the transformed
-         * planes [channel][image][group][pw]: whole vectors over each row and past its end, into the row written next
-         * (hence that order) or the slack after the last, so rows of any width go in whole vectors; border columns
-         * come out zero.
+         * The row transforms D = Bᵀd of each group of four output rows, straight from the images [b, c, h, w] into the
+         * interiors of the transformed planes [channel][image][group][pw] (rows above and below an image read as
+         * zeros). Whole vectors over each row and past its end: the overrun lands in rows written later (hence this
+         * order), in unused rows or in the slack after the last, and the border columns it covers are zeroed again.
          */
-        private void transformRows(float[] xp, int images, float[][] d) {
-            int pw = g.pw(), plane = g.plane(), rows = g.ph(), planeD = batch * groups * pw;
+        private void transformRows(float[] in, int images, float[][] d) {
+            int h = g.h(), w = g.w(), pw = g.pw(), planeD = batch * groups * pw, inImage = g.c() * h * w;
+            int borders = pw - w; // this row's right border and the next row's left one, contiguous
             float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5];
             for (int ch = 0; ch < g.c(); ch++)
-                for (int bq = 0; bq < images * groups; bq++) { // image bq / groups, group q
-                    int q = bq % groups, b = bq / groups;
-                    int r = 4 * q, from = (b * g.c() + ch) * plane + r * pw, to = ch * planeD + (b * groups + q) * pw;
-                    // rows past the plane (the last group's, where oh is not a multiple of 4) read as zeros
-                    boolean r2 = r + 2 < rows, r3 = r + 3 < rows, r4 = r + 4 < rows, r5 = r + 5 < rows;
-                    for (int x = 0; x < pw; x += V) {
+                for (int bq = 0; bq < images * groups; bq++) { // image bq / groups, group bq % groups
+                    int b = bq / groups, r = 4 * (bq % groups) - g.padH(), from = b * inImage + (ch * h + r) * w;
+                    int to = ch * planeD + bq * pw + g.padW();
+                    boolean v0 = r >= 0 && r < h, v1 = r + 1 >= 0 && r + 1 < h, v2 = r + 2 >= 0 && r + 2 < h,
+                            v3 = r + 3 >= 0 && r + 3 < h, v4 = r + 4 >= 0 && r + 4 < h, v5 = r + 5 >= 0 && r + 5 < h;
+                    for (int x = 0; x < w; x += V) {
                         int at = from + x;
-                        FloatVector d0 = FloatVector.fromArray(S, xp, at), d1 = FloatVector.fromArray(S, xp, at + pw),
-                                d2 = r2 ? FloatVector.fromArray(S, xp, at + 2 * pw) : ZERO, d3 = r3 ? FloatVector.fromArray(S, xp, at + 3 * pw) : ZERO,
-                                d4 = r4 ? FloatVector.fromArray(S, xp, at + 4 * pw) : ZERO, d5 = r5 ? FloatVector.fromArray(S, xp, at + 5 * pw) : ZERO;
-                        FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), w = d1.sub(d3).mul(2f);
+                        FloatVector d0 = v0 ? FloatVector.fromArray(S, in, at) : ZERO, d1 = v1 ? FloatVector.fromArray(S, in, at + w) : ZERO,
+                                d2 = v2 ? FloatVector.fromArray(S, in, at + 2 * w) : ZERO, d3 = v3 ? FloatVector.fromArray(S, in, at + 3 * w) : ZERO,
+                                d4 = v4 ? FloatVector.fromArray(S, in, at + 4 * w) : ZERO, d5 = v5 ? FloatVector.fromArray(S, in, at + 5 * w) : ZERO;
+                        FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), e = d1.sub(d3).mul(2f);
                         d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(t0, to + x); // 4d0 − 5d2 + d4
                         u.sub(v).intoArray(t1, to + x);                           // −4d1 − 4d2 + d3 + d4
                         u.add(v).intoArray(t2, to + x);                           // 4d1 − 4d2 − d3 + d4
-                        s.sub(w).intoArray(t3, to + x);                           // −2d1 − d2 + 2d3 + d4
-                        s.add(w).intoArray(t4, to + x);                           // 2d1 − d2 − 2d3 + d4
+                        s.sub(e).intoArray(t3, to + x);                           // −2d1 − d2 + 2d3 + d4
+                        s.add(e).intoArray(t4, to + x);                           // 2d1 − d2 − 2d3 + d4
                         d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(t5, to + x); // 4d1 − 5d3 + d5
                     }
+                    // every row the vectors reached: its right border and the next row's left one, zero again
+                    for (int row = to - g.padW(), reach = to + roundUp(w, V); row < reach; row += pw)
+                        for (int i = row + g.padW() + w, end = i + borders; i < end; i++) {
+                            t0[i] = 0f; t1[i] = 0f; t2[i] = 0f; t3[i] = 0f; t4[i] = 0f; t5[i] = 0f;
+                        }
                 }
         }
 

@@ -26,7 +26,7 @@ final class OpChecks {
         return result;
     }
 
-    /** ‖a − b‖ / ‖b‖. */
+    /** ‖a − b‖ / ‖b‖; 0 where both are zero, infinite where only b is. */
     static double relativeError(float[] a, float[] b) {
         assertEquals(b.length, a.length);
         double diff = 0, ref = 0;
@@ -34,6 +34,7 @@ final class OpChecks {
             diff += Math.pow((double) a[i] - b[i], 2);
             ref += (double) b[i] * b[i];
         }
+        if (ref == 0) return diff == 0 ? 0 : Double.POSITIVE_INFINITY; // an all-zero expectation must be met exactly
         return Math.sqrt(diff / ref);
     }
 
@@ -42,8 +43,13 @@ final class OpChecks {
      * √k·2⁻²⁴·Σ|terms| (k·2⁻²⁴·Σ|terms| at worst), while an indexing mistake is off by a whole term.
      */
     static void assertClose(double[] expected, double[] absSum, float[] actual, String what) {
+        assertClose(expected, absSum, actual, 1e-6, what);
+    }
+
+    /** Each element within tol·(1 + Σ|terms|) of the double reference. */
+    static void assertClose(double[] expected, double[] absSum, float[] actual, double tol, String what) {
         assertEquals(expected.length, actual.length, what + ": length");
         for (int i = 0; i < expected.length; i++)
-            assertEquals(expected[i], actual[i], 1e-6 * (1 + absSum[i]), what + ", element " + i);
+            assertEquals(expected[i], actual[i], tol * (1 + absSum[i]), what + ", element " + i);
     }
 }
