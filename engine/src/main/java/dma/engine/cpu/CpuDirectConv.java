@@ -38,7 +38,6 @@ final class CpuDirectConv {
     private static final int STEP = PB * V;
     /** Weight gradient: output channels × taps per register block (each a vector of input channels). */
     private static final int GO = OB, GT = 3;
-    private static final FloatVector ZERO = FloatVector.zero(S);
 
     private CpuDirectConv() {}
 
@@ -86,7 +85,8 @@ final class CpuDirectConv {
         AtomicInteger next = new AtomicInteger();
         Parallel.forRange(units, 1, (s, e) -> {
             Correlation.Work work = corr.work();
-            float[] in = new float[batch * inImage + V], out = new float[batch * outImage]; // + V: the row transforms read whole vectors
+            // + V: the row transforms read whole vectors past a row's end, and the output rows write them
+            float[] in = new float[batch * inImage + V], out = new float[batch * outImage + V];
             for (int u; (u = next.getAndIncrement()) < units; ) { // batches of images are independent: taken as threads come free
                 int img = u * batch, images = Math.min(batch, n - img);
                 X.get(img * inImage, in, 0, images * inImage);
@@ -113,7 +113,7 @@ final class CpuDirectConv {
         AtomicInteger next = new AtomicInteger();
         Parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
             // whole batches of images move between the buffers and these arrays in one bulk copy each
-            float[] image = new float[batch * inImage], dyImage = new float[batch * outImage + V]; // + V: as the forward's
+            float[] image = new float[batch * inImage + V], dyImage = new float[batch * outImage + V]; // + V: as the forward's
             Correlation.Work work = GI != null ? corrT.work() : null;
             WeightGradient.Work wgWork = GW != null ? wg.work() : null;
             for (int b; (b = next.getAndIncrement()) < blocks; ) {
@@ -188,7 +188,7 @@ final class CpuDirectConv {
 
         Work work() {
             if (!winograd) return new Work(new float[g.plane() * lanes], null, new float[][]{new float[oPad * g.len()]});
-            float[][] d = new float[6][(batch * rowsPerImage + g.kw()) * lanes + V], e = new float[6][oPad * batch * rowsPerImage];
+            float[][] d = new float[6][(batch * rowsPerImage + g.kw()) * lanes + V], e = new float[6][oPad * batch * rowsPerImage + V];
             return new Work(new float[batch * g.plane() * lanes + V], d, e);
         }
 
@@ -214,15 +214,21 @@ final class CpuDirectConv {
         /** The row transforms of the transposed x: as {@link Correlation}'s, each row pw·lanes floats (whole vectors). */
         private void transformX(float[] xt, int images, float[][] d) {
             int row = g.pw() * lanes, rows = g.ph();
-            float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5];
+            float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5], zeros = new float[row];
+            float[][] src = new float[6][];
+            int[] off = new int[6];
             for (int bq = 0; bq < images * groups; bq++) {
                 int b = bq / groups, r = 4 * (bq % groups), from = (b * g.plane() + r * g.pw()) * lanes, to = bq * row;
-                boolean r2 = r + 2 < rows, r3 = r + 3 < rows, r4 = r + 4 < rows, r5 = r + 5 < rows;
+                for (int j = 0; j < 6; j++) { // rows past the plane (a last group short of four rows) read as zeros
+                    src[j] = r + j < rows ? xt : zeros;
+                    off[j] = r + j < rows ? from + j * row : 0;
+                }
+                float[] a0 = src[0], a1 = src[1], a2 = src[2], a3 = src[3], a4 = src[4], a5 = src[5];
+                int o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
                 for (int x = 0; x < row; x += V) {
-                    int at = from + x;
-                    FloatVector d0 = FloatVector.fromArray(S, xt, at), d1 = FloatVector.fromArray(S, xt, at + row),
-                            d2 = r2 ? FloatVector.fromArray(S, xt, at + 2 * row) : ZERO, d3 = r3 ? FloatVector.fromArray(S, xt, at + 3 * row) : ZERO,
-                            d4 = r4 ? FloatVector.fromArray(S, xt, at + 4 * row) : ZERO, d5 = r5 ? FloatVector.fromArray(S, xt, at + 5 * row) : ZERO;
+                    FloatVector d0 = FloatVector.fromArray(S, a0, o0 + x), d1 = FloatVector.fromArray(S, a1, o1 + x),
+                            d2 = FloatVector.fromArray(S, a2, o2 + x), d3 = FloatVector.fromArray(S, a3, o3 + x),
+                            d4 = FloatVector.fromArray(S, a4, o4 + x), d5 = FloatVector.fromArray(S, a5, o5 + x);
                     FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), w = d1.sub(d3).mul(2f);
                     d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(t0, to + x);
                     u.sub(v).intoArray(t1, to + x);
@@ -234,38 +240,37 @@ final class CpuDirectConv {
             }
         }
 
-        /** E = A·dY of each group of four output rows, into columns 0..ow−1 of the group's row in the pitch pw. */
+        /**
+         * E = A·dY of each group of four output rows, into columns 0..ow−1 of the group's row in the pitch pw: whole
+         * vectors over each row and past its end, into rows written later (channel-major order) or the columns ≥ ow
+         * of the rows reached, which are zeroed again (positions of channels ≥ o only feed sums that are dropped).
+         */
         private void transformDy(float[] dy, int images, float[][] e) {
-            int ow = g.ow(), oh = g.oh(), full = ow - ow % V, stride = batch * rowsPerImage, outPlane = oh * ow;
-            float[] e0 = e[0], e1 = e[1], e2 = e[2], e3 = e[3], e4 = e[4], e5 = e[5];
-            for (int b = 0; b < images; b++)
-                for (int co = 0; co < g.o(); co++)
-                    for (int q = 0; q < groups; q++) {
-                        int from = (b * g.o() + co) * outPlane + 4 * q * ow, to = co * stride + (b * groups + q) * g.pw(), rows = Math.min(4, oh - 4 * q);
-                        for (int x = 0; x < full; x += V) {
-                            int at = from + x;
-                            FloatVector y0 = FloatVector.fromArray(S, dy, at), y1 = rows > 1 ? FloatVector.fromArray(S, dy, at + ow) : ZERO,
-                                    y2 = rows > 2 ? FloatVector.fromArray(S, dy, at + 2 * ow) : ZERO, y3 = rows > 3 ? FloatVector.fromArray(S, dy, at + 3 * ow) : ZERO;
-                            FloatVector p = y0.add(y2), m = y1.add(y3), p4 = y0.add(y2.mul(4f)), m2 = y1.mul(2f).add(y3.mul(8f));
-                            y0.intoArray(e0, to + x);
-                            p.add(m).intoArray(e1, to + x);
-                            p.sub(m).intoArray(e2, to + x);
-                            p4.add(m2).intoArray(e3, to + x);
-                            p4.sub(m2).intoArray(e4, to + x);
-                            y3.intoArray(e5, to + x);
-                        }
-                        for (int x = full; x < ow; x++) {
-                            int at = from + x;
-                            float y0 = dy[at], y1 = rows > 1 ? dy[at + ow] : 0f, y2 = rows > 2 ? dy[at + 2 * ow] : 0f, y3 = rows > 3 ? dy[at + 3 * ow] : 0f;
-                            float p = y0 + y2, m = y1 + y3, p4 = y0 + 4 * y2, m2 = 2 * y1 + 8 * y3;
-                            e0[to + x] = y0;
-                            e1[to + x] = p + m;
-                            e2[to + x] = p - m;
-                            e3[to + x] = p4 + m2;
-                            e4[to + x] = p4 - m2;
-                            e5[to + x] = y3;
-                        }
+            int ow = g.ow(), oh = g.oh(), pw = g.pw(), stride = batch * rowsPerImage, outPlane = oh * ow, reach = roundUp(ow, V);
+            float[] e0 = e[0], e1 = e[1], e2 = e[2], e3 = e[3], e4 = e[4], e5 = e[5], zeros = new float[reach];
+            for (int co = 0; co < g.o(); co++)
+                for (int bq = 0; bq < images * groups; bq++) {
+                    int b = bq / groups, q = bq % groups, rows = Math.min(4, oh - 4 * q);
+                    int from = (b * g.o() + co) * outPlane + 4 * q * ow, to = co * stride + bq * pw;
+                    // rows past the plane (a last group short of four rows) read as zeros
+                    float[] a1 = rows > 1 ? dy : zeros, a2 = rows > 2 ? dy : zeros, a3 = rows > 3 ? dy : zeros;
+                    int o1 = rows > 1 ? from + ow : 0, o2 = rows > 2 ? from + 2 * ow : 0, o3 = rows > 3 ? from + 3 * ow : 0;
+                    for (int x = 0; x < ow; x += V) {
+                        FloatVector y0 = FloatVector.fromArray(S, dy, from + x), y1 = FloatVector.fromArray(S, a1, o1 + x),
+                                y2 = FloatVector.fromArray(S, a2, o2 + x), y3 = FloatVector.fromArray(S, a3, o3 + x);
+                        FloatVector p = y0.add(y2), m = y1.add(y3), p4 = y0.add(y2.mul(4f)), m2 = y1.mul(2f).add(y3.mul(8f));
+                        y0.intoArray(e0, to + x);
+                        p.add(m).intoArray(e1, to + x);
+                        p.sub(m).intoArray(e2, to + x);
+                        p4.add(m2).intoArray(e3, to + x);
+                        p4.sub(m2).intoArray(e4, to + x);
+                        y3.intoArray(e5, to + x);
                     }
+                    for (int r = to, last = to + reach; r < last; r += pw)
+                        for (int i = r + ow, end = Math.min(r + pw, last); i < end; i++) {
+                            e0[i] = 0f; e1[i] = 0f; e2[i] = 0f; e3[i] = 0f; e4[i] = 0f; e5[i] = 0f;
+                        }
+                }
         }
 
         /** Adds the summed sums to gradWeight [o, c, kh, kw]: per tap directly, or dW[ky] = Σk G[k][ky]·Pk (F(4, 3)). */
@@ -431,7 +436,7 @@ final class CpuDirectConv {
         Work work() {
             if (!winograd) return new Work(new float[g.c() * g.plane() + STEP], null, new float[][]{new float[oPad * g.span()]});
             // a transformed row's last vector may run V floats past the last plane; the products read up to kw + STEP past it
-            float[][] d = new float[6][g.c() * batch * groups * g.pw() + Math.max(V, g.kw() + STEP)], m = new float[6][oPad * span(batch)];
+            float[][] d = new float[6][g.c() * batch * groups * g.pw() + Math.max(V, g.kw() + STEP)], m = new float[6][oPad * span(batch) + V];
             return new Work(null, d, m);
         }
 
@@ -461,18 +466,24 @@ final class CpuDirectConv {
         private void transformRows(float[] in, int images, float[][] d) {
             int h = g.h(), w = g.w(), pw = g.pw(), planeD = batch * groups * pw, inImage = g.c() * h * w;
             int borders = pw - w; // this row's right border and the next row's left one, contiguous
-            float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5];
+            float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5], zeros = new float[roundUp(w, V)];
+            float[][] src = new float[6][];
+            int[] off = new int[6];
             for (int ch = 0; ch < g.c(); ch++)
                 for (int bq = 0; bq < images * groups; bq++) { // image bq / groups, group bq % groups
                     int b = bq / groups, r = 4 * (bq % groups) - g.padH(), from = b * inImage + (ch * h + r) * w;
                     int to = ch * planeD + bq * pw + g.padW();
-                    boolean v0 = r >= 0 && r < h, v1 = r + 1 >= 0 && r + 1 < h, v2 = r + 2 >= 0 && r + 2 < h,
-                            v3 = r + 3 >= 0 && r + 3 < h, v4 = r + 4 >= 0 && r + 4 < h, v5 = r + 5 >= 0 && r + 5 < h;
+                    for (int j = 0; j < 6; j++) { // rows above and below the image read as zeros
+                        boolean inside = r + j >= 0 && r + j < h;
+                        src[j] = inside ? in : zeros;
+                        off[j] = inside ? from + j * w : 0;
+                    }
+                    float[] a0 = src[0], a1 = src[1], a2 = src[2], a3 = src[3], a4 = src[4], a5 = src[5];
+                    int o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
                     for (int x = 0; x < w; x += V) {
-                        int at = from + x;
-                        FloatVector d0 = v0 ? FloatVector.fromArray(S, in, at) : ZERO, d1 = v1 ? FloatVector.fromArray(S, in, at + w) : ZERO,
-                                d2 = v2 ? FloatVector.fromArray(S, in, at + 2 * w) : ZERO, d3 = v3 ? FloatVector.fromArray(S, in, at + 3 * w) : ZERO,
-                                d4 = v4 ? FloatVector.fromArray(S, in, at + 4 * w) : ZERO, d5 = v5 ? FloatVector.fromArray(S, in, at + 5 * w) : ZERO;
+                        FloatVector d0 = FloatVector.fromArray(S, a0, o0 + x), d1 = FloatVector.fromArray(S, a1, o1 + x),
+                                d2 = FloatVector.fromArray(S, a2, o2 + x), d3 = FloatVector.fromArray(S, a3, o3 + x),
+                                d4 = FloatVector.fromArray(S, a4, o4 + x), d5 = FloatVector.fromArray(S, a5, o5 + x);
                         FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), e = d1.sub(d3).mul(2f);
                         d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(t0, to + x); // 4d0 − 5d2 + d4
                         u.sub(v).intoArray(t1, to + x);                           // −4d1 − 4d2 + d3 + d4
@@ -483,45 +494,57 @@ final class CpuDirectConv {
                     }
                     // every row the vectors reached: its right border and the next row's left one, zero again
                     for (int row = to - g.padW(), reach = to + roundUp(w, V); row < reach; row += pw)
-                        for (int i = row + g.padW() + w, end = i + borders; i < end; i++) {
+                        for (int i = row + g.padW() + w, end = Math.min(i + borders, reach); i < end; i++) {
                             t0[i] = 0f; t1[i] = 0f; t2[i] = 0f; t3[i] = 0f; t4[i] = 0f; t5[i] = 0f;
                         }
                 }
         }
 
-        /** Image b's output rows Aᵀ·M from the six products (pitch pw, {@code span} floats per channel), into out at {@code to}. */
+        /**
+         * Image b's output rows Aᵀ·M from the six products (pitch pw, {@code span} floats per channel), into out at
+         * {@code to}. Written: whole vectors over each row and past its end, into rows written later (out has V floats
+         * of slack); added: whole vectors within the row, then scalars (no vector-valued branches: C2 boxes vectors
+         * at the merge).
+         */
         private void outputRows(float[][] m, int span, int b, float[] out, int to, boolean accumulate) {
             float[] m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5];
-            int ow = g.ow(), oh = g.oh(), full = ow - ow % V;
+            int ow = g.ow(), oh = g.oh(), full = accumulate ? ow - ow % V : ow;
             for (int co = 0; co < g.o(); co++)
                 for (int q = 0; q < groups; q++) {
                     int s = co * span + (b * groups + q) * g.pw(), y = to + (co * oh + 4 * q) * ow, rows = Math.min(4, oh - 4 * q);
-                    for (int x = 0; x < full; x += V) {
-                        FloatVector a1 = FloatVector.fromArray(S, m1, s + x), a2 = FloatVector.fromArray(S, m2, s + x);
-                        FloatVector a3 = FloatVector.fromArray(S, m3, s + x), a4 = FloatVector.fromArray(S, m4, s + x);
-                        FloatVector p = a1.add(a2), n = a1.sub(a2), pp = a3.add(a4), nn = a3.sub(a4);
-                        store(FloatVector.fromArray(S, m0, s + x).add(p).add(pp), out, y + x, accumulate);
-                        if (rows > 1) store(n.add(nn.mul(2f)), out, y + ow + x, accumulate);
-                        if (rows > 2) store(p.add(pp.mul(4f)), out, y + 2 * ow + x, accumulate);
-                        if (rows > 3) store(n.add(nn.mul(8f)).add(FloatVector.fromArray(S, m5, s + x)), out, y + 3 * ow + x, accumulate);
-                    }
+                    if (accumulate)
+                        for (int x = 0; x < full; x += V) {
+                            FloatVector a1 = FloatVector.fromArray(S, m1, s + x), a2 = FloatVector.fromArray(S, m2, s + x);
+                            FloatVector a3 = FloatVector.fromArray(S, m3, s + x), a4 = FloatVector.fromArray(S, m4, s + x);
+                            FloatVector p = a1.add(a2), n = a1.sub(a2), pp = a3.add(a4), nn = a3.sub(a4);
+                            FloatVector.fromArray(S, m0, s + x).add(p).add(pp).add(FloatVector.fromArray(S, out, y + x)).intoArray(out, y + x);
+                            if (rows > 1) n.add(nn.mul(2f)).add(FloatVector.fromArray(S, out, y + ow + x)).intoArray(out, y + ow + x);
+                            if (rows > 2) p.add(pp.mul(4f)).add(FloatVector.fromArray(S, out, y + 2 * ow + x)).intoArray(out, y + 2 * ow + x);
+                            if (rows > 3) n.add(nn.mul(8f)).add(FloatVector.fromArray(S, m5, s + x)).add(FloatVector.fromArray(S, out, y + 3 * ow + x))
+                                    .intoArray(out, y + 3 * ow + x);
+                        }
+                    else // last vector first: its overrun into the next rows is then overwritten by their own vectors
+                        for (int x = (full - 1) / V * V; x >= 0; x -= V) {
+                            FloatVector a1 = FloatVector.fromArray(S, m1, s + x), a2 = FloatVector.fromArray(S, m2, s + x);
+                            FloatVector a3 = FloatVector.fromArray(S, m3, s + x), a4 = FloatVector.fromArray(S, m4, s + x);
+                            FloatVector p = a1.add(a2), n = a1.sub(a2), pp = a3.add(a4), nn = a3.sub(a4);
+                            FloatVector.fromArray(S, m0, s + x).add(p).add(pp).intoArray(out, y + x);
+                            if (rows > 1) n.add(nn.mul(2f)).intoArray(out, y + ow + x);
+                            if (rows > 2) p.add(pp.mul(4f)).intoArray(out, y + 2 * ow + x);
+                            if (rows > 3) n.add(nn.mul(8f)).add(FloatVector.fromArray(S, m5, s + x)).intoArray(out, y + 3 * ow + x);
+                        }
                     for (int x = full; x < ow; x++) {
                         int i = s + x, at = y + x;
                         float p = m1[i] + m2[i], n = m1[i] - m2[i], pp = m3[i] + m4[i], nn = m3[i] - m4[i];
-                        float r0 = m0[i] + p + pp, r1 = n + 2 * nn, r2 = p + 4 * pp, r3 = n + 8 * nn + m5[i];
-                        out[at] = accumulate ? out[at] + r0 : r0;
-                        if (rows > 1) out[at + ow] = accumulate ? out[at + ow] + r1 : r1;
-                        if (rows > 2) out[at + 2 * ow] = accumulate ? out[at + 2 * ow] + r2 : r2;
-                        if (rows > 3) out[at + 3 * ow] = accumulate ? out[at + 3 * ow] + r3 : r3;
+                        out[at] += m0[i] + p + pp;
+                        if (rows > 1) out[at + ow] += n + 2 * nn;
+                        if (rows > 2) out[at + 2 * ow] += p + 4 * pp;
+                        if (rows > 3) out[at + 3 * ow] += n + 8 * nn + m5[i];
                     }
                 }
         }
     }
 
-    /** v into out at {@code at}, added to the value there when accumulate. */
-    private static void store(FloatVector v, float[] out, int at, boolean accumulate) {
-        (accumulate ? v.add(FloatVector.fromArray(S, out, at)) : v).intoArray(out, at);
-    }
 
     /**
      * Weights as [out/OB][in][taps][OB] for the register blocks, zero past {@code out}. Transposed: out and in swap
