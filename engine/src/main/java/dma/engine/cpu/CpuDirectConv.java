@@ -278,6 +278,8 @@ final class CpuDirectConv {
             int taps = g.kh() * g.kw(), set = oPad * tapsPad * lanes;
             double[][] gT = {{1 / 4.0, 0, 0}, {-1 / 6.0, -1 / 6.0, -1 / 6.0}, {-1 / 6.0, 1 / 6.0, -1 / 6.0},
                     {1 / 24.0, 1 / 12.0, 1 / 6.0}, {1 / 24.0, -1 / 12.0, 1 / 6.0}, {0, 0, 1}};
+            float[] gw = new float[g.o() * g.c() * taps];
+            GW.get(0, gw, 0, gw.length);
             for (int co = 0; co < g.o(); co++)
                 for (int ci = 0; ci < g.c(); ci++)
                     for (int t = 0; t < taps; t++) {
@@ -289,8 +291,9 @@ final class CpuDirectConv {
                             v = 0;
                             for (int k = 0; k < 6; k++) v += gT[k][ky] * sum[k * set + (co * tapsPad + kx) * lanes + ci];
                         }
-                        GW.put(at, GW.get(at) + (float) v);
+                        gw[at] += (float) v;
                     }
+            GW.put(0, gw, 0, gw.length);
         }
     }
 
@@ -552,11 +555,12 @@ final class CpuDirectConv {
      */
     private static float[] packWeights(FloatBuffer W, int out, int in, int taps, boolean transposed) {
         int outPad = roundUp(out, OB);
-        float[] wp = new float[outPad * in * taps];
+        float[] wp = new float[outPad * in * taps], w = new float[out * in * taps];
+        W.get(0, w, 0, w.length); // one bulk copy, not a bounds-checked get per element
         for (int co = 0; co < out; co++)
             for (int ci = 0; ci < in; ci++)
                 for (int t = 0; t < taps; t++) {
-                    float v = transposed ? W.get((ci * out + co) * taps + (taps - 1 - t)) : W.get((co * in + ci) * taps + t);
+                    float v = transposed ? w[(ci * out + co) * taps + (taps - 1 - t)] : w[(co * in + ci) * taps + t];
                     wp[(((co / OB) * in + ci) * taps + t) * OB + co % OB] = v;
                 }
         return wp;
