@@ -245,8 +245,11 @@ final class CpuNormalization implements Normalization {
     // from memory (a group's data, n·group·hw values, stays in the L2 cache between passes). Each channel's sums run
     // over the images in order in double, so results do not depend on the thread count.
 
-    /** Values per image and channel group, at least (one channel when a plane alone is longer). */
-    private static final int RUN = 1024;
+    /**
+     * Values per image and channel group, at least (one channel when a plane alone is longer). A ResNet-110 step
+     * measured 1% faster at 2048 than at 1024, and slower at 4096 (same-JVM A/B).
+     */
+    private static final int RUN = 2048;
 
     /** Channels per group for planes of hw values. */
     private static int group(int c, int hw) {
