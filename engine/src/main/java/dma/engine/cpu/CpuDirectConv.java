@@ -22,7 +22,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * 8 output channels × 3 taps in registers, each a vector of input channels read from x transposed to [position][channel]:
  * the same register block as the forward, with the sum over positions in the accumulators (no lane reductions).
  *
- * <p>Threads take images (forward) or blocks of images (backward) as they come free, which evens out a thread that
+ * <p>Three-row kernels (ResNet's 3×3) run all three through Winograd's F(4, 3) along the rows ({@link Correlation},
+ * {@link WeightGradient}): row transforms around the same register-blocked kernels with 3 taps per channel instead of
+ * 9, 2× fewer multiply-adds.
+ *
+ * <p>Threads take batches of images (forward) or blocks of images (backward) as they come free, which evens out a thread that
  * starts late or runs slow; each block keeps its own weight-gradient sums, added in block order, so every result is
  * the same whichever thread ran what, and for any thread count.
  */
