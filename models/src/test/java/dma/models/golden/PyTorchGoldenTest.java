@@ -104,8 +104,9 @@ class PyTorchGoldenTest {
             }
             int compared = 0;
             for (var e : model.stateDict().entrySet()) {
-                Tensor expected = g.get("step3." + e.getKey());
+                Tensor expected = g.get("step3." + e.getKey()), grad = g.get("grad." + e.getKey());
                 if (e.getKey().endsWith("attn.qkv.bias")) compareQkvBiasAfterAdam(file, e.getKey(), expected, e.getValue());
+                else if (grad != null) compareAfterAdam(file, "step3." + e.getKey(), expected, e.getValue(), grad);
                 else compare(file, "step3." + e.getKey(), expected, e.getValue());
                 compared++;
             }
@@ -133,6 +134,28 @@ class PyTorchGoldenTest {
         }
         for (int i = d; i < 2 * d; i++)
             assertEquals(e[i], a[i], 3 * 1e-3, file + ": step3." + key + " (key) element " + (i - d));
+    }
+
+    /**
+     * A parameter after three Adam steps. Adam divides each gradient by its own magnitude, so an element whose
+     * first gradient is near zero (below 1e-3 of the tensor's RMS: the rounding of either side can flip its sign)
+     * moves by up to lr per step whichever way its noise points: those are held to that bound, the rest compared as
+     * everything else. (The CPU's Winograd convolutions round its gradients about 4× as much as a direct sum: the
+     * gradients still match to ~4e-6, but more near-zero elements of ResNet's 8×8 layers flipped.)
+     */
+    private static void compareAfterAdam(String file, String name, Tensor expected, Tensor actual, Tensor grad) {
+        float[] e = expected.toFloats(), a = actual.toFloats(), gr = grad.toFloats();
+        assertEquals(e.length, a.length, name + ": size");
+        double sq = 0;
+        for (float v : gr) sq += (double) v * v;
+        double floor = 1e-3 * Math.sqrt(sq / gr.length), diff = 0, norm = 0;
+        for (int i = 0; i < e.length; i++) {
+            norm += (double) e[i] * e[i];
+            if (Math.abs(gr[i]) < floor) assertEquals(e[i], a[i], 3 * 2 * 1e-3, file + ": " + name + " element " + i + " (near-zero gradient)");
+            else diff += (a[i] - (double) e[i]) * (a[i] - (double) e[i]);
+        }
+        double rel = Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-6);
+        assertTrue(rel < TOLERANCE, String.format("%s: %s differs from PyTorch by relative error %.3g (tolerance %.0e)", file, name, rel, TOLERANCE));
     }
 
     private static int[] labels(Tensor t) {
