@@ -65,6 +65,21 @@ class BenchCommandTest {
     }
 
     @Test
+    void abRunsTwoBuildsInTurnsInOneJvm() throws Exception {
+        // this build against itself (the test class path as the "other" build): two class loaders, steps in turns
+        String self = System.getProperty("java.class.path");
+        assertEquals(0, run("bench", "ab", self, "--depth", "8", "--batch", "2", "--reps", "5", "--threads", "1", "--json"), err.toString());
+        JsonNode j = Report.JSON.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(out.toString());
+        assertEquals("resnet-step", j.get("workload").asText());
+        assertEquals(5, j.get("this").get("step_s").size());
+        assertEquals(5, j.get("other_build").get("step_s").size());
+        double ratio = j.get("ratio").get("median").asDouble();
+        assertTrue(ratio > 0.25 && ratio < 4, "the same code in two class loaders: " + ratio);
+        assertNotEquals(0, run("bench", "ab", "/nonexistent/dma.jar", "--depth", "8", "--batch", "2"));
+        assertTrue(err.toString().contains("/nonexistent/dma.jar does not exist"), err.toString());
+    }
+
+    @Test
     void deitStepOnTheCpuCountsTheSameFlopsAsTheModelFormula() throws Exception {
         // one block at batch 1: the whole GPU benchmark's path (model, AdamW, timing, MFU, JSON) in a few seconds here
         assertEquals(0, run("bench", "deit-step", "--backend", "cpu", "--batch", "1", "--depth", "1", "--no-peer", "--json",

@@ -1,0 +1,131 @@
+package dma.bench;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dma.engine.Backend;
+import dma.engine.Tensor;
+import dma.engine.cpu.CpuBackend;
+import dma.engine.cpu.Parallel;
+import dma.models.Architecture;
+import dma.models.ImageClassifier;
+import dma.models.resnet.ResNetConfig;
+import dma.trainer.optim.Optimizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.File;
+import java.io.PrintWriter;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * This build of the engine against another, in one JVM: each build in a class loader of its own (its own JIT-compiled
+ * copy of every class), training steps of the same model and batch taken in turns. The ratio of each pair of steps
+ * taken back to back judges a change of a few percent on a machine whose speed drifts by tens of percent within
+ * minutes, where two separate runs cannot. Both builds need this class (the other build's step comes from it).
+ */
+@Command(name = "ab", mixinStandardHelpOptions = true,
+        description = {"This build against another build's dma.jar in one JVM, training steps taken in turns: each build's step time and "
+                + "the median ratio of steps taken back to back (this / other). The other build must have this command too.",
+                "Example: keep a build's jar (cp bench/target/dma.jar /tmp/before.jar), change the code, then: ./dma bench ab /tmp/before.jar"})
+final class AbBench implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "OTHER", description = "The other build: its dma.jar (or a class path).")
+    String other;
+
+    @Option(names = "--workload", description = "resnet-step or vit-step (the models of those benchmarks; default: ${DEFAULT-VALUE}).")
+    String workload = "resnet-step";
+
+    @Option(names = "--batch", description = "Images per step (default: the workload's, 128 or 64).")
+    Integer batch;
+
+    @Option(names = "--depth", description = "Model depth (default: the workload's, 110 or 12).")
+    Integer depth;
+
+    @Option(names = "--reps", description = "Steps timed per build, in turns (default: ${DEFAULT-VALUE}).")
+    int reps = 20;
+
+    @Option(names = "--threads", description = "CPU threads of each build (default: the machine's cores, ${DEFAULT-VALUE}).")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    @Option(names = "--json", description = "Print one JSON object with every figure on stdout, and nothing else there.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!workload.equals("resnet-step") && !workload.equals("vit-step"))
+            throw new IllegalArgumentException("--workload must be resnet-step or vit-step, got " + workload);
+        if (reps < BenchOptions.MIN_REPS) throw new IllegalArgumentException("--reps must be at least " + BenchOptions.MIN_REPS + ", got " + reps);
+        int b = batch != null ? batch : workload.equals("resnet-step") ? 128 : 64, d = depth != null ? depth : workload.equals("resnet-step") ? 110 : 12;
+        List<Runnable> steps = new ArrayList<>();
+        for (String path : List.of(System.getProperty("java.class.path"), other))
+            steps.add(step(path, workload, threads, b, d));
+        List<Timing.Result> r = Timing.interleaved(steps, reps);
+        double[] ratio = new double[reps];
+        for (int i = 0; i < reps; i++) ratio[i] = r.get(0).seconds()[i] / r.get(1).seconds()[i];
+        ObjectNode root = Report.JSON.createObjectNode().put("workload", workload).put("batch", b).put("depth", d)
+                .put("threads", threads).put("other", other);
+        root.set("this", Report.side("this build", r.get(0).inner(), "step_s", r.get(0).seconds()));
+        root.set("other_build", Report.side("other build", r.get(1).inner(), "step_s", r.get(1).seconds()));
+        root.set("ratio", Report.side("this / other", 1, "ratio", ratio));
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) out.println(Report.JSON.writeValueAsString(root));
+        else {
+            out.printf("%s training step, batch %d, depth %d, %d threads, %d steps per build in turns, in one JVM%n", workload, b, d, threads, reps);
+            out.printf("%-26s %9s %9s %9s   (step s)%n", "", "min", "median", "max");
+            row(out, "this build", r.get(0).seconds());
+            row(out, "other (" + Path.of(other).getFileName() + ")", r.get(1).seconds());
+            row(out, "ratio of pairs, this/other", ratio);
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static void row(PrintWriter out, String name, double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        out.printf("%-26s %9.3f %9.3f %9.3f%n", name, s[0], s[s.length / 2], s[s.length - 1]);
+    }
+
+    /** One build's training step: {@link #step(String, int, int, int)} called inside a class loader of that build's own. */
+    private static Runnable step(String classPath, String workload, int threads, int batch, int depth) throws Exception {
+        List<URL> urls = new ArrayList<>();
+        for (String entry : classPath.split(File.pathSeparator)) {
+            Path p = Path.of(entry);
+            if (!Files.exists(p)) throw new IllegalArgumentException(entry + " does not exist");
+            urls.add(p.toUri().toURL());
+        }
+        ClassLoader loader = new URLClassLoader(urls.toArray(URL[]::new), ClassLoader.getPlatformClassLoader());
+        Class<?> c;
+        try {
+            c = Class.forName(AbBench.class.getName(), true, loader);
+        } catch (ClassNotFoundException e) {
+            throw new IllegalArgumentException(classPath + " has no " + AbBench.class.getName() + " (a build older than this command)", e);
+        }
+        var make = c.getDeclaredMethod("step", String.class, int.class, int.class, int.class);
+        make.setAccessible(true);
+        return (Runnable) make.invoke(null, workload, threads, batch, depth);
+    }
+
+    /** The training step of resnet-step or vit-step on the CPU backend, as those benchmarks build it (the model stays open). */
+    static Runnable step(String workload, int threads, int batch, int depth) {
+        Parallel.setThreads(threads);
+        Backend be = CpuBackend.get();
+        Architecture arch = workload.equals("resnet-step") ? ResNetConfig.cifar(depth, 3, 10) : ModelStepBench.Vit.config(192, depth, 3);
+        ImageClassifier model = arch.build(be, 0);
+        Optimizer opt = Optimizer.create(workload.equals("resnet-step") ? "sgd" : "adamw", model.parameters(), 0.05, 0.9);
+        Tensor x = ModelStepBench.images(be, arch, batch);
+        model.train(true);
+        return ModelStepBench.trainingStep(model, opt, model.parameters().values(), x, ModelStepBench.labels(arch, batch));
+    }
+}
