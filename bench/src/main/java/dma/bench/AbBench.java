@@ -28,15 +28,19 @@ import java.util.concurrent.Callable;
 
 /**
  * This build of the engine against another, in one JVM: each build in a class loader of its own (its own JIT-compiled
- * copy of every class), training steps of the same model and batch taken in turns. The ratio of each pair of steps
- * taken back to back judges a change of a few percent on a machine whose speed drifts by tens of percent within
- * minutes, where two separate runs cannot. Both builds need this class (the other build's step comes from it).
+ * copy of every class), training steps of the same model and batch taken in pairs, each build first in every other
+ * pair. The ratio of each pair of steps taken back to back judges a change of a few percent on a machine whose speed
+ * drifts by tens of percent within minutes, where two separate runs cannot. Both builds need this class (the other
+ * build's step comes from it).
  */
 @Command(name = "ab", mixinStandardHelpOptions = true,
         description = {"This build against another build's dma.jar in one JVM, training steps taken in turns: each build's step time and "
                 + "the median ratio of steps taken back to back (this / other). The other build must have this command too.",
                 "Example: keep a build's jar (cp bench/target/dma.jar /tmp/before.jar), change the code, then: ./dma bench ab /tmp/before.jar"})
 final class AbBench implements Callable<Integer> {
+    /** Steps of each build before the timed pairs (the JIT compiles the kernels of both). */
+    private static final int WARMUP_PAIRS = 3;
+
     @Spec
     CommandSpec spec;
 
@@ -70,25 +74,46 @@ final class AbBench implements Callable<Integer> {
         List<Runnable> steps = new ArrayList<>();
         for (String path : List.of(System.getProperty("java.class.path"), other))
             steps.add(step(path, workload, threads, b, d));
-        List<Timing.Result> r = Timing.interleaved(steps, reps);
-        double[] ratio = new double[reps];
-        for (int i = 0; i < reps; i++) ratio[i] = r.get(0).seconds()[i] / r.get(1).seconds()[i];
+        Runnable mine = steps.get(0), theirs = steps.get(1);
+        for (int i = 0; i < WARMUP_PAIRS; i++) {
+            mine.run();
+            theirs.run();
+        }
+        // pairs of steps, each build first in every other pair: run against itself, the first of a fixed pair ran
+        // 1–4% faster, which alternating cancels
+        double[] ours = new double[reps], other = new double[reps], ratio = new double[reps];
+        for (int i = 0; i < reps; i++) {
+            if (i % 2 == 0) {
+                ours[i] = seconds(mine);
+                other[i] = seconds(theirs);
+            } else {
+                other[i] = seconds(theirs);
+                ours[i] = seconds(mine);
+            }
+            ratio[i] = ours[i] / other[i];
+        }
         ObjectNode root = Report.JSON.createObjectNode().put("workload", workload).put("batch", b).put("depth", d)
-                .put("threads", threads).put("other", other);
-        root.set("this", Report.side("this build", r.get(0).inner(), "step_s", r.get(0).seconds()));
-        root.set("other_build", Report.side("other build", r.get(1).inner(), "step_s", r.get(1).seconds()));
+                .put("threads", threads).put("other", this.other);
+        root.set("this", Report.side("this build", 1, "step_s", ours));
+        root.set("other_build", Report.side("other build", 1, "step_s", other));
         root.set("ratio", Report.side("this / other", 1, "ratio", ratio));
         PrintWriter out = spec.commandLine().getOut();
         if (json) out.println(Report.JSON.writeValueAsString(root));
         else {
             out.printf("%s training step, batch %d, depth %d, %d threads, %d steps per build in turns, in one JVM%n", workload, b, d, threads, reps);
             out.printf("%-26s %9s %9s %9s   (step s)%n", "", "min", "median", "max");
-            row(out, "this build", r.get(0).seconds());
-            row(out, "other (" + Path.of(other).getFileName() + ")", r.get(1).seconds());
+            row(out, "this build", ours);
+            row(out, "other (" + Path.of(this.other).getFileName() + ")", other);
             row(out, "ratio of pairs, this/other", ratio);
         }
         out.flush();
         return 0;
+    }
+
+    private static double seconds(Runnable step) {
+        long t0 = System.nanoTime();
+        step.run();
+        return (System.nanoTime() - t0) / 1e9;
     }
 
     private static void row(PrintWriter out, String name, double[] v) {
