@@ -218,7 +218,7 @@ final class CpuDirectConv {
         /** The row transforms of the transposed x: as {@link Correlation}'s, each row pw·lanes floats (whole vectors). */
         private void transformX(float[] xt, int images, float[][] d) {
             int row = g.pw() * lanes, rows = g.ph();
-            float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5], zeros = new float[row];
+            float[] zeros = new float[row];
             float[][] src = new float[6][];
             int[] off = new int[6];
             for (int bq = 0; bq < images * groups; bq++) {
@@ -227,20 +227,7 @@ final class CpuDirectConv {
                     src[j] = r + j < rows ? xt : zeros;
                     off[j] = r + j < rows ? from + j * row : 0;
                 }
-                float[] a0 = src[0], a1 = src[1], a2 = src[2], a3 = src[3], a4 = src[4], a5 = src[5];
-                int o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
-                for (int x = 0; x < row; x += V) {
-                    FloatVector d0 = FloatVector.fromArray(S, a0, o0 + x), d1 = FloatVector.fromArray(S, a1, o1 + x),
-                            d2 = FloatVector.fromArray(S, a2, o2 + x), d3 = FloatVector.fromArray(S, a3, o3 + x),
-                            d4 = FloatVector.fromArray(S, a4, o4 + x), d5 = FloatVector.fromArray(S, a5, o5 + x);
-                    FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), w = d1.sub(d3).mul(2f);
-                    d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(t0, to + x);
-                    u.sub(v).intoArray(t1, to + x);
-                    u.add(v).intoArray(t2, to + x);
-                    s.sub(w).intoArray(t3, to + x);
-                    s.add(w).intoArray(t4, to + x);
-                    d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(t5, to + x);
-                }
+                rowTransform(src, off, row, d, to);
             }
         }
 
@@ -280,8 +267,6 @@ final class CpuDirectConv {
         /** Adds the summed sums to gradWeight [o, c, kh, kw]: per tap directly, or dW[ky] = Σk G[k][ky]·Pk (F(4, 3)). */
         void addTo(float[] sum, FloatBuffer GW) {
             int taps = g.kh() * g.kw(), set = oPad * tapsPad * lanes;
-            double[][] gT = {{1 / 4.0, 0, 0}, {-1 / 6.0, -1 / 6.0, -1 / 6.0}, {-1 / 6.0, 1 / 6.0, -1 / 6.0},
-                    {1 / 24.0, 1 / 12.0, 1 / 6.0}, {1 / 24.0, -1 / 12.0, 1 / 6.0}, {0, 0, 1}};
             float[] gw = new float[g.o() * g.c() * taps];
             GW.get(0, gw, 0, gw.length);
             for (int co = 0; co < g.o(); co++)
@@ -293,7 +278,7 @@ final class CpuDirectConv {
                         else {
                             int ky = t / g.kw(), kx = t % g.kw();
                             v = 0;
-                            for (int k = 0; k < 6; k++) v += gT[k][ky] * sum[k * set + (co * tapsPad + kx) * lanes + ci];
+                            for (int k = 0; k < 6; k++) v += WINOGRAD_G[k][ky] * sum[k * set + (co * tapsPad + kx) * lanes + ci];
                         }
                         gw[at] += (float) v;
                     }
@@ -397,12 +382,8 @@ final class CpuDirectConv {
                         for (int l = 0; l < OB; l++) {
                             int from = ((blk * g.c() + ci) * taps + kx) * OB + l, to = ((blk * g.c() + ci) * kw + kx) * OB + l;
                             double g0 = wp[from], g1 = wp[from + kw * OB], g2 = wp[from + 2 * kw * OB];
-                            weights[0][to] = (float) (g0 / 4);
-                            weights[1][to] = (float) (-(g0 + g1 + g2) / 6);
-                            weights[2][to] = (float) (-(g0 - g1 + g2) / 6);
-                            weights[3][to] = (float) (g0 / 24 + g1 / 12 + g2 / 6);
-                            weights[4][to] = (float) (g0 / 24 - g1 / 12 + g2 / 6);
-                            weights[5][to] = (float) g2;
+                            for (int k = 0; k < 6; k++)
+                                weights[k][to] = (float) (WINOGRAD_G[k][0] * g0 + WINOGRAD_G[k][1] * g1 + WINOGRAD_G[k][2] * g2);
                         }
             at = new int[g.c() * kw];
             for (int ch = 0, j = 0; ch < g.c(); ch++)
@@ -485,20 +466,7 @@ final class CpuDirectConv {
                         src[j] = inside ? in : zeros;
                         off[j] = inside ? from + j * w : 0;
                     }
-                    float[] a0 = src[0], a1 = src[1], a2 = src[2], a3 = src[3], a4 = src[4], a5 = src[5];
-                    int o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
-                    for (int x = 0; x < w; x += V) {
-                        FloatVector d0 = FloatVector.fromArray(S, a0, o0 + x), d1 = FloatVector.fromArray(S, a1, o1 + x),
-                                d2 = FloatVector.fromArray(S, a2, o2 + x), d3 = FloatVector.fromArray(S, a3, o3 + x),
-                                d4 = FloatVector.fromArray(S, a4, o4 + x), d5 = FloatVector.fromArray(S, a5, o5 + x);
-                        FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), e = d1.sub(d3).mul(2f);
-                        d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(t0, to + x); // 4d0 − 5d2 + d4
-                        u.sub(v).intoArray(t1, to + x);                           // −4d1 − 4d2 + d3 + d4
-                        u.add(v).intoArray(t2, to + x);                           // 4d1 − 4d2 − d3 + d4
-                        s.sub(e).intoArray(t3, to + x);                           // −2d1 − d2 + 2d3 + d4
-                        s.add(e).intoArray(t4, to + x);                           // 2d1 − d2 − 2d3 + d4
-                        d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(t5, to + x); // 4d1 − 5d3 + d5
-                    }
+                    rowTransform(src, off, w, d, to);
                     // every row the vectors reached: its right border and the next row's left one, zero again
                     for (int row = to - g.padW(), reach = to + roundUp(w, V); row < reach; row += pw)
                         for (int i = row + g.padW() + w, end = Math.min(i + borders, reach); i < end; i++) {
@@ -552,6 +520,36 @@ final class CpuDirectConv {
         }
     }
 
+
+    /**
+     * Winograd F(4, 3)'s row transform D = Bᵀd of one run: rows d0..d5 at src[j] from off[j] (a zero row where a row
+     * lies outside the image), n floats in whole vectors (so past n up to the next multiple of V), into the six
+     * transformed arrays at {@code to}. Arrays and offsets come in, not vectors: C2 boxes vectors passed to a call.
+     */
+    private static void rowTransform(float[][] src, int[] off, int n, float[][] d, int to) {
+        float[] a0 = src[0], a1 = src[1], a2 = src[2], a3 = src[3], a4 = src[4], a5 = src[5];
+        float[] t0 = d[0], t1 = d[1], t2 = d[2], t3 = d[3], t4 = d[4], t5 = d[5];
+        int o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
+        for (int x = 0; x < n; x += V) {
+            FloatVector d0 = FloatVector.fromArray(S, a0, o0 + x), d1 = FloatVector.fromArray(S, a1, o1 + x),
+                    d2 = FloatVector.fromArray(S, a2, o2 + x), d3 = FloatVector.fromArray(S, a3, o3 + x),
+                    d4 = FloatVector.fromArray(S, a4, o4 + x), d5 = FloatVector.fromArray(S, a5, o5 + x);
+            FloatVector u = d4.sub(d2.mul(4f)), v = d1.mul(4f).sub(d3), s = d4.sub(d2), e = d1.sub(d3).mul(2f);
+            d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(t0, to + x); // 4d0 − 5d2 + d4
+            u.sub(v).intoArray(t1, to + x);                           // −4d1 − 4d2 + d3 + d4
+            u.add(v).intoArray(t2, to + x);                           // 4d1 − 4d2 − d3 + d4
+            s.sub(e).intoArray(t3, to + x);                           // −2d1 − d2 + 2d3 + d4
+            s.add(e).intoArray(t4, to + x);                           // 2d1 − d2 − 2d3 + d4
+            d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(t5, to + x); // 4d1 − 5d3 + d5
+        }
+    }
+
+    /**
+     * Winograd F(4, 3)'s G (points 0, ±1, ±2, ∞): the weight transform U = G·g of three taps g, and, transposed, the way
+     * back from the weight gradient's six products to the taps.
+     */
+    private static final double[][] WINOGRAD_G = {{1 / 4.0, 0, 0}, {-1 / 6.0, -1 / 6.0, -1 / 6.0}, {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+            {1 / 24.0, 1 / 12.0, 1 / 6.0}, {1 / 24.0, -1 / 12.0, 1 / 6.0}, {0, 0, 1}};
 
     /**
      * Weights as [out/OB][in][taps][OB] for the register blocks, zero past {@code out}. Transposed: out and in swap
