@@ -59,7 +59,7 @@ DMA_KERNEL void layerNormBackwardInput(const float* __restrict__ g, const float*
         float meanD = (float)(warpSumD(sumD) / cols), meanDX = (float)(warpSumD(sumDX) / cols);
         for (int j = lane; j < cols; j += 32) {
             float xh = (xr[j] - m) * rs;
-            gir[j] += rs * (gr[j] * weight[j] - meanD - xh * meanDX);
+            gir[j] += rs * (__fmul_rn(gr[j], weight[j]) - meanD - __fmul_rn(xh, meanDX));
         }
     }
 }
@@ -161,7 +161,9 @@ DMA_KERNEL void layerNormChannelsBackwardInput(const float* __restrict__ g, cons
         for (int ch = 0; ch < c; ch++) {
             long long at = base + (long long)ch * hw;
             float xh = (x[at] - m) * rs;
-            gradIn[at] += rs * (g[at] * weight[ch] - meanD - xh * meanDX);
+            // unfused products, as the CPU rounds them: with one channel d − mean(d) is exactly 0 there, while a fused
+            // g·w − meanD keeps g·w's rounding error and rstd (up to 1/√eps) magnifies it
+            gradIn[at] += rs * (__fmul_rn(g[at], weight[ch]) - meanD - __fmul_rn(xh, meanDX));
         }
     }
 }
