@@ -7,19 +7,16 @@ import dma.engine.kernels.Blas;
 import static dma.engine.cuda.CudaBackend.ptr;
 
 /**
- * Attention over [bh, t, d] (kernels/src/main/cuda/attention.cu). The forward runs as one fused kernel
- * (attentionForwardFused: q·kᵀ, softmax and ·v per block of query rows, the scores kept in shared memory) when t and d
- * are within its limits, and otherwise in the composed form: strided-batched cuBLAS GEMMs (one batch entry per
- * (batch, head)) around the row softmax kernel. The backward is always composed. The GEMMs go through {@link Blas},
- * the kernels through the backend's launcher, so a dry run can check the kernels alone.
+ * Attention over [bh, t, d] (kernels/src/main/cuda/attention.cu) in the composed form: strided-batched cuBLAS GEMMs
+ * (one batch entry per (batch, head)) around the row softmax kernel and its backward. A fused float32 forward (the
+ * scores of a block of query rows kept in shared memory) was measured 2.7× slower than this on an H200 at DeiT-S's
+ * shape (bh 768, t 197, d 64: 1.19 against 0.44 ms; bench/results/2026-11-27-gpu-h200.md) and was removed: a fused
+ * kernel pays only on the tensor cores. The GEMMs go through {@link Blas}, the kernels through the backend's launcher.
  */
 final class CudaAttention implements Attention {
     private static final String MODULE = "attention";
     /** Threads per block of the row kernels: one warp per row. */
     private static final int ROW_BLOCK = 128;
-    /** The fused forward's limits and shape, as FUSED_* in attention.cu. */
-    static final int FUSED_MAX_T = 256, FUSED_MAX_D = 128;
-    private static final int FUSED_ROWS = 16, FUSED_KEYS = 32, FUSED_BLOCK = 128;
 
     private final CudaBackend backend;
 
@@ -27,36 +24,9 @@ final class CudaAttention implements Attention {
         this.backend = backend;
     }
 
+    /** probs = scale·q·kᵀ, softmaxed in place, then out = probs·v. */
     @Override
     public void attention(Storage q, Storage k, Storage v, Storage out, Storage probs, int bh, int t, int d, float scale) {
-        if (bh == 0 || t == 0) return;
-        // the fused kernel within its limits (t ≤ 256, d ≤ 128: every ViT here), the composed form past them
-        if (fusedFits(t, d)) attentionFused(q, k, v, out, probs, bh, t, d, scale);
-        else attentionComposed(q, k, v, out, probs, bh, t, d, scale);
-    }
-
-    /** Whether the fused forward takes attention of t tokens and head size d. */
-    static boolean fusedFits(int t, int d) {
-        return t <= FUSED_MAX_T && d <= FUSED_MAX_D;
-    }
-
-    /** The fused forward's dynamic shared memory: as the layout in attention.cu (key tile, query rows, score rows). */
-    static int fusedSharedBytes(int t, int d) {
-        int padded = (d + 3) & ~3, tileStride = (padded & 7) != 0 ? padded : padded + 4;
-        return Float.BYTES * (FUSED_KEYS * tileStride + FUSED_ROWS * padded + FUSED_ROWS * t);
-    }
-
-    /** One launch: a block per FUSED_ROWS query rows of one (batch, head); the kernel loops when the grid is capped. */
-    void attentionFused(Storage q, Storage k, Storage v, Storage out, Storage probs, int bh, int t, int d, float scale) {
-        if (!fusedFits(t, d)) throw new IllegalArgumentException("fused attention takes t ≤ " + FUSED_MAX_T + " and d ≤ "
-                + FUSED_MAX_D + ", not t = " + t + ", d = " + d);
-        long rowBlocks = (long) bh * ((t + FUSED_ROWS - 1) / FUSED_ROWS);
-        backend.launch(MODULE, "attentionForwardFused", backend.blocksFor(rowBlocks * FUSED_BLOCK, FUSED_BLOCK), 1,
-                FUSED_BLOCK, fusedSharedBytes(t, d), ptr(q), ptr(k), ptr(v), ptr(out), ptr(probs), bh, t, d, scale);
-    }
-
-    /** The composed forward: probs = scale·q·kᵀ, softmaxed in place, then out = probs·v. */
-    void attentionComposed(Storage q, Storage k, Storage v, Storage out, Storage probs, int bh, int t, int d, float scale) {
         if (bh == 0 || t == 0) return;
         Blas blas = backend.blas();
         int td = t * d, tt = t * t;

@@ -7,40 +7,29 @@ import static dma.engine.cuda.LayoutConvParityTest.cpu;
 import static dma.engine.cuda.LayoutConvParityTest.gpu;
 
 /**
- * Attention over [bh, t, d] on CUDA against the CPU reference: the forward as the backend runs it (the fused kernel
- * within its limits, the composed form past them) and the composed form forced, output and saved probabilities; then
+ * Attention over [bh, t, d] on CUDA against the CPU reference: the forward's output and saved probabilities; then
  * the gradients, all three and each alone (the others null), accumulated onto the same random starting values on
  * both devices.
  */
 class AttentionParityTest {
-    /**
-     * Tokens of a single row, a warp's rows cut short, the Fashion-MNIST ViT (50), ViT-S/16 at 224² (197) and one past
-     * the fused limit (257, composed); head sizes of a float4 multiple (16, 64) and of a padded tile stride (80).
-     */
+    /** Tokens of a single row, a warp's rows cut short, the Fashion-MNIST ViT (50), ViT-S/16 at 224² (197), 257; head sizes 16, 64, 80. */
     @Test
-    void fusedAndComposedForwardMatchCpu() {
+    void forwardMatchesCpu() {
         Parity p = Parity.cuda();
-        CudaAttention attention = (CudaAttention) p.gpu.attention();
         int[] bhs = {1, 3, 7};
         int case_ = 0;
         for (int t : new int[]{1, 7, 50, 197, 257})
             for (int d : new int[]{16, 64, 80}) {
                 int bh = bhs[case_++ % bhs.length], n = bh * t * d, tt = bh * t * t;
                 float scale = (float) (1 / Math.sqrt(d));
-                String what = bh + "×" + t + "×" + d + (CudaAttention.fusedFits(t, d) ? " (fused)" : " (composed)");
+                String what = bh + "×" + t + "×" + d;
                 Storage[] q = p.pair(Parity.random(n, -2f, 2f)), k = p.pair(Parity.random(n, -2f, 2f)), v = p.pair(Parity.random(n));
                 Storage[] out = p.output(n), probs = p.output(tt);
                 p.cpu.attention().attention(q[0], k[0], v[0], out[0], probs[0], bh, t, d, scale);
-                attention.attention(q[1], k[1], v[1], out[1], probs[1], bh, t, d, scale);
+                p.gpu.attention().attention(q[1], k[1], v[1], out[1], probs[1], bh, t, d, scale);
                 p.assertClose(probs, tt, Parity.F32, "attention probs " + what);
                 p.assertClose(out, n, Parity.F32, "attention out " + what);
-                Storage[] outComposed = p.output(n), probsComposed = p.output(tt);
-                p.cpu.upload(Parity.read(p.cpu, out[0], n), outComposed[0], 0);
-                p.cpu.upload(Parity.read(p.cpu, probs[0], tt), probsComposed[0], 0);
-                attention.attentionComposed(q[1], k[1], v[1], outComposed[1], probsComposed[1], bh, t, d, scale);
-                p.assertClose(probsComposed, tt, Parity.F32, "composed attention probs " + what);
-                p.assertClose(outComposed, n, Parity.F32, "composed attention out " + what);
-                Parity.free(q, k, v, out, probs, outComposed, probsComposed);
+                Parity.free(q, k, v, out, probs);
             }
     }
 
@@ -48,7 +37,7 @@ class AttentionParityTest {
     void attentionForwardAndBackwardMatchCpu() {
         Parity p = Parity.cuda();
         // bh, t, d: a ViT head at 28×28 / patch 4 (t = 50), odd sizes, a single token, rows of several warps, d = 1,
-        // past the fused forward's limits (t = 257, d = 129: composed)
+        // long rows (t = 257), a wide head (d = 129)
         int[][] shapes = {{6, 50, 64}, {3, 17, 5}, {1, 1, 3}, {4, 197, 33}, {2, 65, 1}, {2, 257, 16}, {3, 20, 129}};
         for (int[] shape : shapes) {
             int bh = shape[0], t = shape[1], d = shape[2], n = bh * t * d, tt = bh * t * t;
