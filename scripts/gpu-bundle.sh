@@ -44,9 +44,10 @@ for jar in $(tr ':' ' ' < "$tmp/cp.txt"); do
     jcuda-natives-*) jcuda_natives=$jar ;;                    # unpacked into lib/ below
     jcublas-natives-*) jcublas_natives=$jar ;;
     openblas-*-linux-x86_64.jar) openblas_natives=$jar ;;     # slimmed below
-    # the console launcher carries JUnit itself; jfreechart (the trainer's PNG plots) is not used on the GPU
-    # machine, and leaving it out keeps java.desktop out. JMH stays: `dma bench ops` is a subcommand, and picocli
-    # loads every subcommand's classes when the command line is built.
+    # the console launcher carries JUnit itself; jfreechart (the trainer's PNG plots) stays out, which keeps
+    # java.desktop out of the runtime: `dma pipeline` there says so and how to draw the plots elsewhere (--report-only).
+    # JMH stays: `dma bench ops` is a subcommand, and picocli loads every subcommand's classes when the command line
+    # is built.
     junit-*|opentest4j-*|apiguardian-*|jfreechart-*) ;;
     *) cp "$jar" "$out/jars/" ;;
   esac

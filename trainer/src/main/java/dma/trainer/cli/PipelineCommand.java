@@ -155,7 +155,7 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
         System.out.println();
         System.out.print(summary.table());
         System.out.printf("%nsummary: %s, %s; plots: %s%n", run.runDir.resolve("summary.md"), run.runDir.resolve("summary.json"),
-                run.runDir.resolve("plots"));
+                Pipeline.plotsUnavailable() == null ? run.runDir.resolve("plots") : "not drawn (see above)");
         return 0;
     }
 }

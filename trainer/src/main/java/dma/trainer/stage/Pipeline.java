@@ -212,7 +212,28 @@ public final class Pipeline {
         return summary;
     }
 
+    /**
+     * Why this process cannot draw the plots, or null when it can. The GPU bundle leaves the charting library and
+     * java.desktop out of its runtime (the GPU machine draws nothing else); the check stays outside {@link Plots},
+     * whose verification alone would load the missing classes.
+     */
+    public static String plotsUnavailable() {
+        if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) return "this Java runtime has no java.desktop module";
+        try {
+            Class.forName("org.jfree.chart.JFreeChart", false, Pipeline.class.getClassLoader());
+            return null;
+        } catch (ClassNotFoundException e) {
+            return "the charting library (JFreeChart) is not on the class path";
+        }
+    }
+
     private void plots(Map<String, List<Summary.StageResult>> byMethod) throws IOException {
+        String unavailable = plotsUnavailable();
+        if (unavailable != null) {
+            System.err.printf("pipeline: plots not drawn: %s (as in the GPU bundle); to draw them, on a machine with the "
+                    + "full build: dma pipeline --report-only --run-dir %s --config %s%n", unavailable, runDir, runDir.resolve("config.json"));
+            return;
+        }
         List<MetricsLog.Metric> metrics = new ArrayList<>();
         for (Summary.StageResult r : results) {
             Path f = runDir.resolve(r.name()).resolve(MetricsLog.FILE);
