@@ -43,7 +43,19 @@ final class CpuDirectConv {
     /** Weight gradient: output channels × taps per register block (each a vector of input channels). */
     private static final int GO = OB, GT = 3;
 
+    /** The threads' work arrays, kept between calls of the same shape (a training step repeats its shapes). */
+    static final WorkPool POOL = new WorkPool();
+
     private CpuDirectConv() {}
+
+    /** What a pooled value serves: the pass (with the gradients it computes), the geometry and the batch of images. */
+    private record PoolKey(String pass, Geometry g, int batch) {}
+
+    /** A thread's arrays for the forward: the correlation's work and a batch of input and of output images. */
+    private record ForwardWork(Correlation.Work corr, float[] in, float[] out) {}
+
+    /** A thread's arrays for the backward: a batch of images (gradIn or x) and of dY, and either gradient's work. */
+    private record BackwardWork(float[] image, float[] dy, Correlation.Work corr, WeightGradient.Work wg) {}
 
     /** The bordered layout of one convolution: input [c, h, w] with padding, output [o, oh, ow] in pitch pw. */
     record Geometry(int c, int h, int w, int o, int kh, int kw, int padH, int padW) {
@@ -87,15 +99,19 @@ final class CpuDirectConv {
         int inImage = g.c() * g.h() * g.w(), outImage = g.o() * g.oh() * g.ow(), batch = corr.batch();
         int units = (n + batch - 1) / batch;
         AtomicInteger next = new AtomicInteger();
+        PoolKey key = new PoolKey("forward", g, batch);
         Parallel.forRange(units, 1, (s, e) -> {
-            Correlation.Work work = corr.work();
             // + V: the row transforms read whole vectors past a row's end, and the output rows write them
-            float[] in = new float[batch * inImage + V], out = new float[batch * outImage + V];
-            for (int u; (u = next.getAndIncrement()) < units; ) { // batches of images are independent: taken as threads come free
-                int img = u * batch, images = Math.min(batch, n - img);
-                X.get(img * inImage, in, 0, images * inImage);
-                corr.apply(in, images, out, false, work);
-                Y.put(img * outImage, out, 0, images * outImage);
+            ForwardWork work = POOL.take(key, () -> new ForwardWork(corr.work(), new float[batch * inImage + V], new float[batch * outImage + V]));
+            try {
+                for (int u; (u = next.getAndIncrement()) < units; ) { // batches of images are independent: taken as threads come free
+                    int img = u * batch, images = Math.min(batch, n - img);
+                    X.get(img * inImage, work.in(), 0, images * inImage);
+                    corr.apply(work.in(), images, work.out(), false, work.corr());
+                    Y.put(img * outImage, work.out(), 0, images * outImage);
+                }
+            } finally {
+                POOL.give(key, work);
             }
         });
     }
@@ -113,35 +129,42 @@ final class CpuDirectConv {
         WeightGradient wg = GW != null ? new WeightGradient(g, batch) : null;
         // blocks of images, taken as threads come free; each block's weight-gradient sums are its own and are added
         // in block order, so the result does not depend on which thread ran which block, nor on the thread count
-        float[][] partial = new float[blocks][];
+        PoolKey key = new PoolKey("backward" + (GI != null ? " input" : "") + (GW != null ? " weight" : ""), g, batch);
+        PoolKey sumsKey = new PoolKey("weight gradient sums", g, blocks);
+        float[][] partial = GW != null ? POOL.take(sumsKey, () -> new float[blocks][wg.sums()]) : null;
         AtomicInteger next = new AtomicInteger();
         Parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
-            // whole batches of images move between the buffers and these arrays in one bulk copy each
-            float[] image = new float[batch * inImage + V], dyImage = new float[batch * outImage + V]; // + V: as the forward's
-            Correlation.Work work = GI != null ? corrT.work() : null;
-            WeightGradient.Work wgWork = GW != null ? wg.work() : null;
-            for (int b; (b = next.getAndIncrement()) < blocks; ) {
-                float[] sums = GW != null ? new float[wg.sums()] : null;
-                for (int img = (int) ((long) n * b / blocks), end = (int) ((long) n * (b + 1) / blocks); img < end; img += batch) {
-                    int images = Math.min(batch, end - img);
-                    G.get(img * outImage, dyImage, 0, images * outImage);
-                    if (GI != null) { // dY correlated with the flipped weight, into gradIn
-                        if (!overwrite) GI.get(img * inImage, image, 0, images * inImage);
-                        corrT.apply(dyImage, images, image, !overwrite, work);
-                        GI.put(img * inImage, image, 0, images * inImage);
-                    }
-                    if (GW != null) {
-                        X.get(img * inImage, image, 0, images * inImage);
-                        wg.add(image, dyImage, images, wgWork, sums);
+            // whole batches of images move between the buffers and these arrays in one bulk copy each (+ V: as the forward's)
+            BackwardWork work = POOL.take(key, () -> new BackwardWork(new float[batch * inImage + V], new float[batch * outImage + V],
+                    GI != null ? corrT.work() : null, GW != null ? wg.work() : null));
+            float[] image = work.image(), dyImage = work.dy();
+            try {
+                for (int b; (b = next.getAndIncrement()) < blocks; ) {
+                    float[] sums = GW != null ? partial[b] : null;
+                    if (sums != null) Arrays.fill(sums, 0f);
+                    for (int img = (int) ((long) n * b / blocks), end = (int) ((long) n * (b + 1) / blocks); img < end; img += batch) {
+                        int images = Math.min(batch, end - img);
+                        G.get(img * outImage, dyImage, 0, images * outImage);
+                        if (GI != null) { // dY correlated with the flipped weight, into gradIn
+                            if (!overwrite) GI.get(img * inImage, image, 0, images * inImage);
+                            corrT.apply(dyImage, images, image, !overwrite, work.corr());
+                            GI.put(img * inImage, image, 0, images * inImage);
+                        }
+                        if (GW != null) {
+                            X.get(img * inImage, image, 0, images * inImage);
+                            wg.add(image, dyImage, images, work.wg(), sums);
+                        }
                     }
                 }
-                partial[b] = sums;
+            } finally {
+                POOL.give(key, work);
             }
         });
         if (GW != null) { // Σ over blocks in order, added to gradWeight
             float[] sum = partial[0];
             for (int b = 1; b < blocks; b++) for (int i = 0; i < sum.length; i++) sum[i] += partial[b][i];
             wg.addTo(sum, GW);
+            POOL.give(sumsKey, partial);
         }
     }
 
