@@ -3,6 +3,7 @@ package dma.bench;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dma.engine.Autocast;
 import dma.engine.Backend;
+import dma.engine.OpProfile;
 import dma.engine.Backends;
 import dma.engine.CounterRng;
 import dma.engine.Flops;
@@ -41,6 +42,9 @@ final class DeitStepBench implements Callable<Integer> {
     @Mixin
     BenchOptions o;
 
+    @Mixin
+    ProfileOption profile;
+
     @Option(names = "--backend", description = "cuda or cpu (default: ${DEFAULT-VALUE}).")
     String backend = "cuda";
 
@@ -76,6 +80,7 @@ final class DeitStepBench implements Callable<Integer> {
         double flopsPerStep = trainingFlopsPerImage(arch) * batch;
 
         ObjectNode ours;
+        OpProfile profiled = null;
         long issued = -1;
         double peakMb = Double.NaN;
         try {
@@ -88,9 +93,12 @@ final class DeitStepBench implements Callable<Integer> {
                 long[] step = {0};
                 Runnable call = () -> {
                     try (Autocast.Region r = bf16 ? Autocast.bf16() : null; Scope s = Scope.open()) {
+                        OpProfile.mark("between steps");
                         opt.zeroGrad();
+                        OpProfile.mark("zero gradients");
                         Loss.crossEntropy(model.forward(x, new Rng(step[0]++)), labels, 0.1f).backward();
                         opt.step(1e-4f);
+                        OpProfile.mark("optimizer step");
                     }
                 };
                 Flops.Count before = Flops.now();
@@ -101,6 +109,7 @@ final class DeitStepBench implements Callable<Integer> {
                 Timing.Result t = Timing.time(call, o.reps, be::synchronize);
                 ours = Report.side("dma", t.inner(), "images_per_s", Arrays.stream(t.seconds()).map(s -> batch / s).toArray());
                 peakMb = b.equals("cuda") ? be.memory().peakBytes() / 1048576.0 : ModelStepBench.peakRssMb();
+                profiled = profile.run(call, be);
             }
         } catch (RuntimeException e) {
             // a backend that cannot run some op of the step yet: reported, and the peer still measured
@@ -139,6 +148,7 @@ final class DeitStepBench implements Callable<Integer> {
         String title = String.format("DeiT-S/16 224² training step (depth %d, AdamW%s), batch %d on %s, %d repetitions", depth,
                 bf16 ? ", bf16 autocast" : ", float32", batch, be instanceof CudaBackend cb ? cb.describe() : "cpu, " + o.threads + " threads", o.reps);
         PrintWriter out = spec.commandLine().getOut();
+        if (o.json) profile.addTo(profiled, root);
         Report.finish(root, ours, peer, title, "images/s", out, spec.commandLine().getErr(), o.json);
         if (!o.json) {
             out.printf("model FLOPs per step (matrix products, forward + backward): %.1f GFLOP%s%n", flopsPerStep / 1e9,
@@ -148,6 +158,7 @@ final class DeitStepBench implements Callable<Integer> {
                     Report.measured(ours) ? String.format("%.1f%%", 100 * ours.get("mfu").asDouble()) : "n/a",
                     peer != null && peer.available() ? String.format("%.1f%%", 100 * peer.result().get("mfu").asDouble()) : "n/a");
             out.flush();
+            profile.print(profiled, out);
         }
         return Report.measured(ours) ? 0 : 1;
     }

@@ -2,6 +2,7 @@ package dma.bench;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dma.engine.Backend;
+import dma.engine.OpProfile;
 import dma.engine.Rng;
 import dma.engine.Scope;
 import dma.engine.Tensor;
@@ -38,6 +39,9 @@ abstract class ModelStepBench implements Callable<Integer> {
     @Mixin
     BenchOptions o;
 
+    @Mixin
+    ProfileOption profile;
+
 
     abstract String workload();
 
@@ -58,6 +62,7 @@ abstract class ModelStepBench implements Callable<Integer> {
         Architecture arch = architecture();
         String[] args = concat(peerArgs(), "--batch", String.valueOf(batch()), "--reps", String.valueOf(o.reps));
         Rounds r;
+        OpProfile profiled;
         try (ImageClassifier model = arch.build(be, 0);
              Optimizer opt = Optimizer.create(optimizer(), model.parameters(), 0.05, 0.9);
              Tensor x = images(be, arch, batch())) {
@@ -65,11 +70,13 @@ abstract class ModelStepBench implements Callable<Integer> {
             Runnable step = trainingStep(model, opt, model.parameters().values(), x, labels(arch, batch()));
             r = Rounds.run(o.rounds, () -> Timing.time(step, o.reps), s -> batch() / s,
                     o.noPeer ? null : () -> Peer.run(o.threads, workload(), args), "images_per_s");
+            profiled = profile.run(step, be);
         }
         ObjectNode ours = Report.side("dma", r.inner(), "images_per_s", r.ours());
         ours.put("peak_rss_mb", peakRssMb());
         Peer.Outcome peer = r.peer();
         ObjectNode root = Report.start(workload(), o).put("batch", batch()).put("model", arch.toMap().toString());
+        if (o.json) profile.addTo(profiled, root);
         Report.finish(root, ours, peer, String.format("%s training step (forward, loss, backward, %s), batch %d, %d threads, %d repetitions%s",
                         arch.family(), optimizer(), batch(), o.threads, o.reps,
                         o.rounds > 1 ? " in each of " + o.rounds + " rounds of ours then the peer" : ""),
@@ -78,6 +85,7 @@ abstract class ModelStepBench implements Callable<Integer> {
             spec.commandLine().getOut().printf("peak RSS: dma %.0f MB%s%n", peakRssMb(),
                     peer != null && peer.available() ? String.format(", torch %.0f MB", peer.result().path("peak_rss_mb").asDouble()) : "");
             spec.commandLine().getOut().flush();
+            profile.print(profiled, spec.commandLine().getOut());
         }
         return 0;
     }
@@ -110,9 +118,12 @@ abstract class ModelStepBench implements Callable<Integer> {
         long[] step = {0};
         return () -> {
             try (Scope s = Scope.open()) {
+                OpProfile.mark("between steps");
                 zeroed.forEach(Tensor::zeroGrad);
+                OpProfile.mark("zero gradients");
                 Loss.crossEntropy(forward.apply(x, new Rng(step[0]++)), labels, 0.1f).backward();
                 opt.step(1e-4f);
+                OpProfile.mark("optimizer step");
             }
         };
     }

@@ -53,6 +53,27 @@ class BenchCommandTest {
     }
 
     @Test
+    void profileListsTheStepsOpsInTheJsonAndAsATable() throws Exception {
+        assertEquals(0, run("bench", "resnet-step", "--no-peer", "--json", "--batch", "2", "--depth", "8", "--threads", "1",
+                "--profile", "2"), err.toString());
+        JsonNode rows = Report.JSON.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(out.toString()).get("profile");
+        java.util.Map<String, JsonNode> byName = new java.util.HashMap<>();
+        for (JsonNode r : rows) byName.put((r.get("phase").asText() + " " + r.get("op").asText() + " " + r.get("shape").asText()).trim(), r);
+        // ResNet-8: the stem and one block per stage, two convolutions each: 7 convolutions, 4 of them at 32×32 × 16
+        JsonNode conv = byName.get("forward conv2d [2, 16, 32, 32]"), convBack = byName.get("backward conv2d [2, 16, 32, 32]");
+        assertTrue(conv != null && convBack != null, byName.keySet().toString());
+        assertEquals(3.0, conv.get("calls_per_step").asDouble(), "the stem's and the first block's two convolutions");
+        assertEquals(3.0, convBack.get("calls_per_step").asDouble());
+        assertTrue(byName.containsKey("optimizer step") && byName.containsKey("zero gradients"), byName.keySet().toString());
+        for (JsonNode r : rows) assertTrue(r.get("ms_per_step").asDouble() >= 0, r.toString());
+        out.getBuffer().setLength(0);
+        assertEquals(0, run("bench", "vit-step", "--no-peer", "--batch", "2", "--depth", "1", "--width", "16", "--heads", "1",
+                "--threads", "1", "--profile", "1"), err.toString());
+        assertTrue(out.toString().contains("where 1 profiled step went") && out.toString().contains("backward attention [2, 1, 50, 16]")
+                && out.toString().contains("in all"), out.toString());
+    }
+
+    @Test
     void resnetStepRoundsPoolTheirRepetitions() throws Exception {
         assertEquals(0, run("bench", "resnet-step", "--no-peer", "--json", "--batch", "2", "--depth", "8", "--rounds", "2",
                 "--threads", "1"), err.toString());

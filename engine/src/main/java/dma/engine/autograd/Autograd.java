@@ -1,6 +1,7 @@
 package dma.engine.autograd;
 
 import dma.engine.GradMode;
+import dma.engine.OpProfile;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 
@@ -23,6 +24,7 @@ public final class Autograd {
     /** Attaches a backward to {@code out} when any input requires a gradient (and the tape is on). */
     public static Tensor record(String op, Tensor out, Tensor[] inputs, Node.Backward backward) {
         if (needsGrad(inputs)) out.setNode(new Node(op, inputs, backward));
+        OpProfile.forwardEnded(op, out); // every op ends here, recorded or not
         return out;
     }
 
@@ -80,8 +82,10 @@ public final class Autograd {
                 Tensor g = t.grad();
                 t.setNode(null);
                 if (g == null) continue;
+                long start = OpProfile.backwardStarts();
                 node.backward.apply(g);
                 g.close();
+                OpProfile.backwardEnded(node.op(), t, start);
                 t.setGrad(null);
             }
         }
