@@ -24,9 +24,20 @@ public final class OpProfile implements AutoCloseable {
 
     private static OpProfile current;
 
+    /** A row while it is being summed. */
+    private static final class Sum {
+        final String phase, op, shape;
+        long nanos, calls;
+
+        Sum(String phase, String op, String shape) {
+            this.phase = phase;
+            this.op = op;
+            this.shape = shape;
+        }
+    }
+
     private final Backend device;
-    private final Map<String, long[]> rows = new LinkedHashMap<>();
-    private final Map<String, String[]> names = new LinkedHashMap<>();
+    private final Map<String, Sum> sums = new LinkedHashMap<>();
     private long last;
 
     private OpProfile(Backend device) {
@@ -85,20 +96,15 @@ public final class OpProfile implements AutoCloseable {
     }
 
     private void add(String phase, String op, String shape, long nanos) {
-        String key = phase + '\0' + op + '\0' + shape;
-        long[] r = rows.computeIfAbsent(key, k -> new long[2]);
-        names.putIfAbsent(key, new String[]{phase, op, shape});
-        r[0] += nanos;
-        r[1]++;
+        Sum sum = sums.computeIfAbsent(phase + '\0' + op + '\0' + shape, k -> new Sum(phase, op, shape));
+        sum.nanos += nanos;
+        sum.calls++;
     }
 
     /** The rows so far, the most time first. */
     public List<Row> rows() {
         List<Row> out = new ArrayList<>();
-        rows.forEach((key, r) -> {
-            String[] n = names.get(key);
-            out.add(new Row(n[0], n[1], n[2], r[0], r[1]));
-        });
+        for (Sum s : sums.values()) out.add(new Row(s.phase, s.op, s.shape, s.nanos, s.calls));
         out.sort(Comparator.comparingLong(Row::nanos).reversed());
         return out;
     }
