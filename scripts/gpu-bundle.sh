@@ -10,6 +10,8 @@
 #              and JCublas's retargeted from libcublas.so.12 to libcublas.so.13 (scripts/retarget-cublas.py)
 #   tests/     the engine's and models' compiled tests and the JUnit console launcher
 #   bench/peers/  the PyTorch peer scripts;  dma  the command line;  run-gpu.sh  the whole GPU run
+#   data/      12 000 + 2 000 Fashion-MNIST images and the default pipeline config for them (where this machine has
+#              the dataset: Debian's dataset-fashion-mnist, or FASHION_MNIST_DIR)
 #
 # The folder must stay under 64 MiB (what may travel to the GPU machine): the script prints its size and fails
 # at or above that. Environment: CUBLAS13_DIR, a folder holding libcublas.so.13, to check the retargeted
@@ -112,6 +114,36 @@ cp "$console" "$out/tests/"
 for m in engine models; do cp -r "$root/$m/target/test-classes" "$out/tests/$m"; done
 cp "$root"/bench/peers/{torch_bench.py,timm_layout.py} "$out/bench/peers/"
 cp "$root/scripts/run-gpu.sh" "$out/run-gpu.sh"
+
+# ---------------------------------------------------------------- the pipeline's data
+# The GPU machine has no Fashion-MNIST: the first 12 000 training and 2 000 test images (as many training images as
+# the default config's 20%) travel with the bundle (6 MiB), with the default config pointed at them (@DATA@, which
+# run-gpu.sh fills in), so that run-gpu.sh runs the whole pipeline there.
+fmnist=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+if [[ -f $fmnist/train-images-idx3-ubyte.gz ]]; then
+  mkdir -p "$out/data/fashion-mnist"
+  python3 - "$fmnist" "$out/data/fashion-mnist" <<'EOF'
+import gzip, struct, sys
+src, dst = sys.argv[1:]
+for name, count in (("train-images-idx3-ubyte.gz", 12000), ("train-labels-idx1-ubyte.gz", 12000),
+                    ("t10k-images-idx3-ubyte.gz", 2000), ("t10k-labels-idx1-ubyte.gz", 2000)):
+    data = gzip.open(f"{src}/{name}").read()
+    magic = struct.unpack(">I", data[:4])[0]
+    rank = magic & 0xFF
+    dims = list(struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank]))
+    per = 1
+    for d in dims[1:]:
+        per *= d
+    head = 4 + 4 * rank
+    with gzip.open(f"{dst}/{name}", "wb") as f:
+        f.write(struct.pack(">I", magic) + struct.pack(">" + "I" * rank, count, *dims[1:]) + data[head:head + count * per])
+EOF
+  sed -e 's|"path": *"[^"]*"|"path": "@DATA@"|' -e 's|"train_fraction": *[0-9.]*|"train_fraction": 1.0|' \
+      "$root/trainer/src/main/resources/default-config.json" > "$out/data/pipeline.json"
+  grep -q '"path": "@DATA@"' "$out/data/pipeline.json" || { say "the default config's data path was not found"; exit 1; }
+else
+  say "no Fashion-MNIST in $fmnist (apt-get install dataset-fashion-mnist, or set FASHION_MNIST_DIR): run-gpu.sh will skip the pipeline"
+fi
 cp "$root/scripts/retarget-cublas.py" "$out/"
 cat > "$out/runtime.sh" <<'EOF'
 # Sourced by dma and run-gpu.sh: bundle_java prints the path of the bundle's java, unpacking runtime.tar.gz on
@@ -166,7 +198,7 @@ dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -q . && echo " (wit
   echo "lib: $driver_lib, $cublas_lib (NEEDED $needed)"
   echo "run: ./run-gpu.sh            (on the GPU machine; writes under \$OUT when set)"
   echo "     ./run-gpu.sh --cpu-check (anywhere: the CPU suite from this runtime, GPU tests skipping)"
-  echo; (cd "$out" && du -sk runtime.tar.gz jars lib tests bench | awk '{printf "%-16s %7.1f MiB\n", $2, $1 / 1024}')
+  echo; (cd "$out" && du -sk runtime.tar.gz jars lib tests bench $(ls -d data 2>/dev/null) | awk '{printf "%-16s %7.1f MiB\n", $2, $1 / 1024}')
 } > "$out/BUNDLE.txt"
 bytes=$(du -sb "$out" | cut -f1)
 awk -v b="$bytes" -v d="$out" 'BEGIN { printf "[gpu-bundle] %s: %.1f MiB (limit 64 MiB)\n", d, b / 1048576 }'

@@ -7,26 +7,30 @@
 #      cuda; the dma.engine.cuda parity tests), with a count of passed, failed and skipped
 #   4. the GPU benchmarks against PyTorch in the same run: GEMM fp32 and bf16 at 4096³ and 8192³, and the
 #      DeiT-S/16 training step in float32 and bf16 autocast (images/s, MFU against the measured bf16 GEMM)
-#   5. one summary table.
+#   5. the whole pipeline (meta, incubations, assembly, fine-tune, E2E) on CUDA, on the bundle's Fashion-MNIST images
+#   6. one summary table.
 # Each part is time-boxed, and one that fails is reported and the run goes on; the whole run keeps to a budget
-# (default 450 s). With $OUT set, run.log, summary.txt, tests.xml, bench.jsonl and doctor.json are written there.
+# (default 450 s). With $OUT set, run.log, summary.txt, tests.xml, bench.jsonl, doctor.json and the pipeline's run
+# directory (pipeline/) are written there.
 #
-# Usage: [bash] run-gpu.sh [--cpu-check] [--tests engine,models] [--no-tests] [--no-bench] [--batch N] [--budget SECONDS]
+# Usage: [bash] run-gpu.sh [--cpu-check] [--tests engine,models] [--no-tests] [--no-bench] [--no-pipeline] [--batch N]
+#                          [--budget SECONDS]
 #   --cpu-check  on a machine without a GPU: the same parts, the GPU tests skipping (saying why), the GPU
-#                benchmarks checked for a clear failure, and a small CPU benchmark instead.
+#                benchmarks checked for a clear failure, a small CPU benchmark instead, and the pipeline on the CPU.
 # Exit status: 0 when every part passed, 1 otherwise.
 set -uo pipefail
 b=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-mode=gpu tests=engine,models run_tests=1 run_bench=1 batch=128 budget=450
+mode=gpu tests=engine,models run_tests=1 run_bench=1 run_pipeline=1 batch=128 budget=450
 while (($#)); do
   case $1 in
     --cpu-check) mode=cpu ;;
     --tests) tests=$2; shift ;;
     --no-tests) run_tests=0 ;;
     --no-bench) run_bench=0 ;;
+    --no-pipeline) run_pipeline=0 ;;
     --batch) batch=$2; shift ;;
     --budget) budget=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run-gpu.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -234,7 +238,35 @@ EOF
   part "benchmarks" "$bench_status" "$(wc -l < "$dest/bench.jsonl") runs in bench.jsonl"
 fi
 
-# ---------------------------------------------------------------- 5. summary
+# ---------------------------------------------------------------- 5. the pipeline
+# The README's main job on the bundle's 12 000 Fashion-MNIST images: meta, four incubations, assembly, fine-tune and
+# E2E at the same budget, on the GPU (here, with --cpu-check, on the CPU); the run directory goes to $dest/pipeline.
+if (( run_pipeline )) && [[ -n $java ]]; then
+  section "pipeline"
+  if [[ -f $b/data/pipeline.json ]]; then
+    device=$([[ $mode == gpu ]] && echo cuda || echo cpu)
+    sed "s|@DATA@|$b/data/fashion-mnist|" "$b/data/pipeline.json" > "$work/pipeline.json"
+    t0=$SECONDS
+    boxed $([[ $mode == gpu ]] && echo 180 || echo 400) bash "$b/dma" pipeline --backend "$device" --config "$work/pipeline.json" \
+        --run-dir "$dest/pipeline" > "$work/pipeline.txt" 2>&1
+    rc=$?
+    grep -v 'step/s' "$work/pipeline.txt" | tail -12
+    detail=$(json "$dest/pipeline/summary.json" <<'EOF' 2>/dev/null
+import json, sys
+methods = json.load(open(sys.argv[1]))["methods"]
+print(", ".join(f"{m['method']} {100 * m['accuracy']:.2f}%" for m in methods))
+EOF
+)
+    if (( rc == 0 )) && [[ -n $detail ]]; then part "pipeline ($device)" ok "$detail in $((SECONDS - t0)) s"
+    elif (( rc == 124 || rc == 137 )); then part "pipeline ($device)" FAILED "timed out after $((SECONDS - t0)) s (see run.log)"
+    else part "pipeline ($device)" FAILED "exit status $rc (see run.log)"; fi
+    cat "$work/pipeline.txt" >> "$dest/run.log"
+  else
+    part "pipeline" skipped "the bundle has no data (built where Fashion-MNIST was not installed)"
+  fi
+fi
+
+# ---------------------------------------------------------------- 6. summary
 section "summary"
 json "$work/parts.tsv" "$dest/bench.jsonl" "$gpu" "$mode" > "$dest/summary.txt" <<'EOF'
 import json, sys
