@@ -27,21 +27,22 @@ final class CpuAttention implements Attention {
     }
 
     @Override
-    public void attention(Storage q, Storage k, Storage v, Storage out, Storage probs, int bh, int t, int d, float scale) {
+    public void attention(Storage q, int qOff, Storage k, int kOff, Storage v, int vOff, Storage out, Storage probs,
+                          int bh, int t, int d, float scale) {
         CpuStorage Q = (CpuStorage) q, K = (CpuStorage) k, V = (CpuStorage) v, O = (CpuStorage) out, P = (CpuStorage) probs;
         Parallel.forRange(bh, grain(t, d), (s, e) -> {
             for (int i = s; i < e; i++) {
                 int x = i * t * d, p = i * t * t;
                 // scores = scale·q·kᵀ, softmaxed in place
-                sgemm(false, true, t, t, d, scale, Q, x, d, K, x, d, 0f, P, p, t);
+                sgemm(false, true, t, t, d, scale, Q, qOff + x, d, K, kOff + x, d, 0f, P, p, t);
                 for (int r = 0; r < t; r++) CpuReductions.softmaxRow(P.f, P.f, p + r * t, t);
-                sgemm(false, false, t, d, t, 1f, P, p, t, V, x, d, 0f, O, x, d);
+                sgemm(false, false, t, d, t, 1f, P, p, t, V, vOff + x, d, 0f, O, x, d);
             }
         });
     }
 
     @Override
-    public void attentionBackward(Storage q, Storage k, Storage v, Storage probs, Storage gradOut,
+    public void attentionBackward(Storage q, int qOff, Storage k, int kOff, Storage v, int vOff, Storage probs, Storage gradOut,
                                   Storage gradQ, Storage gradK, Storage gradV, int bh, int t, int d, float scale) {
         if (gradQ == null && gradK == null && gradV == null) return;
         CpuStorage Q = (CpuStorage) q, K = (CpuStorage) k, V = (CpuStorage) v, P = (CpuStorage) probs, G = (CpuStorage) gradOut;
@@ -54,15 +55,15 @@ final class CpuAttention implements Attention {
             try {
                 for (int i = s; i < e; i++) {
                     int x = i * t * d, p = i * tt;
-                    if (GV != null) sgemm(true, false, t, d, t, 1f, P, p, t, G, x, d, 1f, GV, x, d);
+                    if (GV != null) sgemm(true, false, t, d, t, 1f, P, p, t, G, x, d, 1f, GV, vOff + x, d);
                     if (!needScores) continue;
-                    sgemm(false, true, t, t, d, 1f, G, x, d, V, x, d, 0f, scratch, 0, t);
+                    sgemm(false, true, t, t, d, 1f, G, x, d, V, vOff + x, d, 0f, scratch, 0, t);
                     FloatBuffer probsI = P.f.slice(p, tt), dP = scratch.f.slice(0, tt), dS = scratch.f.slice(tt, tt);
                     for (int j = 0; j < tt; j++) dS.put(j, 0f);
                     for (int r = 0; r < t; r++) CpuReductions.softmaxBackwardRow(probsI, dP, dS, r * t, t);
                     // scores = scale·q·kᵀ: dq = scale·dS·k, dk = scale·dSᵀ·q
-                    if (GQ != null) sgemm(false, false, t, d, t, scale, scratch, tt, t, K, x, d, 1f, GQ, x, d);
-                    if (GK != null) sgemm(true, false, t, d, t, scale, scratch, tt, t, Q, x, d, 1f, GK, x, d);
+                    if (GQ != null) sgemm(false, false, t, d, t, scale, scratch, tt, t, K, kOff + x, d, 1f, GQ, qOff + x, d);
+                    if (GK != null) sgemm(true, false, t, d, t, scale, scratch, tt, t, Q, qOff + x, d, 1f, GK, kOff + x, d);
                 }
             } finally {
                 if (scratch != null) Q.backend.free(scratch);

@@ -26,31 +26,32 @@ final class CudaAttention implements Attention {
 
     /** probs = scale·q·kᵀ, softmaxed in place, then out = probs·v. */
     @Override
-    public void attention(Storage q, Storage k, Storage v, Storage out, Storage probs, int bh, int t, int d, float scale) {
+    public void attention(Storage q, int qOff, Storage k, int kOff, Storage v, int vOff, Storage out, Storage probs,
+                          int bh, int t, int d, float scale) {
         if (bh == 0 || t == 0) return;
         Blas blas = backend.blas();
         int td = t * d, tt = t * t;
-        blas.gemmBatched(false, true, t, t, d, scale, q, 0, d, td, k, 0, d, td, 0f, probs, 0, t, tt, bh);
+        blas.gemmBatched(false, true, t, t, d, scale, q, qOff, d, td, k, kOff, d, td, 0f, probs, 0, t, tt, bh);
         softmaxRows(probs, bh * t, t);
-        blas.gemmBatched(false, false, t, d, t, 1f, probs, 0, t, tt, v, 0, d, td, 0f, out, 0, d, td, bh);
+        blas.gemmBatched(false, false, t, d, t, 1f, probs, 0, t, tt, v, vOff, d, td, 0f, out, 0, d, td, bh);
     }
 
     @Override
-    public void attentionBackward(Storage q, Storage k, Storage v, Storage probs, Storage gradOut,
+    public void attentionBackward(Storage q, int qOff, Storage k, int kOff, Storage v, int vOff, Storage probs, Storage gradOut,
                                   Storage gradQ, Storage gradK, Storage gradV, int bh, int t, int d, float scale) {
         if (bh == 0 || t == 0 || (gradQ == null && gradK == null && gradV == null)) return;
         Blas blas = backend.blas();
         int td = t * d, tt = t * t;
         // every gradient accumulates: beta = 1
-        if (gradV != null) blas.gemmBatched(true, false, t, d, t, 1f, probs, 0, t, tt, gradOut, 0, d, td, 1f, gradV, 0, d, td, bh);
+        if (gradV != null) blas.gemmBatched(true, false, t, d, t, 1f, probs, 0, t, tt, gradOut, 0, d, td, 1f, gradV, vOff, d, td, bh);
         if (gradQ == null && gradK == null) return;
         // dP = gradOut·vᵀ, turned in place into the score gradient dS = P∘(dP − rowsum(dP∘P))
         Storage scores = backend.allocate(4L * bh * tt);
-        blas.gemmBatched(false, true, t, t, d, 1f, gradOut, 0, d, td, v, 0, d, td, 0f, scores, 0, t, tt, bh);
+        blas.gemmBatched(false, true, t, t, d, 1f, gradOut, 0, d, td, v, vOff, d, td, 0f, scores, 0, t, tt, bh);
         softmaxBackwardRows(probs, scores, bh * t, t);
         // scores were scale·q·kᵀ: dq += scale·dS·k, dk += scale·dSᵀ·q
-        if (gradQ != null) blas.gemmBatched(false, false, t, d, t, scale, scores, 0, t, tt, k, 0, d, td, 1f, gradQ, 0, d, td, bh);
-        if (gradK != null) blas.gemmBatched(true, false, t, d, t, scale, scores, 0, t, tt, q, 0, d, td, 1f, gradK, 0, d, td, bh);
+        if (gradQ != null) blas.gemmBatched(false, false, t, d, t, scale, scores, 0, t, tt, k, kOff, d, td, 1f, gradQ, qOff, d, td, bh);
+        if (gradK != null) blas.gemmBatched(true, false, t, d, t, scale, scores, 0, t, tt, q, qOff, d, td, 1f, gradK, kOff, d, td, bh);
         backend.free(scores);
     }
 

@@ -2,8 +2,12 @@ package dma.engine.ops;
 
 import dma.engine.Backend;
 import dma.engine.Flops;
+import dma.engine.Storage;
 import dma.engine.Tensor;
 import dma.engine.autograd.Autograd;
+
+import java.util.Arrays;
+import java.util.function.Supplier;
 
 /** Scaled dot-product attention: softmax(q·kᵀ·scale)·v over the last two axes [t, d]. */
 public final class AttentionOp {
@@ -19,18 +23,46 @@ public final class AttentionOp {
         Shapes.requireRankAtLeast("attention", q, 2);
         Shapes.requireSameShape("attention", q, k);
         Shapes.requireSameShape("attention", q, v);
-        int t = q.dim(-2), d = q.dim(-1);
-        int bh = Shapes.product(q.shape(), 0, q.rank() - 2);
-        Backend be = q.backend();
-        Tensor out = Tensor.empty(be, q.shape());
+        return run(q.storage(), 0, k.storage(), 0, v.storage(), 0, q.shape(), new Tensor[]{q, k, v}, scale, () -> new Storage[]{
+                Autograd.gradStorage(q), Autograd.gradStorage(k), Autograd.gradStorage(v)});
+    }
+
+    /**
+     * {@link #attention} of the three parts of qkv [3, ..., t, d] (the qkv projection split into heads by one
+     * permute): q = qkv[0], k = qkv[1], v = qkv[2], read and their gradients written in place, without copying the
+     * parts out (forward) or back (backward).
+     */
+    public static Tensor attentionPacked(Tensor qkv, float scale) {
+        Shapes.requireRankAtLeast("attentionPacked", qkv, 3);
+        if (qkv.dim(0) != 3)
+            throw new IllegalArgumentException("attentionPacked: qkv must be [3, ..., t, d] (q, k, v), got " + qkv.shapeString());
+        int[] shape = Arrays.copyOfRange(qkv.shape(), 1, qkv.rank());
+        int part = Shapes.product(shape, 0, shape.length);
+        return run(qkv.storage(), 0, qkv.storage(), part, qkv.storage(), 2 * part, shape, new Tensor[]{qkv}, scale, () -> {
+            Storage all = Autograd.gradStorage(qkv); // zeroed when new: the kernels add into it
+            return new Storage[]{all, all, all};
+        });
+    }
+
+    /**
+     * Attention of q, k and v at their offsets, out of the given shape; the backward adds into the storages that
+     * {@code grads} gives for q, k and v (at the same offsets; null: no gradient).
+     */
+    private static Tensor run(Storage q, int qOff, Storage k, int kOff, Storage v, int vOff, int[] shape,
+                              Tensor[] inputs, float scale, Supplier<Storage[]> grads) {
+        int t = shape[shape.length - 2], d = shape[shape.length - 1];
+        int bh = Shapes.product(shape, 0, shape.length - 2);
+        Backend be = inputs[0].backend();
+        Tensor out = Tensor.empty(be, shape);
         Tensor probs = Tensor.empty(be, bh, t, t);
-        be.attention().attention(q.storage(), k.storage(), v.storage(), out.storage(), probs.storage(), bh, t, d, scale);
+        be.attention().attention(q, qOff, k, kOff, v, vOff, out.storage(), probs.storage(), bh, t, d, scale);
         long product = 2L * bh * t * t * d; // one of q·kᵀ, p·v and the four products of backward
         Flops.add(Flops.Kind.FORWARD, 2 * product);
-        Autograd.record("attention", out, new Tensor[]{q, k, v}, g -> {
+        Autograd.record("attention", out, inputs, g -> {
             Flops.add(Flops.Kind.INPUT_GRAD, 4 * product);
-            be.attention().attentionBackward(q.storage(), k.storage(), v.storage(), probs.storage(), g.storage(),
-                    Autograd.gradStorage(q), Autograd.gradStorage(k), Autograd.gradStorage(v), bh, t, d, scale);
+            Storage[] to = grads.get();
+            be.attention().attentionBackward(q, qOff, k, kOff, v, vOff, probs.storage(), g.storage(), to[0], to[1], to[2],
+                    bh, t, d, scale);
         });
         if (!out.requiresGrad()) probs.close(); // inference: nothing will read the weights again
         return out;

@@ -71,8 +71,8 @@ class AttentionDryRunTest {
 
     @Test
     void emptyAttentionLaunchesNothing() {
-        be.attention().attention(b(1), b(1), b(1), b(1), b(1), 0, 197, 64, 0.125f);
-        be.attention().attention(b(1), b(1), b(1), b(1), b(1), 4, 0, 64, 0.125f);
+        be.attention().attention(b(1), 0, b(1), 0, b(1), 0, b(1), b(1), 0, 197, 64, 0.125f);
+        be.attention().attention(b(1), 0, b(1), 0, b(1), 0, b(1), b(1), 4, 0, 64, 0.125f);
         assertEquals(List.of(), launches);
     }
 

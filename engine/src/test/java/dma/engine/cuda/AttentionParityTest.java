@@ -25,8 +25,8 @@ class AttentionParityTest {
                 String what = bh + "×" + t + "×" + d;
                 Storage[] q = p.pair(Parity.random(n, -2f, 2f)), k = p.pair(Parity.random(n, -2f, 2f)), v = p.pair(Parity.random(n));
                 Storage[] out = p.output(n), probs = p.output(tt);
-                p.cpu.attention().attention(q[0], k[0], v[0], out[0], probs[0], bh, t, d, scale);
-                p.gpu.attention().attention(q[1], k[1], v[1], out[1], probs[1], bh, t, d, scale);
+                p.cpu.attention().attention(q[0], 0, k[0], 0, v[0], 0, out[0], probs[0], bh, t, d, scale);
+                p.gpu.attention().attention(q[1], 0, k[1], 0, v[1], 0, out[1], probs[1], bh, t, d, scale);
                 p.assertClose(probs, tt, Parity.F32, "attention probs " + what);
                 p.assertClose(out, n, Parity.F32, "attention out " + what);
                 Parity.free(q, k, v, out, probs);
@@ -45,22 +45,42 @@ class AttentionParityTest {
             String what = bh + "×" + t + "×" + d;
             Storage[] q = p.pair(Parity.random(n, -2f, 2f)), k = p.pair(Parity.random(n, -2f, 2f)), v = p.pair(Parity.random(n));
             Storage[] out = p.output(n), probs = p.output(tt);
-            p.cpu.attention().attention(q[0], k[0], v[0], out[0], probs[0], bh, t, d, scale);
-            p.gpu.attention().attention(q[1], k[1], v[1], out[1], probs[1], bh, t, d, scale);
+            p.cpu.attention().attention(q[0], 0, k[0], 0, v[0], 0, out[0], probs[0], bh, t, d, scale);
+            p.gpu.attention().attention(q[1], 0, k[1], 0, v[1], 0, out[1], probs[1], bh, t, d, scale);
             p.assertClose(probs, tt, Parity.F32, "attention probs " + what);
             p.assertClose(out, n, Parity.F32, "attention out " + what);
             Storage[] gradOut = p.pair(Parity.random(n));
             for (int mask : new int[]{7, 1, 2, 4}) {
                 Storage[] gq = (mask & 1) != 0 ? p.accumulator(n) : null, gk = (mask & 2) != 0 ? p.accumulator(n) : null,
                         gv = (mask & 4) != 0 ? p.accumulator(n) : null;
-                p.cpu.attention().attentionBackward(q[0], k[0], v[0], probs[0], gradOut[0], cpu(gq), cpu(gk), cpu(gv), bh, t, d, scale);
-                p.gpu.attention().attentionBackward(q[1], k[1], v[1], probs[1], gradOut[1], gpu(gq), gpu(gk), gpu(gv), bh, t, d, scale);
+                p.cpu.attention().attentionBackward(q[0], 0, k[0], 0, v[0], 0, probs[0], gradOut[0], cpu(gq), cpu(gk), cpu(gv), bh, t, d, scale);
+                p.gpu.attention().attentionBackward(q[1], 0, k[1], 0, v[1], 0, probs[1], gradOut[1], gpu(gq), gpu(gk), gpu(gv), bh, t, d, scale);
                 if (gq != null) p.assertClose(gq, n, Parity.F32, "attention gradQ " + what + " mask " + mask);
                 if (gk != null) p.assertClose(gk, n, Parity.F32, "attention gradK " + what + " mask " + mask);
                 if (gv != null) p.assertClose(gv, n, Parity.F32, "attention gradV " + what + " mask " + mask);
                 for (Storage[] s : new Storage[][]{gq, gk, gv}) if (s != null) Parity.free(s);
             }
             Parity.free(q, k, v, out, probs, gradOut);
+        }
+    }
+
+    /** q, k and v as the three parts of one storage (offsets 0, n, 2n), forward and all three gradients into one storage. */
+    @Test
+    void packedOffsetsMatchCpu() {
+        Parity p = Parity.cuda();
+        for (int[] shape : new int[][]{{6, 50, 64}, {3, 17, 5}}) {
+            int bh = shape[0], t = shape[1], d = shape[2], n = bh * t * d, tt = bh * t * t;
+            float scale = (float) (1 / Math.sqrt(d));
+            String what = "packed " + bh + "×" + t + "×" + d;
+            Storage[] qkv = p.pair(Parity.random(3 * n, -2f, 2f)), out = p.output(n), probs = p.output(tt);
+            p.cpu.attention().attention(qkv[0], 0, qkv[0], n, qkv[0], 2 * n, out[0], probs[0], bh, t, d, scale);
+            p.gpu.attention().attention(qkv[1], 0, qkv[1], n, qkv[1], 2 * n, out[1], probs[1], bh, t, d, scale);
+            p.assertClose(out, n, Parity.F32, "attention out " + what);
+            Storage[] gradOut = p.pair(Parity.random(n)), grad = p.accumulator(3 * n);
+            p.cpu.attention().attentionBackward(qkv[0], 0, qkv[0], n, qkv[0], 2 * n, probs[0], gradOut[0], grad[0], grad[0], grad[0], bh, t, d, scale);
+            p.gpu.attention().attentionBackward(qkv[1], 0, qkv[1], n, qkv[1], 2 * n, probs[1], gradOut[1], grad[1], grad[1], grad[1], bh, t, d, scale);
+            p.assertClose(grad, 3 * n, Parity.F32, "attention gradients " + what);
+            Parity.free(qkv, out, probs, gradOut, grad);
         }
     }
 

@@ -143,7 +143,7 @@ class LayoutNormDryRunTest {
         int bh = 6, t = 197;
         attention.softmaxRows(b((long) bh * t * t), bh * t, t);
         attention.softmaxBackwardRows(b((long) bh * t * t), b((long) bh * t * t), bh * t, t);
-        be.attention().attentionBackward(b(1), b(1), b(1), b(1), b(1), null, null, null, bh, t, 64, 0.125f); // nothing to do
+        be.attention().attentionBackward(b(1), 0, b(1), 0, b(1), 0, b(1), b(1), null, null, null, bh, t, 64, 0.125f); // nothing to do
         expect("attention.softmaxRowsInPlace", "attention.softmaxBackwardRowsInPlace");
     }
 

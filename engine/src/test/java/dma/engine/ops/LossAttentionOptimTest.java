@@ -168,6 +168,30 @@ class LossAttentionOptimTest extends EveryBackend {
         }
     }
 
+    /**
+     * Attention of qkv [3, ..., t, d] read in place equals attention of its three parts copied out, output and qkv's
+     * gradient bit for bit (the same kernels at offsets); and its gradient passes the float64 check.
+     */
+    @Test
+    void packedAttentionIsAttentionOfTheThreeParts() {
+        for (int[] shape : new int[][]{{3, 2, 3, 5, 4}, {3, 1, 7, 9, 5}}) {
+            Tensor qkv = leaf(41, -2f, 2f, true, shape);
+            int[] part = java.util.Arrays.copyOfRange(shape, 1, shape.length);
+            float scale = (float) (1 / Math.sqrt(shape[shape.length - 1]));
+            float[] proj = GradCheck.projection(Tensor.numel(part), 42);
+            Result packed = run(x -> AttentionOp.attentionPacked(x[0], scale), proj, qkv);
+            Result parts = run(x -> AttentionOp.attention(Shape.slice(x[0], 0, 0, 1).reshape(part), Shape.slice(x[0], 0, 1, 1).reshape(part),
+                    Shape.slice(x[0], 0, 2, 1).reshape(part), scale), proj, qkv);
+            String s = java.util.Arrays.toString(shape);
+            assertArrayEquals(parts.out, packed.out, "packed attention output " + s);
+            assertArrayEquals(parts.grads[0], packed.grads[0], "packed attention gradient " + s);
+        }
+        Tensor qkv = param(be, 3, 2, 4, 3);
+        check.check("attentionPacked", x -> AttentionOp.attentionPacked(x[0], 0.6f), qkv);
+        var e = assertThrows(IllegalArgumentException.class, () -> AttentionOp.attentionPacked(param(be, 2, 4, 3), 1f));
+        assertTrue(e.getMessage().contains("[3, ..., t, d]") && e.getMessage().contains("[2, 4, 3]"), e.getMessage());
+    }
+
     @Test
     void fusedAttentionSkipsFrozenInputs() {
         int[] shape = {2, 4, 3};

@@ -3,7 +3,6 @@ package dma.models.vit;
 import dma.engine.Backend;
 import dma.engine.Tensor;
 import dma.engine.ops.AttentionOp;
-import dma.engine.ops.Shape;
 import dma.models.nn.Linear;
 import dma.models.nn.Module;
 
@@ -23,15 +22,11 @@ public final class Attention extends Module {
         int b = x.dim(0), t = x.dim(1), d = x.dim(2), hd = d / heads;
         Tensor flat = qkv.forward(x);
         Tensor split = flat.reshape(b, t, 3, heads, hd);
-        Tensor qkvT = split.permute(2, 0, 3, 1, 4); // [3, B, H, T, hd]
-        // no backward reads the projection or its permuted copy: free them now (their gradients still flow)
+        Tensor qkvT = split.permute(2, 0, 3, 1, 4); // [3, B, H, T, hd]: q, k and v one after another
+        // no backward reads the projection: free it now (its gradient still flows)
         flat.dropData();
         split.dropData();
-        Tensor q = Shape.slice(qkvT, 0, 0, 1).reshape(b, heads, t, hd);
-        Tensor k = Shape.slice(qkvT, 0, 1, 1).reshape(b, heads, t, hd);
-        Tensor v = Shape.slice(qkvT, 0, 2, 1).reshape(b, heads, t, hd);
-        qkvT.dropData();
-        Tensor o = AttentionOp.attention(q, k, v, (float) (1.0 / Math.sqrt(hd)));
+        Tensor o = AttentionOp.attentionPacked(qkvT, (float) (1.0 / Math.sqrt(hd))); // q, k, v read in place
         Tensor merged = o.permute(0, 2, 1, 3);
         o.dropData();
         return proj.forward(merged.reshape(b, t, d));

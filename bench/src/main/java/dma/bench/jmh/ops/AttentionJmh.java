@@ -73,18 +73,18 @@ public class AttentionJmh extends VitShape {
         gradQ = zeros(entries(), tokens, d).storage();
         gradK = zeros(entries(), tokens, d).storage();
         gradV = zeros(entries(), tokens, d).storage();
-        kernels.attention(q.storage(), k.storage(), v.storage(), out, probs, entries(), tokens, d, scale()); // backward reads the weights
+        kernels.attention(q.storage(), 0, k.storage(), 0, v.storage(), 0, out, probs, entries(), tokens, d, scale()); // backward reads the weights
     }
 
     @Benchmark
     public void fusedForward(Work.Flops work) {
-        kernels.attention(q.storage(), k.storage(), v.storage(), out, probs, entries(), tokens, headWidth(), scale());
+        kernels.attention(q.storage(), 0, k.storage(), 0, v.storage(), 0, out, probs, entries(), tokens, headWidth(), scale());
         work.GFLOP += 2 * productGFLOP();
     }
 
     @Benchmark
     public void fusedBackward(Work.Flops work) {
-        kernels.attentionBackward(q.storage(), k.storage(), v.storage(), probs, gradOut, gradQ, gradK, gradV,
+        kernels.attentionBackward(q.storage(), 0, k.storage(), 0, v.storage(), 0, probs, gradOut, gradQ, gradK, gradV,
                 entries(), tokens, headWidth(), scale());
         work.GFLOP += 4 * productGFLOP();
     }
