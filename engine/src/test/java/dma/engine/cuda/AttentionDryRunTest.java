@@ -70,9 +70,10 @@ class AttentionDryRunTest {
     }
 
     @Test
-    void emptyAttentionLaunchesNothing() {
+    void emptyAttentionOrNoGradientLaunchesNothing() {
         be.attention().attention(b(1), 0, b(1), 0, b(1), 0, b(1), b(1), 0, 197, 64, 0.125f);
         be.attention().attention(b(1), 0, b(1), 0, b(1), 0, b(1), b(1), 4, 0, 64, 0.125f);
+        be.attention().attentionBackward(b(1), 0, b(1), 0, b(1), 0, b(1), b(1), null, null, null, 6, 197, 64, 0.125f);
         assertEquals(List.of(), launches);
     }
 

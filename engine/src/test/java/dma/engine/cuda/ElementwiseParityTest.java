@@ -39,10 +39,13 @@ class ElementwiseParityTest {
 
     /** Exact equality (NaN equal to NaN) over the first n floats. */
     static void assertSameBits(Parity p, Storage[] s, int n, String what) {
-        float[] want = Parity.read(p.cpu, s[0], n), got = Parity.read(p.gpu, s[1], n);
-        for (int i = 0; i < n; i++)
+        assertSameBits(Parity.read(p.cpu, s[0], n), Parity.read(p.gpu, s[1], n), what + " (expected: cpu, got: cuda)");
+    }
+
+    static void assertSameBits(float[] want, float[] got, String what) {
+        for (int i = 0; i < want.length; i++)
             if (Float.floatToIntBits(want[i]) != Float.floatToIntBits(got[i]))
-                fail(what + ": element " + i + " of " + n + " is " + got[i] + " on cuda, " + want[i] + " on cpu");
+                fail(what + ": element " + i + " of " + want.length + " is " + got[i] + ", expected " + want[i]);
     }
 
     @Test
@@ -168,11 +171,7 @@ class ElementwiseParityTest {
             float[] want = Parity.read(b, y[d], n);
             Arrays.fill(want, 17, 17 + 999, 3.5f);
             b.elementwise().fill(y[d], 17, 999, 3.5f);
-            float[] got = Parity.read(b, y[d], n);
-            for (int i = 0; i < n; i++)
-                if (Float.floatToIntBits(want[i]) != Float.floatToIntBits(got[i]))
-                    fail("fill at an offset on " + b.name() + ": element " + i + " of " + n + " is " + got[i]
-                            + ", expected " + want[i]);
+            assertSameBits(want, Parity.read(b, y[d], n), "fill at an offset on " + b.name());
         }
         Parity.free(x, out, y);
     }

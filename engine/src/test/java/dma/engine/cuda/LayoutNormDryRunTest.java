@@ -15,10 +15,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Every method of the layout, normalization, convolution and attention families driven through a dry-run backend
- * (no GPU): each launch must name a compiled kernel with arguments of its types and a legal grid, and the
- * expected kernels must be launched (gradients given as null skip their kernels). Attention's GEMMs go to cuBLAS,
- * which a dry run cannot reach, so here attention is its two softmax kernels; the fused forward is AttentionDryRunTest's.
+ * Every method of the layout, normalization and convolution families driven through a dry-run backend (no GPU):
+ * each launch must name a compiled kernel with arguments of its types and a legal grid, and the expected kernels
+ * must be launched (gradients given as null skip their kernels). Attention's kernels are AttentionDryRunTest's.
  */
 class LayoutNormDryRunTest {
     private KernelBuildTest.Recorder recorder;
@@ -134,17 +133,6 @@ class LayoutNormDryRunTest {
                     "convolution.depthwiseParamPartials", "convolution.depthwiseParamSums",
                     "convolution.depthwiseBackwardInput");
         }
-    }
-
-    /** The GEMMs of attention need cuBLAS; its softmax kernels are what a dry run can check. */
-    @Test
-    void attentionSoftmaxKernels() {
-        CudaAttention attention = (CudaAttention) be.attention();
-        int bh = 6, t = 197;
-        attention.softmaxRows(b((long) bh * t * t), bh * t, t);
-        attention.softmaxBackwardRows(b((long) bh * t * t), b((long) bh * t * t), bh * t, t);
-        be.attention().attentionBackward(b(1), 0, b(1), 0, b(1), 0, b(1), b(1), null, null, null, bh, t, 64, 0.125f); // nothing to do
-        expect("attention.softmaxRowsInPlace", "attention.softmaxBackwardRowsInPlace");
     }
 
     private static String[] concat(String[]... parts) {

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.function.Function;
 
+import static dma.engine.ops.TestTensors.accountedBytes;
 import static dma.engine.ops.TestTensors.input;
 import static dma.engine.ops.TestTensors.param;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -254,19 +255,11 @@ class AutocastTest extends EveryBackend {
         assertTrue(full.forward() > 0 && full.inputGrad() > 0 && full.weightGrad() > 0);
     }
 
-    /** Bytes the backend accounts for a tensor of this type and shape (the CUDA allocator rounds up to its buckets). */
-    private long bytesOf(DType type, int... shape) {
-        long before = be.memory().liveBytes();
-        try (Tensor t = Scope.persistent(() -> Tensor.empty(be, type, shape))) {
-            return be.memory().liveBytes() - before;
-        }
-    }
-
     @Test
     void copiesLiveOnlyAsLongAsBackwardNeedsThem() {
         int[] xs = {12, 40}, ws = {24, 40};
         Tensor x = input(be, xs), w = param(be, ws), xTrain = param(be, xs);
-        long outBytes = bytesOf(DType.F32, 12, 24);
+        long outBytes = accountedBytes(be, DType.F32, 12, 24);
         try (Autocast.Region r = Autocast.bf16(); Scope s = Scope.open()) {
             long start = be.memory().liveBytes();
             try (GradMode off = GradMode.disabled()) {
@@ -276,12 +269,12 @@ class AutocastTest extends EveryBackend {
 
             start = be.memory().liveBytes();
             Linalg.linear(x, w, null);
-            assertEquals(outBytes + bytesOf(DType.BF16, xs), be.memory().liveBytes() - start,
+            assertEquals(outBytes + accountedBytes(be, DType.BF16, xs), be.memory().liveBytes() - start,
                     "only the weight is trained: x's copy is kept for its gradient, the weight's is freed");
 
             start = be.memory().liveBytes();
             Linalg.linear(xTrain, w, null);
-            assertEquals(outBytes + bytesOf(DType.BF16, xs) + bytesOf(DType.BF16, ws), be.memory().liveBytes() - start,
+            assertEquals(outBytes + accountedBytes(be, DType.BF16, xs) + accountedBytes(be, DType.BF16, ws), be.memory().liveBytes() - start,
                     "both trained: both copies kept for backward");
         }
     }

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 import java.util.function.Function;
 
+import static dma.engine.ops.TestTensors.accountedBytes;
 import static dma.engine.ops.TestTensors.input;
 import static dma.engine.ops.TestTensors.param;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -303,7 +304,8 @@ class ConvNeXtOpsGradTest extends EveryBackend {
         try (GradMode off = GradMode.disabled()) {
             long before = mem.liveBytes();
             Tensor a = Conv.depthwiseConv2d(x, w, null, 1, 1), bn = Norm.layerNorm2d(x, lw, lb, 1e-6f), c = Elementwise.layerScale(x, g, 1);
-            assertEquals(before + accounted(a) + accounted(bn) + accounted(c), mem.liveBytes());
+            assertEquals(before + accountedBytes(be, a.dtype(), a.shape()) + accountedBytes(be, bn.dtype(), bn.shape())
+                    + accountedBytes(be, c.dtype(), c.shape()), mem.liveBytes());
             a.close();
             bn.close();
             c.close();
@@ -312,13 +314,5 @@ class ConvNeXtOpsGradTest extends EveryBackend {
     }
 
     // ---------------------------------------------------------------- helpers
-
-    /** Bytes the backend accounts for a tensor like t (the CUDA allocator rounds up to its buckets). */
-    private long accounted(Tensor t) {
-        long before = be.memory().liveBytes();
-        try (Tensor same = Scope.persistent(() -> Tensor.empty(be, t.dtype(), t.shape()))) {
-            return be.memory().liveBytes() - before;
-        }
-    }
 
 }

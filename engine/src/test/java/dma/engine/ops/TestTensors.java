@@ -2,6 +2,7 @@ package dma.engine.ops;
 
 import dma.engine.Backend;
 import dma.engine.Backends;
+import dma.engine.DType;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
@@ -36,5 +37,13 @@ public final class TestTensors {
     /** Same, but with no gradient (a fixed input). */
     public static Tensor input(Backend be, int... shape) {
         return Scope.persistent(() -> Tensor.uniform(be, 9000 + counter++, -1f, 1f, shape));
+    }
+
+    /** Bytes the backend accounts for a tensor of this type and shape (the CUDA allocator rounds up to its buckets). */
+    public static long accountedBytes(Backend be, DType type, int... shape) {
+        long before = be.memory().liveBytes();
+        try (Tensor t = Scope.persistent(() -> Tensor.empty(be, type, shape))) {
+            return be.memory().liveBytes() - before;
+        }
     }
 }
