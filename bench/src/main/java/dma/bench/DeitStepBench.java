@@ -12,7 +12,7 @@ import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.Parallel;
 import dma.engine.cuda.CudaBackend;
-import dma.engine.ops.Loss;
+import dma.engine.ops.LossesOps;
 import dma.models.ImageClassifier;
 import dma.models.vit.ViTConfig;
 import dma.trainer.optim.Optimizer;
@@ -96,7 +96,7 @@ final class DeitStepBench implements Callable<Integer> {
                         OpProfile.mark("between steps");
                         opt.zeroGrad();
                         OpProfile.mark("zero gradients");
-                        Loss.crossEntropy(model.forward(x, new Rng(step[0]++)), labels, 0.1f).backward();
+                        LossesOps.crossEntropy(model.forward(x, new Rng(step[0]++)), labels, 0.1f).backward();
                         opt.step(1e-4f);
                         OpProfile.mark("optimizer step");
                     }

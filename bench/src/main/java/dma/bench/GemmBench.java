@@ -10,7 +10,7 @@ import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
 import dma.engine.cpu.Parallel;
 import dma.engine.cuda.CudaBackend;
-import dma.engine.ops.Linalg;
+import dma.engine.ops.BlasOps;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -22,11 +22,11 @@ import java.util.Arrays;
 import java.util.concurrent.Callable;
 
 /**
- * {@code dma bench gemm}: n×n·n×n through Linalg.matmul against torch.matmul in the same run: float32 on the CPU
+ * {@code dma bench gemm}: n×n·n×n through BlasOps.matmul against torch.matmul in the same run: float32 on the CPU
  * backend in GFLOP/s, or on the GPU ({@code --backend cuda}) in TFLOP/s, float32 or bf16.
  */
 @Command(name = "gemm", mixinStandardHelpOptions = true,
-        description = {"n×n·n×n matrix product (Linalg.matmul) against torch.matmul on random data: sgemm on the CPU backend in GFLOP/s,"
+        description = {"n×n·n×n matrix product (BlasOps.matmul) against torch.matmul on random data: sgemm on the CPU backend in GFLOP/s,"
                 + " or on the GPU with --backend cuda in TFLOP/s (--dtype fp32, or bf16: the ceiling that MFU is measured against)."})
 public final class GemmBench implements Callable<Integer> {
 
@@ -68,7 +68,7 @@ public final class GemmBench implements Callable<Integer> {
              Tensor b = Tensor.uniform(CpuBackend.get(), 2, -1f, 1f, n, n)) {
             r = Rounds.run(o.rounds, () -> Timing.time(() -> {
                 try (GradMode g = GradMode.disabled(); Scope s = Scope.open()) {
-                    Linalg.matmul(a, b);
+                    BlasOps.matmul(a, b);
                 }
             }, o.reps), s -> flops / s / 1e9, o.noPeer ? null
                     : () -> Peer.run(o.threads, "gemm", "--size", String.valueOf(n), "--reps", String.valueOf(o.reps)), "gflops");

@@ -8,7 +8,7 @@ import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
 import dma.engine.cpu.Parallel;
-import dma.engine.ops.Loss;
+import dma.engine.ops.LossesOps;
 import dma.models.Architecture;
 import dma.models.ImageClassifier;
 import dma.models.resnet.ResNetConfig;
@@ -121,7 +121,7 @@ abstract class ModelStepBench implements Callable<Integer> {
                 OpProfile.mark("between steps");
                 zeroed.forEach(Tensor::zeroGrad);
                 OpProfile.mark("zero gradients");
-                Loss.crossEntropy(forward.apply(x, new Rng(step[0]++)), labels, 0.1f).backward();
+                LossesOps.crossEntropy(forward.apply(x, new Rng(step[0]++)), labels, 0.1f).backward();
                 opt.step(1e-4f);
                 OpProfile.mark("optimizer step");
             }

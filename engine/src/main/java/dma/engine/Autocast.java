@@ -5,7 +5,7 @@ package dma.engine;
  * convolution GEMMs, and so the composed attention's products) read bfloat16 copies of their operands and
  * accumulate in float32 into float32 results, in forward and in backward (the output gradient is cast too);
  * everything else (normalization, softmax, losses, optimizer state, the weights and their gradients) stays
- * float32. The fused attention kernel ({@code AttentionOp.attention}) stays float32 as well. An op decides when
+ * float32. The fused attention kernel ({@code AttentionOps.attention}) stays float32 as well. An op decides when
  * its forward runs, so its backward uses the same precision wherever backward is called. Per thread, like
  * {@link GradMode}.
  */

@@ -1,10 +1,10 @@
 package dma.engine;
 
 import dma.engine.autograd.Node;
-import dma.engine.ops.Elementwise;
-import dma.engine.ops.Linalg;
-import dma.engine.ops.Reduce;
-import dma.engine.ops.Shape;
+import dma.engine.ops.ElementwiseOps;
+import dma.engine.ops.BlasOps;
+import dma.engine.ops.ReductionsOps;
+import dma.engine.ops.LayoutOps;
 
 import java.util.Arrays;
 
@@ -228,17 +228,17 @@ public final class Tensor implements AutoCloseable {
 
     // ---------------------------------------------------------------- convenience forms of common ops
 
-    public Tensor add(Tensor other) { return Elementwise.add(this, other); }
-    public Tensor sub(Tensor other) { return Elementwise.sub(this, other); }
-    public Tensor mul(Tensor other) { return Elementwise.mul(this, other); }
-    public Tensor div(Tensor other) { return Elementwise.div(this, other); }
-    public Tensor scale(float alpha) { return Elementwise.scale(this, alpha); }
-    public Tensor matmul(Tensor other) { return Linalg.matmul(this, other); }
-    public Tensor reshape(int... newShape) { return Shape.reshape(this, newShape); }
-    public Tensor permute(int... perm) { return Shape.permute(this, perm); }
-    public Tensor sum(int... axes) { return Reduce.sum(this, axes); }
-    public Tensor mean(int... axes) { return Reduce.mean(this, axes); }
-    public Tensor sumAll() { return Reduce.sumAll(this); }
+    public Tensor add(Tensor other) { return ElementwiseOps.add(this, other); }
+    public Tensor sub(Tensor other) { return ElementwiseOps.sub(this, other); }
+    public Tensor mul(Tensor other) { return ElementwiseOps.mul(this, other); }
+    public Tensor div(Tensor other) { return ElementwiseOps.div(this, other); }
+    public Tensor scale(float alpha) { return ElementwiseOps.scale(this, alpha); }
+    public Tensor matmul(Tensor other) { return BlasOps.matmul(this, other); }
+    public Tensor reshape(int... newShape) { return LayoutOps.reshape(this, newShape); }
+    public Tensor permute(int... perm) { return LayoutOps.permute(this, perm); }
+    public Tensor sum(int... axes) { return ReductionsOps.sum(this, axes); }
+    public Tensor mean(int... axes) { return ReductionsOps.mean(this, axes); }
+    public Tensor sumAll() { return ReductionsOps.sumAll(this); }
 
     // ---------------------------------------------------------------- shape helpers
 

@@ -1,8 +1,8 @@
 package dma.engine;
 
 import dma.engine.cpu.CpuBackend;
-import dma.engine.ops.Elementwise;
-import dma.engine.ops.Linalg;
+import dma.engine.ops.ElementwiseOps;
+import dma.engine.ops.BlasOps;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -50,12 +50,12 @@ class AutogradTest {
         try (Scope s = Scope.open()) {
             Tensor y;
             try (GradMode off = GradMode.disabled()) {
-                y = Linalg.matmul(w, w);
+                y = BlasOps.matmul(w, w);
             }
             assertFalse(y.requiresGrad());
             assertNull(y.node());
             assertThrows(IllegalStateException.class, y.sumAll()::backward);
-            Tensor z = Linalg.matmul(w, w);
+            Tensor z = BlasOps.matmul(w, w);
             assertTrue(z.requiresGrad());
         } finally {
             w.close();
@@ -67,7 +67,7 @@ class AutogradTest {
         Tensor x = Scope.persistent(() -> Tensor.uniform(be, 2, -1f, 1f, 4, 3).requiresGrad(true));
         Tensor frozen = Scope.persistent(() -> Tensor.uniform(be, 3, -1f, 1f, 5, 3));
         try (Scope s = Scope.open()) {
-            Elementwise.gelu(Linalg.linear(x, frozen, null)).sumAll().backward();
+            ElementwiseOps.gelu(BlasOps.linear(x, frozen, null)).sumAll().backward();
             assertNull(frozen.grad());
             assertTrue(x.grad() != null);
         } finally {
@@ -80,7 +80,7 @@ class AutogradTest {
     void backwardConsumesTheTapeAndFreesIntermediateGradients() {
         Tensor x = Scope.persistent(() -> Tensor.uniform(be, 2, -1f, 1f, 64, 64).requiresGrad(true));
         try (Scope s = Scope.open()) {
-            Tensor y = Elementwise.gelu(x.matmul(x));
+            Tensor y = ElementwiseOps.gelu(x.matmul(x));
             Tensor loss = y.sumAll();
             long before = be.memory().liveBytes();
             loss.backward();

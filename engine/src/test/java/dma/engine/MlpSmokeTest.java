@@ -1,10 +1,10 @@
 package dma.engine;
 
 import dma.engine.cpu.CpuBackend;
-import dma.engine.ops.Elementwise;
-import dma.engine.ops.Linalg;
-import dma.engine.ops.Loss;
-import dma.engine.ops.Update;
+import dma.engine.ops.ElementwiseOps;
+import dma.engine.ops.BlasOps;
+import dma.engine.ops.LossesOps;
+import dma.engine.ops.OptimOps;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -47,10 +47,10 @@ class MlpSmokeTest {
         for (int step = 1; step <= 1500; step++) {
             try (Scope s = Scope.open()) {
                 for (Tensor p : params) p.zeroGrad();
-                Tensor l = Loss.crossEntropy(forward(x, params), ys, 0f);
+                Tensor l = LossesOps.crossEntropy(forward(x, params), ys, 0f);
                 l.backward();
                 for (int i = 0; i < params.size(); i++)
-                    Update.adamw(params.get(i), moments.get(2 * i), moments.get(2 * i + 1), 0.02f, 0.9f, 0.999f, 1e-8f, 0f, step);
+                    OptimOps.adamw(params.get(i), moments.get(2 * i), moments.get(2 * i + 1), 0.02f, 0.9f, 0.999f, 1e-8f, 0f, step);
                 loss = l.item();
             }
         }
@@ -70,6 +70,6 @@ class MlpSmokeTest {
     }
 
     private static Tensor forward(Tensor x, List<Tensor> p) {
-        return Linalg.linear(Elementwise.relu(Linalg.linear(x, p.get(0), p.get(1))), p.get(2), p.get(3));
+        return BlasOps.linear(ElementwiseOps.relu(BlasOps.linear(x, p.get(0), p.get(1))), p.get(2), p.get(3));
     }
 }

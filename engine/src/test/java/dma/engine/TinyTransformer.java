@@ -1,11 +1,11 @@
 package dma.engine;
 
-import dma.engine.ops.AttentionOp;
-import dma.engine.ops.Elementwise;
-import dma.engine.ops.Linalg;
-import dma.engine.ops.Loss;
-import dma.engine.ops.Norm;
-import dma.engine.ops.Update;
+import dma.engine.ops.AttentionOps;
+import dma.engine.ops.ElementwiseOps;
+import dma.engine.ops.BlasOps;
+import dma.engine.ops.LossesOps;
+import dma.engine.ops.NormalizationOps;
+import dma.engine.ops.OptimOps;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -55,16 +55,16 @@ final class TinyTransformer implements AutoCloseable {
     /** x [B, T, width] → logits [B, classes]. */
     Tensor forward(Tensor x, long dropSeed) {
         int b = x.dim(0), t = x.dim(1), hd = width / heads;
-        Tensor h = Norm.layerNorm(x, ln1w, ln1b, 1e-6f);
-        Tensor qkv = Linalg.linear(h, qkvW, qkvB).reshape(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4);
-        Tensor q = dma.engine.ops.Shape.slice(qkv, 0, 0, 1).reshape(b, heads, t, hd);
-        Tensor k = dma.engine.ops.Shape.slice(qkv, 0, 1, 1).reshape(b, heads, t, hd);
-        Tensor v = dma.engine.ops.Shape.slice(qkv, 0, 2, 1).reshape(b, heads, t, hd);
-        Tensor a = AttentionOp.attention(q, k, v, (float) (1.0 / Math.sqrt(hd))).permute(0, 2, 1, 3).reshape(b, t, width);
-        x = x.add(Elementwise.dropPath(Linalg.linear(a, projW, projB), 0.1f, dropSeed));
-        Tensor m = Elementwise.gelu(Linalg.linear(Norm.layerNorm(x, ln2w, ln2b, 1e-6f), fc1W, fc1B));
-        x = x.add(Elementwise.dropout(Linalg.linear(m, fc2W, fc2B), 0.1f, dropSeed + 1));
-        return Linalg.linear(x.mean(1), headW, headB);
+        Tensor h = NormalizationOps.layerNorm(x, ln1w, ln1b, 1e-6f);
+        Tensor qkv = BlasOps.linear(h, qkvW, qkvB).reshape(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4);
+        Tensor q = dma.engine.ops.LayoutOps.slice(qkv, 0, 0, 1).reshape(b, heads, t, hd);
+        Tensor k = dma.engine.ops.LayoutOps.slice(qkv, 0, 1, 1).reshape(b, heads, t, hd);
+        Tensor v = dma.engine.ops.LayoutOps.slice(qkv, 0, 2, 1).reshape(b, heads, t, hd);
+        Tensor a = AttentionOps.attention(q, k, v, (float) (1.0 / Math.sqrt(hd))).permute(0, 2, 1, 3).reshape(b, t, width);
+        x = x.add(ElementwiseOps.dropPath(BlasOps.linear(a, projW, projB), 0.1f, dropSeed));
+        Tensor m = ElementwiseOps.gelu(BlasOps.linear(NormalizationOps.layerNorm(x, ln2w, ln2b, 1e-6f), fc1W, fc1B));
+        x = x.add(ElementwiseOps.dropout(BlasOps.linear(m, fc2W, fc2B), 0.1f, dropSeed + 1));
+        return BlasOps.linear(x.mean(1), headW, headB);
     }
 
     /** One AdamW step on a batch; returns the loss. */
@@ -72,10 +72,10 @@ final class TinyTransformer implements AutoCloseable {
         step++;
         try (Scope s = Scope.open()) {
             for (Tensor p : params) p.zeroGrad();
-            Tensor loss = Loss.crossEntropy(forward(x, 1000L * step), labels, 0.1f);
+            Tensor loss = LossesOps.crossEntropy(forward(x, 1000L * step), labels, 0.1f);
             loss.backward();
             for (int i = 0; i < params.size(); i++)
-                Update.adamw(params.get(i), moments.get(2 * i), moments.get(2 * i + 1), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
+                OptimOps.adamw(params.get(i), moments.get(2 * i), moments.get(2 * i + 1), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
             return loss.item();
         }
     }

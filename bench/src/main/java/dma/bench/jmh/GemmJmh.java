@@ -4,7 +4,7 @@ import dma.engine.GradMode;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
 import dma.engine.cpu.Parallel;
-import dma.engine.ops.Linalg;
+import dma.engine.ops.BlasOps;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -22,7 +22,7 @@ import org.openjdk.jmh.annotations.Warmup;
 import java.util.concurrent.TimeUnit;
 
 /**
- * sgemm 1024³ on the CPU backend (Linalg.matmul), as {@code dma bench gemm} times it.
+ * sgemm 1024³ on the CPU backend (BlasOps.matmul), as {@code dma bench gemm} times it.
  * The score is GFLOP/s, through @OperationsPerInvocation: one call does 2·1024³ = 2147.48 M floating-point
  * operations, counted as 2147 "operations" and reported in ops/ms, so ops/ms = MFLOP/ms = GFLOP/s
  * (0.02% low from the rounding; the annotation takes an int, and 2·1024³ overflows one).
@@ -56,7 +56,7 @@ public class GemmJmh {
     public void sgemm() {
         // the output is freed (to the allocator's cache) with the scope, as in a training step
         try (GradMode g = GradMode.disabled(); dma.engine.Scope s = dma.engine.Scope.open()) {
-            Linalg.matmul(a, b);
+            BlasOps.matmul(a, b);
         }
     }
 

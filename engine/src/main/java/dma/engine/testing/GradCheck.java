@@ -4,8 +4,8 @@ import dma.engine.CounterRng;
 import dma.engine.GradMode;
 import dma.engine.Scope;
 import dma.engine.Tensor;
-import dma.engine.ops.Elementwise;
-import dma.engine.ops.Reduce;
+import dma.engine.ops.ElementwiseOps;
+import dma.engine.ops.ReductionsOps;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -50,7 +50,7 @@ public final class GradCheck {
             Tensor out = f.apply(inputs);
             float[] r = projection(out.numel(), 12345);
             Tensor rt = Tensor.of(out.backend(), r, out.shape());
-            Tensor loss = Reduce.sumAll(Elementwise.mul(out, rt));
+            Tensor loss = ReductionsOps.sumAll(ElementwiseOps.mul(out, rt));
             loss.backward();
             for (int ti = 0; ti < inputs.length; ti++) {
                 Tensor x = inputs[ti];

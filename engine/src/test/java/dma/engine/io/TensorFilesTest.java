@@ -4,7 +4,7 @@ import dma.engine.DType;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.ops.Elementwise;
+import dma.engine.ops.ElementwiseOps;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,7 +22,7 @@ class TensorFilesTest {
         try (Scope s = Scope.open()) {
             Tensor w = Tensor.normal(be, 1, 0f, 1f, 3, 5);
             Tensor b = Tensor.uniform(be, 2, -1f, 1f, 7);
-            Tensor half = Elementwise.cast(w, DType.BF16);
+            Tensor half = ElementwiseOps.cast(w, DType.BF16);
             Map<String, Tensor> m = new LinkedHashMap<>();
             m.put("blocks.0.attn.qkv.weight", w);
             m.put("blocks.0.attn.qkv.bias", b);
@@ -34,7 +34,7 @@ class TensorFilesTest {
             assertArrayEquals(w.toFloats(), back.get("blocks.0.attn.qkv.weight").toFloats());
             assertArrayEquals(new int[]{3, 5}, back.get("blocks.0.attn.qkv.weight").shape());
             assertArrayEquals(b.toFloats(), back.get("blocks.0.attn.qkv.bias").toFloats());
-            assertArrayEquals(Elementwise.cast(half, DType.F32).toFloats(), back.get("half").toFloats());
+            assertArrayEquals(ElementwiseOps.cast(half, DType.F32).toFloats(), back.get("half").toFloats());
             assertEquals("meta", Safetensors.read(f).metadata().get("stage"));
             back.values().forEach(Tensor::close);
         }

@@ -112,7 +112,7 @@ class AutocastTest extends EveryBackend {
 
     /** Autocast's results against the rounded double reference and against float32 at bf16 tolerance. */
     private void checkMatmul(String what, Tensor a, Tensor b, int batch, int m, int n, int k, boolean ta, boolean tb, boolean sharedB) {
-        Function<Tensor[], Tensor> f = x -> Linalg.matmul(x[0], x[1], ta, tb);
+        Function<Tensor[], Tensor> f = x -> BlasOps.matmul(x[0], x[1], ta, tb);
         float[][] mixed = run(true, f, a, b), full = run(false, f, a, b);
         double[][] ref = matmulReference(a.toFloats(), b.toFloats(), projection(batch * m * n), batch, m, n, k, ta, tb, sharedB);
         String[] names = {"output", "grad a", "grad b"};
@@ -152,7 +152,7 @@ class AutocastTest extends EveryBackend {
     void linearMatchesRoundedReference() {
         int rows = 14, in = 37, out = 9;
         Tensor x = param(be, 2, 7, in), w = param(be, out, in), bias = param(be, out);
-        Function<Tensor[], Tensor> f = t -> Linalg.linear(t[0], t[1], t[2]);
+        Function<Tensor[], Tensor> f = t -> BlasOps.linear(t[0], t[1], t[2]);
         float[][] mixed = run(true, f, x, w, bias), full = run(false, f, x, w, bias);
         float[] r = projection(rows * out), bv = bias.toFloats();
         double[][] ref = matmulReference(x.toFloats(), w.toFloats(), r, 1, rows, out, in, false, true, true);
@@ -168,7 +168,7 @@ class AutocastTest extends EveryBackend {
     @Test
     void linearWithoutBiasAndFrozenWeight() {
         Tensor x = param(be, 11, 13), w = input(be, 5, 13);
-        float[][] mixed = run(true, t -> Linalg.linear(t[0], t[1], null), x, w);
+        float[][] mixed = run(true, t -> BlasOps.linear(t[0], t[1], null), x, w);
         assertEquals(11 * 13, mixed[1].length);
         assertNull(mixed[2], "a frozen weight gets no gradient");
         double[][] ref = matmulReference(x.toFloats(), w.toFloats(), projection(11 * 5), 1, 11, 5, 13, false, true, true);
@@ -181,14 +181,14 @@ class AutocastTest extends EveryBackend {
         int[] xs = {2, 3, 9, 9}, ws = {5, 3, 3, 3};
         Tensor x = rounded(xs), w = rounded(ws), bias = param(be, 5);
         for (int[] sp : new int[][]{{1, 1}, {2, 0}}) {
-            Function<Tensor[], Tensor> f = t -> Conv.conv2d(t[0], t[1], t[2], sp[0], sp[1]);
+            Function<Tensor[], Tensor> f = t -> ConvolutionOps.conv2d(t[0], t[1], t[2], sp[0], sp[1]);
             float[][] mixed = run(true, f, x, w, bias), full = run(false, f, x, w, bias);
             for (int i = 0; i < 4; i++)
                 assertTrue(OpChecks.relativeError(mixed[i], full[i]) <= 1e-5, "conv stride " + sp[0] + " part " + i + ": "
                         + OpChecks.relativeError(mixed[i], full[i]));
         }
         Tensor xr = param(be, xs), wr = param(be, ws);
-        Function<Tensor[], Tensor> f = t -> Conv.conv2d(t[0], t[1], null, 1, 1);
+        Function<Tensor[], Tensor> f = t -> ConvolutionOps.conv2d(t[0], t[1], null, 1, 1);
         float[][] mixed = run(true, f, xr, wr), full = run(false, f, xr, wr);
         for (int i = 0; i < 3; i++) {
             double rel = OpChecks.relativeError(mixed[i], full[i]);
@@ -205,7 +205,7 @@ class AutocastTest extends EveryBackend {
     @Test
     void composedAttentionFollowsFloat32() {
         Tensor q = param(be, 2, 3, 17, 16), k = param(be, 2, 3, 17, 16), v = param(be, 2, 3, 17, 16);
-        Function<Tensor[], Tensor> f = t -> AttentionOp.attentionComposed(t[0], t[1], t[2], 0.25f);
+        Function<Tensor[], Tensor> f = t -> AttentionOps.attentionComposed(t[0], t[1], t[2], 0.25f);
         float[][] mixed = run(true, f, q, k, v), full = run(false, f, q, k, v);
         for (int i = 0; i < 4; i++) {
             assertEquals(full[i].length, mixed[i].length);
@@ -227,7 +227,7 @@ class AutocastTest extends EveryBackend {
 
         int m = 7, k = 33, n = 5;
         Tensor a = param(be, m, k), b = param(be, k, n);
-        Function<Tensor[], Tensor> f = t -> Linalg.matmul(t[0], t[1]);
+        Function<Tensor[], Tensor> f = t -> BlasOps.matmul(t[0], t[1]);
         float[][] before = run(false, f, a, b);
         run(true, f, a, b);
         float[][] after = run(false, f, a, b);
@@ -243,8 +243,8 @@ class AutocastTest extends EveryBackend {
     void flopCountsDoNotDependOnPrecision() {
         Tensor x = param(be, 2, 3, 8, 8), w = param(be, 4, 3, 3, 3), lw = param(be, 6, 4 * 64);
         Function<Tensor[], Tensor> f = t -> {
-            Tensor y = Conv.conv2d(t[0], t[1], null, 1, 1).reshape(2, 4 * 64);
-            return Linalg.matmul(Linalg.linear(y, t[2], null), Linalg.linear(y, t[2], null), true, false);
+            Tensor y = ConvolutionOps.conv2d(t[0], t[1], null, 1, 1).reshape(2, 4 * 64);
+            return BlasOps.matmul(BlasOps.linear(y, t[2], null), BlasOps.linear(y, t[2], null), true, false);
         };
         Flops.Count start = Flops.now();
         run(false, f, x, w, lw);
@@ -263,17 +263,17 @@ class AutocastTest extends EveryBackend {
         try (Autocast.Region r = Autocast.bf16(); Scope s = Scope.open()) {
             long start = be.memory().liveBytes();
             try (GradMode off = GradMode.disabled()) {
-                Linalg.linear(x, w, null);
+                BlasOps.linear(x, w, null);
             }
             assertEquals(outBytes, be.memory().liveBytes() - start, "no tape: only the output remains");
 
             start = be.memory().liveBytes();
-            Linalg.linear(x, w, null);
+            BlasOps.linear(x, w, null);
             assertEquals(outBytes + accountedBytes(be, DType.BF16, xs), be.memory().liveBytes() - start,
                     "only the weight is trained: x's copy is kept for its gradient, the weight's is freed");
 
             start = be.memory().liveBytes();
-            Linalg.linear(xTrain, w, null);
+            BlasOps.linear(xTrain, w, null);
             assertEquals(outBytes + accountedBytes(be, DType.BF16, xs) + accountedBytes(be, DType.BF16, ws), be.memory().liveBytes() - start,
                     "both trained: both copies kept for backward");
         }
@@ -284,10 +284,10 @@ class AutocastTest extends EveryBackend {
         Tensor x = input(be, 4, 2, 8, 8), cw = param(be, 6, 2, 3, 3), cb = param(be, 6), lw = param(be, 10, 6 * 16), lb = param(be, 10);
         Runnable step = () -> {
             try (Autocast.Region r = Autocast.bf16(); Scope s = Scope.open()) {
-                Tensor h = Elementwise.gelu(Conv.conv2d(x, cw, cb, 2, 1)).reshape(4, 6 * 16);
-                Tensor logits = Linalg.linear(h, lw, lb);
-                Tensor att = AttentionOp.attentionComposed(logits.reshape(2, 2, 10), logits.reshape(2, 2, 10), logits.reshape(2, 2, 10), 0.3f);
-                Loss.crossEntropy(att.reshape(4, 10), new int[]{1, 3, 5, 7}, 0.1f).backward();
+                Tensor h = ElementwiseOps.gelu(ConvolutionOps.conv2d(x, cw, cb, 2, 1)).reshape(4, 6 * 16);
+                Tensor logits = BlasOps.linear(h, lw, lb);
+                Tensor att = AttentionOps.attentionComposed(logits.reshape(2, 2, 10), logits.reshape(2, 2, 10), logits.reshape(2, 2, 10), 0.3f);
+                LossesOps.crossEntropy(att.reshape(4, 10), new int[]{1, 3, 5, 7}, 0.1f).backward();
             }
         };
         step.run(); // creates the parameter gradients, which live with the parameters
@@ -299,7 +299,7 @@ class AutocastTest extends EveryBackend {
         assertNotNull(lw.grad());
         // a recorded forward whose backward never runs: the scope frees the copies it saved
         try (Autocast.Region r = Autocast.bf16(); Scope s = Scope.open()) {
-            Linalg.linear(Conv.conv2d(x, cw, cb, 2, 1).reshape(4, 6 * 16), lw, lb);
+            BlasOps.linear(ConvolutionOps.conv2d(x, cw, cb, 2, 1).reshape(4, 6 * 16), lw, lb);
         }
         assertEquals(baseline, be.memory().liveBytes(), "live bytes after a forward without backward");
     }

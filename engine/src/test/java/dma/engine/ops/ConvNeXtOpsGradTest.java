@@ -48,7 +48,7 @@ class ConvNeXtOpsGradTest extends EveryBackend {
     private static final int[] DW_LARGE = {4, 48, 14, 14, 7, 7, 1, 1, 3, 3, 1};
 
     private Tensor dw(Tensor[] t, int[] k) {
-        return Conv.depthwiseConv2d(t[0], t[1], k[10] == 1 ? t[2] : null, k[6], k[7], k[8], k[9]);
+        return ConvolutionOps.depthwiseConv2d(t[0], t[1], k[10] == 1 ? t[2] : null, k[6], k[7], k[8], k[9]);
     }
 
     @Test
@@ -107,7 +107,7 @@ class ConvNeXtOpsGradTest extends EveryBackend {
                         }
             String name = "depthwiseConv2d " + Arrays.toString(k);
             try (Scope s = Scope.open()) {
-                Tensor out = Conv.depthwiseConv2d(x, w, hasBias ? b : null, sh, sw, ph, pw);
+                Tensor out = ConvolutionOps.depthwiseConv2d(x, w, hasBias ? b : null, sh, sw, ph, pw);
                 assertArrayEquals(new int[]{n, c, oh, ow}, out.shape(), name + " output shape");
                 assertClose(y, ya, out.toFloats(), name + " output");
                 out.mul(Tensor.of(be, r, out.shape())).sumAll().backward();
@@ -131,8 +131,8 @@ class ConvNeXtOpsGradTest extends EveryBackend {
         for (int ch = 0; ch < c; ch++)
             System.arraycopy(wv, ch * kh * kw, dense, (ch * c + ch) * kh * kw, kh * kw);
         Tensor wd2 = Scope.persistent(() -> Tensor.of(be, dense, c, c, kh, kw));
-        float[][] ours = outputAndGradients(t -> Conv.depthwiseConv2d(t[0], w, b, 1, 3), x);
-        float[][] ref = outputAndGradients(t -> Conv.conv2d(t[0], wd2, b, 1, 3), x);
+        float[][] ours = outputAndGradients(t -> ConvolutionOps.depthwiseConv2d(t[0], w, b, 1, 3), x);
+        float[][] ref = outputAndGradients(t -> ConvolutionOps.conv2d(t[0], wd2, b, 1, 3), x);
         w.zeroGrad();
         b.zeroGrad();
         assertTrue(relativeError(ours[0], ref[0]) < 1e-6, "output");
@@ -144,7 +144,7 @@ class ConvNeXtOpsGradTest extends EveryBackend {
         Tensor x = param(be, 2, 3, 6, 6), w = param(be, 3, 1, 3, 3);
         try (Scope s = Scope.open()) {
             Flops.Count before = Flops.now();
-            Tensor y = Conv.depthwiseConv2d(x, w, null, 1, 1);
+            Tensor y = ConvolutionOps.depthwiseConv2d(x, w, null, 1, 1);
             long work = 2L * 2 * 3 * 6 * 6 * 9;
             assertEquals(work, Flops.now().minus(before).forward());
             y.sumAll().backward();
@@ -160,15 +160,15 @@ class ConvNeXtOpsGradTest extends EveryBackend {
     @Test
     void depthwiseConv2dShapeErrors() {
         Tensor x = input(be, 2, 3, 8, 8);
-        var e = assertThrows(IllegalArgumentException.class, () -> Conv.depthwiseConv2d(x, input(be, 4, 1, 3, 3), null, 1, 1));
+        var e = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.depthwiseConv2d(x, input(be, 4, 1, 3, 3), null, 1, 1));
         assertEquals("depthwiseConv2d: weight must be [3, 1, kh, kw] for input [2, 3, 8, 8], got [4, 1, 3, 3]", e.getMessage());
-        var dense = assertThrows(IllegalArgumentException.class, () -> Conv.depthwiseConv2d(x, input(be, 3, 3, 3, 3), null, 1, 1));
+        var dense = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.depthwiseConv2d(x, input(be, 3, 3, 3, 3), null, 1, 1));
         assertTrue(dense.getMessage().contains("[3, 3, 3, 3]"), dense.getMessage());
-        var big = assertThrows(IllegalArgumentException.class, () -> Conv.depthwiseConv2d(x, input(be, 3, 1, 11, 3), null, 1, 1));
+        var big = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.depthwiseConv2d(x, input(be, 3, 1, 11, 3), null, 1, 1));
         assertTrue(big.getMessage().contains("larger than input [2, 3, 8, 8]"), big.getMessage());
-        var bias = assertThrows(IllegalArgumentException.class, () -> Conv.depthwiseConv2d(x, input(be, 3, 1, 3, 3), input(be, 4), 1, 1));
+        var bias = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.depthwiseConv2d(x, input(be, 3, 1, 3, 3), input(be, 4), 1, 1));
         assertTrue(bias.getMessage().contains("[4]") && bias.getMessage().contains("expects [3]"), bias.getMessage());
-        var stride = assertThrows(IllegalArgumentException.class, () -> Conv.depthwiseConv2d(x, input(be, 3, 1, 3, 3), null, 0, 1));
+        var stride = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.depthwiseConv2d(x, input(be, 3, 1, 3, 3), null, 0, 1));
         assertTrue(stride.getMessage().contains("stride"), stride.getMessage());
     }
 
@@ -176,11 +176,11 @@ class ConvNeXtOpsGradTest extends EveryBackend {
 
     @Test
     void layerNorm2dGradients() {
-        check.check("layerNorm2d [2, 5, 3, 4]", t -> Norm.layerNorm2d(t[0], t[1], t[2], 1e-6f),
+        check.check("layerNorm2d [2, 5, 3, 4]", t -> NormalizationOps.layerNorm2d(t[0], t[1], t[2], 1e-6f),
                 param(be, 2, 5, 3, 4), param(be, 5), param(be, 5));
-        check.check("layerNorm2d [3, 7, 1, 1]", t -> Norm.layerNorm2d(t[0], t[1], t[2], 1e-6f),
+        check.check("layerNorm2d [3, 7, 1, 1]", t -> NormalizationOps.layerNorm2d(t[0], t[1], t[2], 1e-6f),
                 param(be, 3, 7, 1, 1), param(be, 7), param(be, 7));
-        check.check("layerNorm2d frozen affine", t -> Norm.layerNorm2d(t[0], t[1], t[2], 1e-6f),
+        check.check("layerNorm2d frozen affine", t -> NormalizationOps.layerNorm2d(t[0], t[1], t[2], 1e-6f),
                 param(be, 2, 4, 2, 3), input(be, 4), input(be, 4));
     }
 
@@ -191,8 +191,8 @@ class ConvNeXtOpsGradTest extends EveryBackend {
         for (int[] shape : new int[][]{{2, 5, 3, 4}, {1, 3, 1, 7}, {8, 48, 14, 14}}) {
             int c = shape[1];
             Tensor x = param(be, shape), w = param(be, c), b = param(be, c);
-            float[][] fused = outputAndGradients(t -> Norm.layerNorm2d(t[0], t[1], t[2], 1e-6f), x, w, b);
-            float[][] ref = outputAndGradients(t -> Norm.layerNorm(t[0].permute(0, 2, 3, 1), t[1], t[2], 1e-6f).permute(0, 3, 1, 2), x, w, b);
+            float[][] fused = outputAndGradients(t -> NormalizationOps.layerNorm2d(t[0], t[1], t[2], 1e-6f), x, w, b);
+            float[][] ref = outputAndGradients(t -> NormalizationOps.layerNorm(t[0].permute(0, 2, 3, 1), t[1], t[2], 1e-6f).permute(0, 3, 1, 2), x, w, b);
             String[] what = {"output", "dx", "dweight", "dbias"};
             for (int i = 0; i < what.length; i++) {
                 double err = relativeError(fused[i], ref[i]);
@@ -208,7 +208,7 @@ class ConvNeXtOpsGradTest extends EveryBackend {
         Tensor x = input(be, n, c, 1, hw), w = input(be, c), b = input(be, c);
         float[] xv = x.toFloats(), wv = w.toFloats(), bv = b.toFloats();
         try (Scope s = Scope.open(); GradMode off = GradMode.disabled()) {
-            float[] y = Norm.layerNorm2d(x, w, b, eps).toFloats();
+            float[] y = NormalizationOps.layerNorm2d(x, w, b, eps).toFloats();
             for (int img = 0; img < n; img++)
                 for (int p = 0; p < hw; p++) {
                     double mu = 0, var = 0;
@@ -227,9 +227,9 @@ class ConvNeXtOpsGradTest extends EveryBackend {
 
     @Test
     void layerNorm2dShapeErrors() {
-        var rank = assertThrows(IllegalArgumentException.class, () -> Norm.layerNorm2d(input(be, 2, 3, 4), input(be, 3), input(be, 3), 1e-6f));
+        var rank = assertThrows(IllegalArgumentException.class, () -> NormalizationOps.layerNorm2d(input(be, 2, 3, 4), input(be, 3), input(be, 3), 1e-6f));
         assertTrue(rank.getMessage().startsWith("layerNorm2d") && rank.getMessage().contains("[2, 3, 4]"), rank.getMessage());
-        var w = assertThrows(IllegalArgumentException.class, () -> Norm.layerNorm2d(input(be, 2, 3, 4, 4), input(be, 4), input(be, 3), 1e-6f));
+        var w = assertThrows(IllegalArgumentException.class, () -> NormalizationOps.layerNorm2d(input(be, 2, 3, 4, 4), input(be, 4), input(be, 3), 1e-6f));
         assertTrue(w.getMessage().contains("weight") && w.getMessage().contains("[3]") && w.getMessage().contains("[4]"), w.getMessage());
     }
 
@@ -237,9 +237,9 @@ class ConvNeXtOpsGradTest extends EveryBackend {
 
     @Test
     void layerScaleGradients() {
-        check.check("layerScale channels-first", t -> Elementwise.layerScale(t[0], t[1], 1), param(be, 2, 4, 3, 3), param(be, 4));
-        check.check("layerScale channels-last", t -> Elementwise.layerScale(t[0], t[1], -1), param(be, 2, 3, 3, 5), param(be, 5));
-        check.check("layerScale frozen gamma", t -> Elementwise.layerScale(t[0], t[1], 1), param(be, 2, 4, 3), input(be, 4));
+        check.check("layerScale channels-first", t -> ElementwiseOps.layerScale(t[0], t[1], 1), param(be, 2, 4, 3, 3), param(be, 4));
+        check.check("layerScale channels-last", t -> ElementwiseOps.layerScale(t[0], t[1], -1), param(be, 2, 3, 3, 5), param(be, 5));
+        check.check("layerScale frozen gamma", t -> ElementwiseOps.layerScale(t[0], t[1], 1), param(be, 2, 4, 3), input(be, 4));
     }
 
     /** The kernel against the broadcasting multiply x·gamma.reshape(…), both layouts, sizes that split across threads. */
@@ -248,18 +248,18 @@ class ConvNeXtOpsGradTest extends EveryBackend {
         for (int[] shape : new int[][]{{2, 4, 3, 3}, {16, 96, 14, 14}}) {
             int c = shape[1];
             Tensor x = param(be, shape), g = param(be, c);
-            float[][] ours = outputAndGradients(t -> Elementwise.layerScale(t[0], t[1], 1), x, g);
+            float[][] ours = outputAndGradients(t -> ElementwiseOps.layerScale(t[0], t[1], 1), x, g);
             float[][] ref = outputAndGradients(t -> t[0].mul(t[1].reshape(1, c, 1, 1)), x, g);
             int[] last = {shape[0], shape[2], shape[3], c};
             Tensor xl = param(be, last);
-            float[][] oursL = outputAndGradients(t -> Elementwise.layerScale(t[0], t[1], 3), xl, g);
+            float[][] oursL = outputAndGradients(t -> ElementwiseOps.layerScale(t[0], t[1], 3), xl, g);
             float[][] refL = outputAndGradients(t -> t[0].mul(t[1]), xl, g);
             for (int i = 0; i < 3; i++) {
                 assertTrue(relativeError(ours[i], ref[i]) < 1e-6, Arrays.toString(shape) + " channels-first, part " + i);
                 assertTrue(relativeError(oursL[i], refL[i]) < 1e-6, Arrays.toString(last) + " channels-last, part " + i);
             }
         }
-        var e = assertThrows(IllegalArgumentException.class, () -> Elementwise.layerScale(input(be, 2, 4, 3), input(be, 3), 1));
+        var e = assertThrows(IllegalArgumentException.class, () -> ElementwiseOps.layerScale(input(be, 2, 4, 3), input(be, 3), 1));
         assertTrue(e.getMessage().startsWith("layerScale") && e.getMessage().contains("[4]"), e.getMessage());
     }
 
@@ -271,7 +271,7 @@ class ConvNeXtOpsGradTest extends EveryBackend {
         Tensor x = param(be, 2, 3, 6, 5), w = param(be, 3, 1, 3, 3), b = param(be, 3), lw = param(be, 3), lb = param(be, 3), g = param(be, 3);
         Tensor[] params = {x, w, b, lw, lb, g};
         Tensor r = Scope.persistent(() -> Tensor.uniform(be, 5, -1f, 1f, 2, 3, 6, 5));
-        Function<Void, Tensor> loss = v -> Elementwise.layerScale(Norm.layerNorm2d(Conv.depthwiseConv2d(x, w, b, 1, 1), lw, lb, 1e-6f), g, 1)
+        Function<Void, Tensor> loss = v -> ElementwiseOps.layerScale(NormalizationOps.layerNorm2d(ConvolutionOps.depthwiseConv2d(x, w, b, 1, 1), lw, lb, 1e-6f), g, 1)
                 .mul(r).sumAll();
         float[][] once = new float[params.length][], twice = new float[params.length][];
         try (Scope s = Scope.open()) {
@@ -292,7 +292,7 @@ class ConvNeXtOpsGradTest extends EveryBackend {
     void frozenInputsAndTemporaries() {
         Tensor x = param(be, 2, 3, 5, 5), w = input(be, 3, 1, 3, 3), lw = input(be, 3), lb = input(be, 3), g = input(be, 3);
         try (Scope s = Scope.open()) {
-            Elementwise.layerScale(Norm.layerNorm2d(Conv.depthwiseConv2d(x, w, null, 1, 1), lw, lb, 1e-6f), g, 1).sumAll().backward();
+            ElementwiseOps.layerScale(NormalizationOps.layerNorm2d(ConvolutionOps.depthwiseConv2d(x, w, null, 1, 1), lw, lb, 1e-6f), g, 1).sumAll().backward();
             assertTrue(x.grad() != null);
             assertNull(w.grad());
             assertNull(lw.grad());
@@ -303,7 +303,7 @@ class ConvNeXtOpsGradTest extends EveryBackend {
         MemoryStats mem = be.memory();
         try (GradMode off = GradMode.disabled()) {
             long before = mem.liveBytes();
-            Tensor a = Conv.depthwiseConv2d(x, w, null, 1, 1), bn = Norm.layerNorm2d(x, lw, lb, 1e-6f), c = Elementwise.layerScale(x, g, 1);
+            Tensor a = ConvolutionOps.depthwiseConv2d(x, w, null, 1, 1), bn = NormalizationOps.layerNorm2d(x, lw, lb, 1e-6f), c = ElementwiseOps.layerScale(x, g, 1);
             assertEquals(before + accountedBytes(be, a.dtype(), a.shape()) + accountedBytes(be, bn.dtype(), bn.shape())
                     + accountedBytes(be, c.dtype(), c.shape()), mem.liveBytes());
             a.close();

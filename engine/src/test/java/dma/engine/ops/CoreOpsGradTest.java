@@ -23,7 +23,7 @@ class CoreOpsGradTest extends EveryBackend {
                 int m = 5, k = 7, n = 3;
                 Tensor a = param(be, ta ? new int[]{k, m} : new int[]{m, k});
                 Tensor b = param(be, tb ? new int[]{n, k} : new int[]{k, n});
-                check.check("matmul ta=" + ta + " tb=" + tb, x -> Linalg.matmul(x[0], x[1], ta, tb), a, b);
+                check.check("matmul ta=" + ta + " tb=" + tb, x -> BlasOps.matmul(x[0], x[1], ta, tb), a, b);
             }
     }
 
@@ -34,9 +34,9 @@ class CoreOpsGradTest extends EveryBackend {
                 int m = 4, k = 3, n = 5;
                 Tensor a = param(be, ta ? new int[]{2, 3, k, m} : new int[]{2, 3, m, k});
                 Tensor b = param(be, tb ? new int[]{2, 3, n, k} : new int[]{2, 3, k, n});
-                check.check("bmm ta=" + ta + " tb=" + tb, x -> Linalg.matmul(x[0], x[1], ta, tb), a, b);
+                check.check("bmm ta=" + ta + " tb=" + tb, x -> BlasOps.matmul(x[0], x[1], ta, tb), a, b);
                 Tensor shared = param(be, tb ? new int[]{n, k} : new int[]{k, n});
-                check.check("matmul shared b ta=" + ta + " tb=" + tb, x -> Linalg.matmul(x[0], x[1], ta, tb), a, shared);
+                check.check("matmul shared b ta=" + ta + " tb=" + tb, x -> BlasOps.matmul(x[0], x[1], ta, tb), a, shared);
             }
     }
 
@@ -44,7 +44,7 @@ class CoreOpsGradTest extends EveryBackend {
     void largeMatmulSplitAcrossThreadsMatchesReference() {
         int m = 130, k = 67, n = 97;
         Tensor a = input(be, m, k), b = input(be, k, n);
-        float[] c = Linalg.matmul(a, b).toFloats(), av = a.toFloats(), bv = b.toFloats();
+        float[] c = BlasOps.matmul(a, b).toFloats(), av = a.toFloats(), bv = b.toFloats();
         for (int i = 0; i < m; i += 7)
             for (int j = 0; j < n; j += 5) {
                 double acc = 0;
@@ -56,15 +56,15 @@ class CoreOpsGradTest extends EveryBackend {
     @Test
     void linearWithAndWithoutBias() {
         Tensor x = param(be, 2, 3, 5), w = param(be, 4, 5), b = param(be, 4);
-        check.check("linear", t -> Linalg.linear(t[0], t[1], t[2]), x, w, b);
-        check.check("linear no bias", t -> Linalg.linear(t[0], t[1], null), x, w);
+        check.check("linear", t -> BlasOps.linear(t[0], t[1], t[2]), x, w, b);
+        check.check("linear no bias", t -> BlasOps.linear(t[0], t[1], null), x, w);
     }
 
     @Test
     void frozenWeightGetsNoGradient() {
         Tensor x = param(be, 3, 5), w = input(be, 4, 5);
         try (var s = dma.engine.Scope.open()) {
-            Linalg.linear(x, w, null).sumAll().backward();
+            BlasOps.linear(x, w, null).sumAll().backward();
             assertTrue(x.grad() != null);
             assertEquals(null, w.grad());
         }
@@ -93,15 +93,15 @@ class CoreOpsGradTest extends EveryBackend {
     @Test
     void activations() {
         Tensor x = param(be, 4, 9);
-        check.check("gelu", t -> Elementwise.gelu(t[0]), x);
-        check.check("relu", t -> Elementwise.relu(t[0]), x);
+        check.check("gelu", t -> ElementwiseOps.gelu(t[0]), x);
+        check.check("relu", t -> ElementwiseOps.relu(t[0]), x);
     }
 
     @Test
     void geluMatchesErfDefinition() {
         float[] xs = {-3f, -1f, -0.5f, 0f, 0.3f, 1f, 2.5f};
         Tensor x = Tensor.of(be, xs, xs.length);
-        float[] y = Elementwise.gelu(x).toFloats();
+        float[] y = ElementwiseOps.gelu(x).toFloats();
         // reference values of 0.5·x·(1 + erf(x/√2)) computed in float64
         double[] ref = {-0.004049694095, -0.158655253931, -0.154268769363, 0.0, 0.185373426657, 0.841344746069, 2.484475836686};
         for (int i = 0; i < xs.length; i++) assertEquals(ref[i], y[i], 2e-6, "gelu(" + xs[i] + ")");
@@ -110,9 +110,9 @@ class CoreOpsGradTest extends EveryBackend {
     @Test
     void dropoutAndDropPath() {
         Tensor x = param(be, 6, 10);
-        check.check("dropout", t -> Elementwise.dropout(t[0], 0.3f, 42), x);
-        check.check("dropPath", t -> Elementwise.dropPath(t[0], 0.4f, 43), x);
-        float[] y = Elementwise.dropPath(x, 0.5f, 7).toFloats(), xv = x.toFloats();
+        check.check("dropout", t -> ElementwiseOps.dropout(t[0], 0.3f, 42), x);
+        check.check("dropPath", t -> ElementwiseOps.dropPath(t[0], 0.4f, 43), x);
+        float[] y = ElementwiseOps.dropPath(x, 0.5f, 7).toFloats(), xv = x.toFloats();
         int dropped = 0;
         for (int r = 0; r < 6; r++) {
             boolean zero = y[r * 10] == 0f;
@@ -127,10 +127,10 @@ class CoreOpsGradTest extends EveryBackend {
         Tensor x = param(be, 2, 3, 4);
         check.check("reshape", t -> t[0].reshape(4, -1).scale(1f), x);
         check.check("permute", t -> t[0].permute(2, 0, 1), x);
-        check.check("transpose", t -> Shape.transpose(t[0], 0, 2), x);
-        check.check("slice", t -> Shape.slice(t[0], 1, 1, 2), x);
+        check.check("transpose", t -> LayoutOps.transpose(t[0], 0, 2), x);
+        check.check("slice", t -> LayoutOps.slice(t[0], 1, 1, 2), x);
         Tensor y = param(be, 2, 1, 4);
-        check.check("concat", t -> Shape.concat(1, t[0], t[1]), x, y);
+        check.check("concat", t -> LayoutOps.concat(1, t[0], t[1]), x, y);
     }
 
     @Test
@@ -141,13 +141,13 @@ class CoreOpsGradTest extends EveryBackend {
         check.check("mean last", t -> t[0].mean(-1), x);
         check.check("mean 1,2", t -> t[0].mean(1, 2), x);
         check.check("sumAll", t -> t[0].sumAll(), x);
-        check.check("softmax", t -> Reduce.softmax(t[0]), x);
+        check.check("softmax", t -> ReductionsOps.softmax(t[0]), x);
     }
 
     @Test
     void softmaxRowsSumToOne() {
         Tensor x = input(be, 7, 13);
-        float[] p = Reduce.softmax(x.scale(30f)).toFloats();
+        float[] p = ReductionsOps.softmax(x.scale(30f)).toFloats();
         for (int r = 0; r < 7; r++) {
             double s = 0;
             for (int j = 0; j < 13; j++) s += p[r * 13 + j];
@@ -161,13 +161,13 @@ class CoreOpsGradTest extends EveryBackend {
         // rounding is a step function, so its gradient is the straight-through identity, not a finite difference
         try (var s = dma.engine.Scope.open()) {
             Tensor r = Tensor.uniform(be, 5, -1f, 1f, 3, 5);
-            Elementwise.cast(Elementwise.cast(x, DType.BF16), DType.F32).mul(r).sumAll().backward();
+            ElementwiseOps.cast(ElementwiseOps.cast(x, DType.BF16), DType.F32).mul(r).sumAll().backward();
             assertArrayEquals(r.toFloats(), x.grad().toFloats());
             x.zeroGrad();
         }
         float[] v = {1f, 1f + 0x1p-8f, 1f + 0x1p-8f + 0x1p-20f, -0f, Float.NaN, 3.14159f};
         Tensor t = Tensor.of(be, v, v.length);
-        float[] back = Elementwise.cast(Elementwise.cast(t, DType.BF16), DType.F32).toFloats();
+        float[] back = ElementwiseOps.cast(ElementwiseOps.cast(t, DType.BF16), DType.F32).toFloats();
         assertArrayEquals(new float[]{1f, 1f, 1f + 0x1p-7f, -0f, Float.NaN, 3.140625f}, back);
     }
 }

@@ -37,9 +37,9 @@ class LossAttentionOptimTest extends EveryBackend {
         for (float smoothing : new float[]{0f, 0.1f}) {
             Tensor logits = leaf(11, -2f, 2f, true, rows, classes);
             Tensor targets = softTargets(12, rows, classes);
-            lossCheck.check("crossEntropy soft s=" + smoothing, x -> Loss.crossEntropy(x[0], x[1], smoothing), logits, targets);
+            lossCheck.check("crossEntropy soft s=" + smoothing, x -> LossesOps.crossEntropy(x[0], x[1], smoothing), logits, targets);
             assertEquals(crossEntropyReference(logits.toFloats(), targets.toFloats(), rows, classes, smoothing),
-                    scalar(() -> Loss.crossEntropy(logits, targets, smoothing)), 1e-5);
+                    scalar(() -> LossesOps.crossEntropy(logits, targets, smoothing)), 1e-5);
         }
     }
 
@@ -51,9 +51,9 @@ class LossAttentionOptimTest extends EveryBackend {
         for (int r = 0; r < rows; r++) oneHot[r * classes + labels[r]] = 1f;
         for (float smoothing : new float[]{0f, 0.1f}) {
             Tensor logits = leaf(13, -2f, 2f, true, rows, classes);
-            lossCheck.check("crossEntropy labels s=" + smoothing, x -> Loss.crossEntropy(x[0], labels, smoothing), logits);
+            lossCheck.check("crossEntropy labels s=" + smoothing, x -> LossesOps.crossEntropy(x[0], labels, smoothing), logits);
             assertEquals(crossEntropyReference(logits.toFloats(), oneHot, rows, classes, smoothing),
-                    scalar(() -> Loss.crossEntropy(logits, labels, smoothing)), 1e-5);
+                    scalar(() -> LossesOps.crossEntropy(logits, labels, smoothing)), 1e-5);
         }
     }
 
@@ -65,11 +65,11 @@ class LossAttentionOptimTest extends EveryBackend {
             Tensor targets = softTargets(15, rows, classes);
             float[] smoothed = smooth(targets.toFloats(), classes, smoothing);
             float[] proj = {1.7f}; // any upstream gradient: the fused backward must use it
-            Result fused = run(x -> Loss.crossEntropy(x[0], targets, smoothing), proj, logits);
+            Result fused = run(x -> LossesOps.crossEntropy(x[0], targets, smoothing), proj, logits);
             Result composed = run(x -> {
                 // −(1/R)·Σ t'·log(softmax(x))
                 Tensor t = Tensor.of(be, smoothed, rows, classes);
-                return log(Reduce.softmax(x[0])).mul(t).sumAll().scale(-1f / rows);
+                return log(ReductionsOps.softmax(x[0])).mul(t).sumAll().scale(-1f / rows);
             }, proj, logits);
             assertClose("crossEntropy forward s=" + smoothing, composed.out, fused.out, 1e-5);
             assertClose("crossEntropy gradient s=" + smoothing, composed.grads[0], fused.grads[0], 1e-5);
@@ -79,7 +79,7 @@ class LossAttentionOptimTest extends EveryBackend {
     @Test
     void crossEntropyIsStableForLargeLogits() {
         Tensor logits = Scope.persistent(() -> Tensor.of(be, new float[]{1000f, 0f, -1000f, 0f, 0f, 0f}, 2, 3).requiresGrad(true));
-        Result r = run(x -> Loss.crossEntropy(x[0], new int[]{1, 2}, 0f), new float[]{1f}, logits);
+        Result r = run(x -> LossesOps.crossEntropy(x[0], new int[]{1, 2}, 0f), new float[]{1f}, logits);
         // row 0: logsumexp = 1000, target logit 0; row 1: uniform, log 3
         assertEquals((1000.0 + Math.log(3)) / 2, r.out[0], 1e-3);
         assertArrayEquals(new float[]{0.5f, -0.5f, 0f, 1f / 6, 1f / 6, -1f / 3}, r.grads[0], 1e-6f);
@@ -88,13 +88,13 @@ class LossAttentionOptimTest extends EveryBackend {
     @Test
     void crossEntropyValidatesItsInputs() {
         Tensor logits = leaf(16, -1f, 1f, true, 3, 4);
-        var bad = assertThrows(IllegalArgumentException.class, () -> Loss.crossEntropy(logits, new int[]{0, 4, 1}, 0f));
+        var bad = assertThrows(IllegalArgumentException.class, () -> LossesOps.crossEntropy(logits, new int[]{0, 4, 1}, 0f));
         assertTrue(bad.getMessage().contains("label 4") && bad.getMessage().contains("row 1"), bad.getMessage());
-        var neg = assertThrows(IllegalArgumentException.class, () -> Loss.crossEntropy(logits, new int[]{0, 1, -1}, 0f));
+        var neg = assertThrows(IllegalArgumentException.class, () -> LossesOps.crossEntropy(logits, new int[]{0, 1, -1}, 0f));
         assertTrue(neg.getMessage().contains("label -1") && neg.getMessage().contains("row 2"), neg.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> Loss.crossEntropy(logits, new int[]{0, 1}, 0f));
+        assertThrows(IllegalArgumentException.class, () -> LossesOps.crossEntropy(logits, new int[]{0, 1}, 0f));
         Tensor trainableTargets = softTargets(17, 3, 4).requiresGrad(true);
-        assertThrows(IllegalArgumentException.class, () -> Loss.crossEntropy(logits, trainableTargets, 0f));
+        assertThrows(IllegalArgumentException.class, () -> LossesOps.crossEntropy(logits, trainableTargets, 0f));
     }
 
     // ------------------------------------------------------------------ L1
@@ -105,13 +105,13 @@ class LossAttentionOptimTest extends EveryBackend {
         Tensor a = leaf(21, -1f, 1f, true, shape);
         float[] av = a.toFloats(), bv = awayFrom(av, 22);
         Tensor b = Scope.persistent(() -> Tensor.of(be, bv, shape).requiresGrad(true));
-        lossCheck.check("l1", x -> Loss.l1(x[0], x[1]), a, b);
+        lossCheck.check("l1", x -> LossesOps.l1(x[0], x[1]), a, b);
         Tensor frozenB = Scope.persistent(() -> Tensor.of(be, bv, shape));
-        lossCheck.check("l1 frozen b", x -> Loss.l1(x[0], x[1]), a, frozenB);
-        lossCheck.check("l1 frozen a", x -> Loss.l1(x[1], x[0]), a, frozenB);
+        lossCheck.check("l1 frozen b", x -> LossesOps.l1(x[0], x[1]), a, frozenB);
+        lossCheck.check("l1 frozen a", x -> LossesOps.l1(x[1], x[0]), a, frozenB);
         double ref = 0;
         for (int i = 0; i < av.length; i++) ref += Math.abs((double) av[i] - bv[i]);
-        assertEquals(ref / av.length, scalar(() -> Loss.l1(a, b)), 1e-6);
+        assertEquals(ref / av.length, scalar(() -> LossesOps.l1(a, b)), 1e-6);
     }
 
     @Test
@@ -120,9 +120,9 @@ class LossAttentionOptimTest extends EveryBackend {
         int rows = 5, classes = 7;
         Tensor x = leaf(26, -2f, 2f, true, rows, classes), targets = softTargets(27, rows, classes);
         Tensor b = Scope.persistent(() -> Tensor.of(be, awayFrom(x.toFloats(), 28), rows, classes));
-        lossCheck.check("ce(x) + l1(x, b)", t -> Loss.crossEntropy(t[0], targets, 0.1f).add(Loss.l1(t[0], b)), x);
-        lossCheck.check("l1(x, b) + ce(x)", t -> Loss.l1(t[0], b).add(Loss.crossEntropy(t[0], targets, 0.1f)), x);
-        lossCheck.check("l1(b, x) + ce(x)", t -> Loss.l1(b, t[0]).add(Loss.crossEntropy(t[0], targets, 0.1f)), x);
+        lossCheck.check("ce(x) + l1(x, b)", t -> LossesOps.crossEntropy(t[0], targets, 0.1f).add(LossesOps.l1(t[0], b)), x);
+        lossCheck.check("l1(x, b) + ce(x)", t -> LossesOps.l1(t[0], b).add(LossesOps.crossEntropy(t[0], targets, 0.1f)), x);
+        lossCheck.check("l1(b, x) + ce(x)", t -> LossesOps.l1(b, t[0]).add(LossesOps.crossEntropy(t[0], targets, 0.1f)), x);
     }
 
     @Test
@@ -133,7 +133,7 @@ class LossAttentionOptimTest extends EveryBackend {
         float[] av = a.toFloats(), bv = b.toFloats();
         double ref = 0;
         for (int i = 0; i < n; i++) ref += Math.abs((double) av[i] - bv[i]);
-        assertEquals(ref / n, scalar(() -> Loss.l1(a, b)), 1e-6);
+        assertEquals(ref / n, scalar(() -> LossesOps.l1(a, b)), 1e-6);
     }
 
     // ------------------------------------------------------------------ attention
@@ -143,12 +143,12 @@ class LossAttentionOptimTest extends EveryBackend {
         for (int[] shape : new int[][]{{2, 3, 5, 4}, {2, 3, 1, 4}, {3, 6}}) {
             Tensor q = param(be, shape), k = param(be, shape), v = param(be, shape);
             float scale = (float) (1 / Math.sqrt(shape[shape.length - 1]));
-            check.check("attention " + java.util.Arrays.toString(shape), x -> AttentionOp.attention(x[0], x[1], x[2], scale), q, k, v);
+            check.check("attention " + java.util.Arrays.toString(shape), x -> AttentionOps.attention(x[0], x[1], x[2], scale), q, k, v);
         }
         // one tensor as q, k, v and a residual: the residual's gradient lands first, and the three attention
         // gradients must add to it in the same buffer (backward accumulates, never overwrites)
         Tensor x = param(be, 2, 4, 3);
-        check.check("x + attention(x, x, x)", t -> AttentionOp.attention(t[0], t[0], t[0], 0.8f).add(t[0]), x);
+        check.check("x + attention(x, x, x)", t -> AttentionOps.attention(t[0], t[0], t[0], 0.8f).add(t[0]), x);
     }
 
     @Test
@@ -158,8 +158,8 @@ class LossAttentionOptimTest extends EveryBackend {
             Tensor q = leaf(31, -2f, 2f, true, shape), k = leaf(32, -2f, 2f, true, shape), v = leaf(33, -1f, 1f, true, shape);
             float scale = (float) (1 / Math.sqrt(shape[shape.length - 1]));
             float[] proj = GradCheck.projection(Tensor.numel(shape), 34);
-            Result fused = run(x -> AttentionOp.attention(x[0], x[1], x[2], scale), proj, q, k, v);
-            Result composed = run(x -> AttentionOp.attentionComposed(x[0], x[1], x[2], scale), proj, q, k, v);
+            Result fused = run(x -> AttentionOps.attention(x[0], x[1], x[2], scale), proj, q, k, v);
+            Result composed = run(x -> AttentionOps.attentionComposed(x[0], x[1], x[2], scale), proj, q, k, v);
             String s = java.util.Arrays.toString(shape);
             assertClose("attention forward " + s, composed.out, fused.out, 1e-5);
             assertClose("attention dq " + s, composed.grads[0], fused.grads[0], 1e-5);
@@ -179,16 +179,16 @@ class LossAttentionOptimTest extends EveryBackend {
             int[] part = java.util.Arrays.copyOfRange(shape, 1, shape.length);
             float scale = (float) (1 / Math.sqrt(shape[shape.length - 1]));
             float[] proj = GradCheck.projection(Tensor.numel(part), 42);
-            Result packed = run(x -> AttentionOp.attentionPacked(x[0], scale), proj, qkv);
-            Result parts = run(x -> AttentionOp.attention(Shape.slice(x[0], 0, 0, 1).reshape(part), Shape.slice(x[0], 0, 1, 1).reshape(part),
-                    Shape.slice(x[0], 0, 2, 1).reshape(part), scale), proj, qkv);
+            Result packed = run(x -> AttentionOps.attentionPacked(x[0], scale), proj, qkv);
+            Result parts = run(x -> AttentionOps.attention(LayoutOps.slice(x[0], 0, 0, 1).reshape(part), LayoutOps.slice(x[0], 0, 1, 1).reshape(part),
+                    LayoutOps.slice(x[0], 0, 2, 1).reshape(part), scale), proj, qkv);
             String s = java.util.Arrays.toString(shape);
             assertArrayEquals(parts.out, packed.out, "packed attention output " + s);
             assertArrayEquals(parts.grads[0], packed.grads[0], "packed attention gradient " + s);
         }
         Tensor qkv = param(be, 3, 2, 4, 3);
-        check.check("attentionPacked", x -> AttentionOp.attentionPacked(x[0], 0.6f), qkv);
-        var e = assertThrows(IllegalArgumentException.class, () -> AttentionOp.attentionPacked(param(be, 2, 4, 3), 1f));
+        check.check("attentionPacked", x -> AttentionOps.attentionPacked(x[0], 0.6f), qkv);
+        var e = assertThrows(IllegalArgumentException.class, () -> AttentionOps.attentionPacked(param(be, 2, 4, 3), 1f));
         assertTrue(e.getMessage().contains("[3, ..., t, d]") && e.getMessage().contains("[2, 4, 3]"), e.getMessage());
     }
 
@@ -196,9 +196,9 @@ class LossAttentionOptimTest extends EveryBackend {
     void fusedAttentionSkipsFrozenInputs() {
         int[] shape = {2, 4, 3};
         Tensor q = leaf(35, -1f, 1f, true, shape), k = leaf(36, -1f, 1f, false, shape), v = leaf(37, -1f, 1f, true, shape);
-        check.check("attention frozen k", x -> AttentionOp.attention(x[0], x[1], x[2], 0.5f), q, k, v);
+        check.check("attention frozen k", x -> AttentionOps.attention(x[0], x[1], x[2], 0.5f), q, k, v);
         assertNull(k.grad());
-        assertThrows(IllegalArgumentException.class, () -> AttentionOp.attention(q, leaf(38, -1f, 1f, false, 2, 5, 3), v, 1f));
+        assertThrows(IllegalArgumentException.class, () -> AttentionOps.attention(q, leaf(38, -1f, 1f, false, 2, 5, 3), v, 1f));
     }
 
     // ------------------------------------------------------------------ optimizers
@@ -213,7 +213,7 @@ class LossAttentionOptimTest extends EveryBackend {
         for (int step = 1; step <= 3; step++) {
             float[] g = uniform(42 + step, n, -1f, 1f);
             Autograd.gradOf(p).copyFrom(g);
-            Update.adamw(p, m, v, lr, beta1, beta2, eps, wd, step);
+            OptimOps.adamw(p, m, v, lr, beta1, beta2, eps, wd, step);
             // torch.optim.AdamW, as documented: decay, moments, bias-corrected step
             double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
             for (int i = 0; i < n; i++) {
@@ -230,7 +230,7 @@ class LossAttentionOptimTest extends EveryBackend {
         // no gradient: nothing moves
         Tensor noGrad = leaf(49, -1f, 1f, true, 5);
         float[] before = noGrad.toFloats();
-        Update.adamw(noGrad, Tensor.zeros(be, 5), Tensor.zeros(be, 5), lr, beta1, beta2, eps, wd, 1);
+        OptimOps.adamw(noGrad, Tensor.zeros(be, 5), Tensor.zeros(be, 5), lr, beta1, beta2, eps, wd, 1);
         assertArrayEquals(before, noGrad.toFloats());
     }
 
@@ -246,7 +246,7 @@ class LossAttentionOptimTest extends EveryBackend {
             for (int step = 1; step <= 3; step++) {
                 float[] g = uniform(53 + step, n, -1f, 1f);
                 Autograd.gradOf(p).copyFrom(g);
-                Update.sgd(p, buf, lr, momentum, wd, nesterov, step == 1);
+                OptimOps.sgd(p, buf, lr, momentum, wd, nesterov, step == 1);
                 for (int i = 0; i < n; i++) {
                     double d = g[i] + (double) wd * rp[i];
                     rb[i] = step == 1 ? d : momentum * rb[i] + d;
@@ -260,7 +260,7 @@ class LossAttentionOptimTest extends EveryBackend {
         Tensor p = leaf(59, -1f, 1f, true, 4);
         float[] before = p.toFloats(), g = {1f, -2f, 0.5f, 0f};
         Autograd.gradOf(p).copyFrom(g);
-        Update.sgd(p, null, 0.1f, 0f, 0f, false, true);
+        OptimOps.sgd(p, null, 0.1f, 0f, 0f, false, true);
         float[] after = p.toFloats();
         for (int i = 0; i < 4; i++) assertEquals(before[i] - 0.1 * g[i], after[i], 1e-6);
     }
@@ -279,7 +279,7 @@ class LossAttentionOptimTest extends EveryBackend {
             params.add(p);
         }
         params.add(leaf(69, -1f, 1f, true, 3));
-        assertEquals(Math.sqrt(sumSq), Update.globalGradNorm(params), Math.sqrt(sumSq) * 1e-9);
+        assertEquals(Math.sqrt(sumSq), OptimOps.globalGradNorm(params), Math.sqrt(sumSq) * 1e-9);
     }
 
     @Test
@@ -289,17 +289,17 @@ class LossAttentionOptimTest extends EveryBackend {
         Autograd.gradOf(a).copyFrom(ga);
         Autograd.gradOf(b).copyFrom(gb);
         List<Tensor> params = List.of(a, b);
-        double norm = Update.globalGradNorm(params);
+        double norm = OptimOps.globalGradNorm(params);
         assertTrue(norm > 2, "test premise: the gradients are larger than the limit, norm " + norm);
-        assertEquals(norm, Update.clipGradNorm(params, 1.0), 0.0, "returns the norm before clipping");
-        assertEquals(1.0, Update.globalGradNorm(params), 1e-5);
+        assertEquals(norm, OptimOps.clipGradNorm(params, 1.0), 0.0, "returns the norm before clipping");
+        assertEquals(1.0, OptimOps.globalGradNorm(params), 1e-5);
         double coef = 1.0 / (norm + 1e-6);
         float[] ca = a.grad().toFloats(), cb = b.grad().toFloats();
         for (int i = 0; i < 13; i++) assertEquals(ga[i] * coef, ca[i], 1e-6, "every gradient scaled by the same factor");
         for (int i = 0; i < 18; i++) assertEquals(gb[i] * coef, cb[i], 1e-6);
 
         // under the limit: untouched, bit for bit
-        double small = Update.clipGradNorm(params, 5.0);
+        double small = OptimOps.clipGradNorm(params, 5.0);
         assertEquals(1.0, small, 1e-5);
         assertArrayEquals(ca, a.grad().toFloats());
         assertArrayEquals(cb, b.grad().toFloats());

@@ -35,17 +35,17 @@ class NormConvGradTest extends EveryBackend {
     @Test
     void layerNormGradients() {
         Tensor x = param(be, 5, 7), w = param(be, 7), b = param(be, 7);
-        check.check("layerNorm [5, 7]", t -> Norm.layerNorm(t[0], t[1], t[2], 1e-5f), x, w, b);
+        check.check("layerNorm [5, 7]", t -> NormalizationOps.layerNorm(t[0], t[1], t[2], 1e-5f), x, w, b);
         Tensor x3 = param(be, 2, 3, 11), w3 = param(be, 11), b3 = param(be, 11);
-        check.check("layerNorm [2, 3, 11]", t -> Norm.layerNorm(t[0], t[1], t[2], 1e-6f), x3, w3, b3);
+        check.check("layerNorm [2, 3, 11]", t -> NormalizationOps.layerNorm(t[0], t[1], t[2], 1e-6f), x3, w3, b3);
     }
 
     @Test
     void layerNormWithFrozenWeight() {
         Tensor x = param(be, 5, 7), w = input(be, 7), b = param(be, 7);
-        check.check("layerNorm frozen weight", t -> Norm.layerNorm(t[0], t[1], t[2], 1e-5f), x, w, b);
+        check.check("layerNorm frozen weight", t -> NormalizationOps.layerNorm(t[0], t[1], t[2], 1e-5f), x, w, b);
         try (Scope s = Scope.open()) {
-            Norm.layerNorm(x, w, b, 1e-5f).sumAll().backward();
+            NormalizationOps.layerNorm(x, w, b, 1e-5f).sumAll().backward();
             assertNull(w.grad(), "a frozen weight gets no gradient");
             assertTrue(x.grad() != null && b.grad() != null);
         } finally {
@@ -61,7 +61,7 @@ class NormConvGradTest extends EveryBackend {
         Tensor x = input(be, rows, cols), w = input(be, cols), b = input(be, cols);
         float[] xv = x.toFloats(), wv = w.toFloats(), bv = b.toFloats();
         try (Scope s = Scope.open()) {
-            float[] y = Norm.layerNorm(x, w, b, eps).toFloats();
+            float[] y = NormalizationOps.layerNorm(x, w, b, eps).toFloats();
             for (int r = 0; r < rows; r++) {
                 double mu = 0, var = 0;
                 for (int j = 0; j < cols; j++) mu += xv[r * cols + j];
@@ -94,7 +94,7 @@ class NormConvGradTest extends EveryBackend {
                 Tensor std = sqrt(var.add(Tensor.full(be, eps, 1)));
                 return xc.div(std).mul(t[1]).add(t[2]);
             };
-            float[][] fused = outputAndGradients(t -> Norm.layerNorm(t[0], t[1], t[2], eps), x, w, b);
+            float[][] fused = outputAndGradients(t -> NormalizationOps.layerNorm(t[0], t[1], t[2], eps), x, w, b);
             float[][] ref = outputAndGradients(composed, x, w, b);
             String[] what = {"output", "dx", "dweight", "dbias"};
             for (int i = 0; i < what.length; i++) {
@@ -112,10 +112,10 @@ class NormConvGradTest extends EveryBackend {
         // every forward of the check (dozens of them) updates these in place; the gradient does not depend on
         // them, so they may drift here, and they are this test's own so no other test sees the drift
         Tensor rm = zeros(4), rv = ones(4);
-        check.check("batchNorm2d train", t -> Norm.batchNorm2d(t[0], t[1], t[2], rm, rv, true, 0.1f, 1e-5f), x, w, b);
+        check.check("batchNorm2d train", t -> NormalizationOps.batchNorm2d(t[0], t[1], t[2], rm, rv, true, 0.1f, 1e-5f), x, w, b);
         Tensor x2 = param(be, 2, 3, 1, 7), w2 = input(be, 3), b2 = param(be, 3);
         check.check("batchNorm2d train frozen weight, no tracking",
-                t -> Norm.batchNorm2d(t[0], t[1], t[2], null, null, true, 0.1f, 1e-5f), x2, w2, b2);
+                t -> NormalizationOps.batchNorm2d(t[0], t[1], t[2], null, null, true, 0.1f, 1e-5f), x2, w2, b2);
     }
 
     /** Training-mode BatchNorm against its composed form (batch mean, biased variance): output and all gradients. */
@@ -132,7 +132,7 @@ class NormConvGradTest extends EveryBackend {
                 Tensor std = sqrt(var.add(Tensor.full(be, eps, 1)));
                 return xc.div(std).mul(t[1].reshape(1, c, 1, 1)).add(t[2].reshape(1, c, 1, 1));
             };
-            float[][] fused = outputAndGradients(t -> Norm.batchNorm2d(t[0], t[1], t[2], null, null, true, 0.1f, eps), x, w, b);
+            float[][] fused = outputAndGradients(t -> NormalizationOps.batchNorm2d(t[0], t[1], t[2], null, null, true, 0.1f, eps), x, w, b);
             float[][] ref = outputAndGradients(composed, x, w, b);
             String[] what = {"output", "dx", "dweight", "dbias"};
             for (int i = 0; i < what.length; i++) {
@@ -159,12 +159,12 @@ class NormConvGradTest extends EveryBackend {
                     Tensor rm = persistent(new float[c]), rv = persistent(var); // momentum 0: both forms see the same statistics
                     Tensor x = param(be, shape), w = param(be, c), b = param(be, c);
                     Tensor[] inputs = withResidual ? new Tensor[]{x, w, b, param(be, shape)} : new Tensor[]{x, w, b};
-                    Function<Tensor[], Tensor> fused = t -> Norm.batchNorm2d(t[0], t[1], t[2], rm, rv, training, 0f, 1e-5f,
+                    Function<Tensor[], Tensor> fused = t -> NormalizationOps.batchNorm2d(t[0], t[1], t[2], rm, rv, training, 0f, 1e-5f,
                             withResidual ? t[3] : null, relu);
                     Function<Tensor[], Tensor> composed = t -> {
-                        Tensor y = Norm.batchNorm2d(t[0], t[1], t[2], rm, rv, training, 0f, 1e-5f);
+                        Tensor y = NormalizationOps.batchNorm2d(t[0], t[1], t[2], rm, rv, training, 0f, 1e-5f);
                         if (withResidual) y = y.add(t[3]);
-                        return relu ? Elementwise.relu(y) : y;
+                        return relu ? ElementwiseOps.relu(y) : y;
                     };
                     float[][] got = outputAndGradients(fused, inputs), want = outputAndGradients(composed, inputs);
                     String[] what = {"output", "dx", "dweight", "dbias", "dresidual"};
@@ -180,7 +180,7 @@ class NormConvGradTest extends EveryBackend {
     @Test
     void batchNormFusedResidualMustMatchTheInputShape() {
         Tensor x = param(be, 2, 3, 4, 4), w = param(be, 3), b = param(be, 3), r = param(be, 2, 3, 4, 2);
-        var e = assertThrows(IllegalArgumentException.class, () -> Norm.batchNorm2d(x, w, b, null, null, true, 0.1f, 1e-5f, r, true));
+        var e = assertThrows(IllegalArgumentException.class, () -> NormalizationOps.batchNorm2d(x, w, b, null, null, true, 0.1f, 1e-5f, r, true));
         assertTrue(e.getMessage().contains("residual [2, 3, 4, 2]") && e.getMessage().contains("[2, 3, 4, 4]"), e.getMessage());
     }
 
@@ -188,7 +188,7 @@ class NormConvGradTest extends EveryBackend {
     void batchNormEvalGradients() {
         Tensor x = param(be, 3, 4, 5, 3), w = param(be, 4), b = param(be, 4);
         Tensor rm = persistent(new float[]{0.3f, -0.2f, 0.1f, 0f}), rv = persistent(new float[]{0.5f, 1.5f, 0.8f, 2f});
-        check.check("batchNorm2d eval", t -> Norm.batchNorm2d(t[0], t[1], t[2], rm, rv, false, 0.1f, 1e-5f), x, w, b);
+        check.check("batchNorm2d eval", t -> NormalizationOps.batchNorm2d(t[0], t[1], t[2], rm, rv, false, 0.1f, 1e-5f), x, w, b);
         assertArrayEquals(new float[]{0.3f, -0.2f, 0.1f, 0f}, rm.toFloats(), "eval mode leaves the running mean alone");
         assertArrayEquals(new float[]{0.5f, 1.5f, 0.8f, 2f}, rv.toFloats(), "eval mode leaves the running variance alone");
     }
@@ -202,8 +202,8 @@ class NormConvGradTest extends EveryBackend {
         Tensor rm = persistent(rmv), rv = persistent(rvv);
         float[] xv = x.toFloats(), wv = w.toFloats(), bv = b.toFloats();
         try (Scope s = Scope.open(); GradMode off = GradMode.disabled()) {
-            float[] train = Norm.batchNorm2d(x, w, b, null, null, true, 0.1f, eps).toFloats();
-            float[] eval = Norm.batchNorm2d(x, w, b, rm, rv, false, 0.1f, eps).toFloats();
+            float[] train = NormalizationOps.batchNorm2d(x, w, b, null, null, true, 0.1f, eps).toFloats();
+            float[] eval = NormalizationOps.batchNorm2d(x, w, b, rm, rv, false, 0.1f, eps).toFloats();
             double[][] stats = channelStats(xv, n, c, hw);
             for (int img = 0; img < n; img++)
                 for (int ch = 0; ch < c; ch++)
@@ -227,7 +227,7 @@ class NormConvGradTest extends EveryBackend {
         Tensor rm = persistent(r0), rv = persistent(v0);
         double[][] stats = channelStats(x.toFloats(), n, c, hw);
         try (Scope s = Scope.open()) {
-            Norm.batchNorm2d(x, w, b, rm, rv, true, m, 1e-5f).sumAll().backward();
+            NormalizationOps.batchNorm2d(x, w, b, rm, rv, true, m, 1e-5f).sumAll().backward();
             assertNull(rm.grad(), "running statistics are not part of autograd");
             assertNull(rv.grad(), "running statistics are not part of autograd");
         } finally {
@@ -245,7 +245,7 @@ class NormConvGradTest extends EveryBackend {
         }
         // a forward without the tape still trains the running statistics (as PyTorch in train mode under no_grad)
         try (Scope s = Scope.open(); GradMode off = GradMode.disabled()) {
-            Norm.batchNorm2d(x, w, b, rm, rv, true, m, 1e-5f);
+            NormalizationOps.batchNorm2d(x, w, b, rm, rv, true, m, 1e-5f);
         }
         assertEquals((1 - m) * rmNow[0] + m * stats[0][0], rm.toFloats()[0], 1e-6);
     }
@@ -257,16 +257,16 @@ class NormConvGradTest extends EveryBackend {
         Tensor rm = persistent(new float[]{0.1f, 0.2f, -0.3f}), rv = persistent(new float[]{0.7f, 1.2f, 0.4f});
         float[] expected;
         try (Scope s = Scope.open()) {
-            Norm.batchNorm2d(x, w, b, rm, rv, false, 0.1f, 1e-5f).mul(Tensor.uniform(be, 3, -1f, 1f, 2, 3, 4, 4)).sumAll().backward();
+            NormalizationOps.batchNorm2d(x, w, b, rm, rv, false, 0.1f, 1e-5f).mul(Tensor.uniform(be, 3, -1f, 1f, 2, 3, 4, 4)).sumAll().backward();
             expected = x.grad().toFloats();
         }
         x.zeroGrad();
         w.zeroGrad();
         b.zeroGrad();
         try (Scope s = Scope.open()) {
-            Tensor loss = Norm.batchNorm2d(x, w, b, rm, rv, false, 0.1f, 1e-5f).mul(Tensor.uniform(be, 3, -1f, 1f, 2, 3, 4, 4)).sumAll();
+            Tensor loss = NormalizationOps.batchNorm2d(x, w, b, rm, rv, false, 0.1f, 1e-5f).mul(Tensor.uniform(be, 3, -1f, 1f, 2, 3, 4, 4)).sumAll();
             try (GradMode off = GradMode.disabled()) {
-                Norm.batchNorm2d(Tensor.uniform(be, 4, 2f, 5f, 2, 3, 4, 4), w, b, rm, rv, true, 0.5f, 1e-5f);
+                NormalizationOps.batchNorm2d(Tensor.uniform(be, 4, 2f, 5f, 2, 3, 4, 4), w, b, rm, rv, true, 0.5f, 1e-5f);
             }
             loss.backward();
             assertArrayEquals(expected, x.grad().toFloats());
@@ -280,12 +280,12 @@ class NormConvGradTest extends EveryBackend {
     @Test
     void normShapeErrorsNameOpAndShapes() {
         Tensor x = input(be, 2, 3, 4, 4), w = input(be, 5), b = input(be, 3);
-        var e = assertThrows(IllegalArgumentException.class, () -> Norm.batchNorm2d(x, w, b, null, null, true, 0.1f, 1e-5f));
+        var e = assertThrows(IllegalArgumentException.class, () -> NormalizationOps.batchNorm2d(x, w, b, null, null, true, 0.1f, 1e-5f));
         assertTrue(e.getMessage().startsWith("batchNorm2d") && e.getMessage().contains("[2, 3, 4, 4]") && e.getMessage().contains("[5]"), e.getMessage());
-        var l = assertThrows(IllegalArgumentException.class, () -> Norm.layerNorm(x, w, w, 1e-5f));
+        var l = assertThrows(IllegalArgumentException.class, () -> NormalizationOps.layerNorm(x, w, w, 1e-5f));
         assertTrue(l.getMessage().startsWith("layerNorm") && l.getMessage().contains("[2, 3, 4, 4]") && l.getMessage().contains("[5]"), l.getMessage());
         var single = assertThrows(IllegalArgumentException.class,
-                () -> Norm.batchNorm2d(input(be, 1, 3, 1, 1), b, b, null, null, true, 0.1f, 1e-5f));
+                () -> NormalizationOps.batchNorm2d(input(be, 1, 3, 1, 1), b, b, null, null, true, 0.1f, 1e-5f));
         assertTrue(single.getMessage().contains("more than one value"), single.getMessage());
     }
 
@@ -331,9 +331,9 @@ class NormConvGradTest extends EveryBackend {
             String name = "conv2d " + Arrays.toString(k);
             if (k[9] == 1) {
                 Tensor b = param(be, k[4]);
-                check.check(name, t -> Conv.conv2d(t[0], t[1], t[2], k[7], k[8]), x, w, b);
+                check.check(name, t -> ConvolutionOps.conv2d(t[0], t[1], t[2], k[7], k[8]), x, w, b);
             } else {
-                check.check(name, t -> Conv.conv2d(t[0], t[1], null, k[7], k[8]), x, w);
+                check.check(name, t -> ConvolutionOps.conv2d(t[0], t[1], null, k[7], k[8]), x, w);
             }
         }
     }
@@ -341,9 +341,9 @@ class NormConvGradTest extends EveryBackend {
     @Test
     void conv2dFrozenWeightOrInput() {
         Tensor x = param(be, 2, 3, 6, 5), w = input(be, 4, 3, 3, 3), b = param(be, 4);
-        check.check("conv2d frozen weight", t -> Conv.conv2d(t[0], t[1], t[2], 1, 1), x, w, b);
+        check.check("conv2d frozen weight", t -> ConvolutionOps.conv2d(t[0], t[1], t[2], 1, 1), x, w, b);
         Tensor xi = input(be, 2, 3, 6, 5), wp = param(be, 4, 3, 3, 3);
-        check.check("conv2d fixed input", t -> Conv.conv2d(t[0], t[1], null, 2, 1), xi, wp);
+        check.check("conv2d fixed input", t -> ConvolutionOps.conv2d(t[0], t[1], null, 2, 1), xi, wp);
     }
 
     /** Forward and all three gradients against a direct convolution in double. */
@@ -392,7 +392,7 @@ class NormConvGradTest extends EveryBackend {
             // coefficients up to 8 (and 1/24): about 4× a direct sum's rounding (measured worst 8.7e-7·(1 + Σ|terms|))
             double tol = kh == 3 && stride == 1 ? 4e-6 : 1e-6;
             try (Scope s = Scope.open()) {
-                Tensor out = Conv.conv2d(x, w, b, stride, pad);
+                Tensor out = ConvolutionOps.conv2d(x, w, b, stride, pad);
                 assertArrayEquals(new int[]{n, o, oh, ow}, out.shape(), name + " output shape");
                 assertClose(y, ya, out.toFloats(), tol, name + " output");
                 out.mul(Tensor.of(be, r, out.shape())).sumAll().backward();
@@ -406,13 +406,13 @@ class NormConvGradTest extends EveryBackend {
     @Test
     void conv2dShapeErrors() {
         Tensor x = input(be, 2, 3, 8, 8);
-        var e = assertThrows(IllegalArgumentException.class, () -> Conv.conv2d(x, input(be, 4, 5, 3, 3), null, 1, 1));
+        var e = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.conv2d(x, input(be, 4, 5, 3, 3), null, 1, 1));
         assertEquals("conv2d: input [2, 3, 8, 8] has 3 channels but weight [4, 5, 3, 3] expects 5", e.getMessage());
-        var big = assertThrows(IllegalArgumentException.class, () -> Conv.conv2d(x, input(be, 4, 3, 11, 3), null, 1, 1));
+        var big = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.conv2d(x, input(be, 4, 3, 11, 3), null, 1, 1));
         assertTrue(big.getMessage().startsWith("conv2d") && big.getMessage().contains("[4, 3, 11, 3]") && big.getMessage().contains("[2, 3, 8, 8]"), big.getMessage());
-        var bias = assertThrows(IllegalArgumentException.class, () -> Conv.conv2d(x, input(be, 4, 3, 3, 3), input(be, 3), 1, 1));
+        var bias = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.conv2d(x, input(be, 4, 3, 3, 3), input(be, 3), 1, 1));
         assertTrue(bias.getMessage().startsWith("conv2d") && bias.getMessage().contains("[3]") && bias.getMessage().contains("[4, 3, 3, 3]"), bias.getMessage());
-        var rank = assertThrows(IllegalArgumentException.class, () -> Conv.conv2d(input(be, 3, 8, 8), input(be, 4, 3, 3, 3), null, 1, 1));
+        var rank = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.conv2d(input(be, 3, 8, 8), input(be, 4, 3, 3, 3), null, 1, 1));
         assertTrue(rank.getMessage().startsWith("conv2d") && rank.getMessage().contains("[3, 8, 8]"), rank.getMessage());
     }
 
@@ -427,7 +427,7 @@ class NormConvGradTest extends EveryBackend {
             // where they were, whether the weight is frozen or trained (the comparison holds on every allocator)
             for (Tensor weight : new Tensor[]{frozen, trained}) {
                 long before = mem.liveBytes();
-                Tensor y = Conv.conv2d(x, weight, null, 1, 1);
+                Tensor y = ConvolutionOps.conv2d(x, weight, null, 1, 1);
                 assertTrue(mem.liveBytes() >= before + 4L * y.numel());
                 y.close();
                 assertEquals(before, mem.liveBytes(), "only the output outlives conv2d forward");
@@ -436,8 +436,8 @@ class NormConvGradTest extends EveryBackend {
         // without the tape and without a scope, nothing but the output is left behind
         try (GradMode off = GradMode.disabled()) {
             long before = mem.liveBytes();
-            Tensor[] outs = {Norm.layerNorm(x, w, b, 1e-5f), Norm.batchNorm2d(x, cw, cb, rm, rv, true, 0.1f, 1e-5f),
-                    Norm.batchNorm2d(x, cw, cb, rm, rv, false, 0.1f, 1e-5f), Conv.conv2d(x, trained, null, 1, 1)};
+            Tensor[] outs = {NormalizationOps.layerNorm(x, w, b, 1e-5f), NormalizationOps.batchNorm2d(x, cw, cb, rm, rv, true, 0.1f, 1e-5f),
+                    NormalizationOps.batchNorm2d(x, cw, cb, rm, rv, false, 0.1f, 1e-5f), ConvolutionOps.conv2d(x, trained, null, 1, 1)};
             long outBytes = 0;
             for (Tensor t : outs) outBytes += 4L * t.numel();
             assertTrue(mem.liveBytes() >= before + outBytes);
@@ -458,8 +458,8 @@ class NormConvGradTest extends EveryBackend {
         Tensor[] params = {x, w, b, cw, cb, lw, lb};
         // conv last: a normalization after it would make its bias gradient vanish (normalizing removes constant shifts)
         Function<Boolean, Tensor> loss = training -> {
-            Tensor y = Norm.batchNorm2d(Norm.layerNorm(x, lw, lb, 1e-5f), w, b, rm, rv, training, 0.1f, 1e-5f);
-            Tensor z = Conv.conv2d(y, cw, cb, 2, 1);
+            Tensor y = NormalizationOps.batchNorm2d(NormalizationOps.layerNorm(x, lw, lb, 1e-5f), w, b, rm, rv, training, 0.1f, 1e-5f);
+            Tensor z = ConvolutionOps.conv2d(y, cw, cb, 2, 1);
             return z.mul(Tensor.uniform(be, 17, -1f, 1f, z.shape())).sumAll();
         };
         for (boolean training : new boolean[]{true, false}) {
@@ -484,10 +484,10 @@ class NormConvGradTest extends EveryBackend {
     @Test
     void globalAvgPool() {
         Tensor x = param(be, 2, 3, 5, 3);
-        check.check("globalAvgPool", t -> Conv.globalAvgPool(t[0]), x);
+        check.check("globalAvgPool", t -> ConvolutionOps.globalAvgPool(t[0]), x);
         float[] xv = x.toFloats();
         try (Scope s = Scope.open()) {
-            Tensor y = Conv.globalAvgPool(x);
+            Tensor y = ConvolutionOps.globalAvgPool(x);
             assertArrayEquals(new int[]{2, 3}, y.shape());
             float[] yv = y.toFloats();
             for (int p = 0; p < 6; p++) {
@@ -496,7 +496,7 @@ class NormConvGradTest extends EveryBackend {
                 assertEquals(acc / 15, yv[p], 1e-6, "plane " + p);
             }
         }
-        var e = assertThrows(IllegalArgumentException.class, () -> Conv.globalAvgPool(input(be, 2, 3, 4)));
+        var e = assertThrows(IllegalArgumentException.class, () -> ConvolutionOps.globalAvgPool(input(be, 2, 3, 4)));
         assertTrue(e.getMessage().startsWith("globalAvgPool") && e.getMessage().contains("[2, 3, 4]"), e.getMessage());
     }
 

@@ -4,7 +4,7 @@ import dma.engine.Backend;
 import dma.engine.CounterRng;
 import dma.engine.Rng;
 import dma.engine.Tensor;
-import dma.engine.ops.Conv;
+import dma.engine.ops.ConvolutionOps;
 import dma.models.ImageClassifier;
 import dma.models.nn.Conv2d;
 import dma.models.nn.Init;
@@ -107,7 +107,7 @@ public final class ConvNeXt extends ImageClassifier {
     /** Global average pooling, LayerNorm, classifier (timm's NormMlpClassifierHead without a hidden layer). */
     @Override
     public Tensor forwardHead(Tensor x) {
-        return headFc.forward(headNorm.forward(Conv.globalAvgPool(x)));
+        return headFc.forward(headNorm.forward(ConvolutionOps.globalAvgPool(x)));
     }
 
     public List<List<ConvNeXtBlock>> stages() {

@@ -3,7 +3,7 @@ package dma.models.convnext;
 import dma.engine.Backend;
 import dma.engine.Rng;
 import dma.engine.Tensor;
-import dma.engine.ops.Elementwise;
+import dma.engine.ops.ElementwiseOps;
 import dma.models.nn.DepthwiseConv2d;
 import dma.models.nn.LayerNorm;
 import dma.models.nn.Module;
@@ -39,11 +39,11 @@ public final class ConvNeXtBlock extends Module {
     /** x [N, C, H, W] → [N, C, H, W]; {@code rng} supplies drop-path masks in train mode (may be null otherwise). */
     public Tensor forward(Tensor x, Rng rng) {
         Tensor h = convDw.forward(x).permute(0, 2, 3, 1);           // [N, H, W, C]
-        h = Elementwise.layerScale(mlp.forward(norm.forward(h)), gamma, -1);
+        h = ElementwiseOps.layerScale(mlp.forward(norm.forward(h)), gamma, -1);
         h = h.permute(0, 3, 1, 2);                                  // [N, C, H, W]
         if (isTraining() && dropPath > 0f) {
             if (rng == null) throw new IllegalStateException("drop path " + dropPath + " in train mode needs an Rng");
-            h = Elementwise.dropPath(h, dropPath, rng.nextSeed());
+            h = ElementwiseOps.dropPath(h, dropPath, rng.nextSeed());
         }
         return x.add(h);
     }

@@ -2,7 +2,7 @@ package dma.models.nn;
 
 import dma.engine.Backend;
 import dma.engine.Tensor;
-import dma.engine.ops.Norm;
+import dma.engine.ops.NormalizationOps;
 
 /** BatchNorm over (N, H, W) per channel: batch statistics in train mode, running ones in eval mode (momentum 0.1, eps 1e-5). */
 public final class BatchNorm2d extends Module {
@@ -19,8 +19,8 @@ public final class BatchNorm2d extends Module {
         return forward(x, null, false);
     }
 
-    /** relu(bn(x) + residual) in one fused pass: residual may be null, relu off (see {@link Norm#batchNorm2d}). */
+    /** relu(bn(x) + residual) in one fused pass: residual may be null, relu off (see {@link NormalizationOps#batchNorm2d}). */
     public Tensor forward(Tensor x, Tensor residual, boolean relu) {
-        return Norm.batchNorm2d(x, weight, bias, runningMean, runningVar, isTraining(), 0.1f, 1e-5f, residual, relu);
+        return NormalizationOps.batchNorm2d(x, weight, bias, runningMean, runningVar, isTraining(), 0.1f, 1e-5f, residual, relu);
     }
 }

@@ -2,7 +2,7 @@ package dma.models.nn;
 
 import dma.engine.Backend;
 import dma.engine.Tensor;
-import dma.engine.ops.Conv;
+import dma.engine.ops.ConvolutionOps;
 
 /** 2-D convolution, weight [out, in, k, k]. */
 public final class Conv2d extends Module {
@@ -20,6 +20,6 @@ public final class Conv2d extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return Conv.conv2d(x, weight, bias, stride, padding);
+        return ConvolutionOps.conv2d(x, weight, bias, stride, padding);
     }
 }

@@ -2,7 +2,7 @@ package dma.models.nn;
 
 import dma.engine.Backend;
 import dma.engine.Tensor;
-import dma.engine.ops.Conv;
+import dma.engine.ops.ConvolutionOps;
 
 /**
  * Depthwise 2-D convolution (PyTorch's Conv2d with groups = in = out channels), weight [C, 1, k, k], bias [C],
@@ -20,6 +20,6 @@ public final class DepthwiseConv2d extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return Conv.depthwiseConv2d(x, weight, bias, stride, padding);
+        return ConvolutionOps.depthwiseConv2d(x, weight, bias, stride, padding);
     }
 }

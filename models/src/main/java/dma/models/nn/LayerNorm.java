@@ -2,7 +2,7 @@ package dma.models.nn;
 
 import dma.engine.Backend;
 import dma.engine.Tensor;
-import dma.engine.ops.Norm;
+import dma.engine.ops.NormalizationOps;
 
 /** LayerNorm over the last axis (eps 1e-6 in ViTs, as timm). */
 public final class LayerNorm extends Module {
@@ -16,6 +16,6 @@ public final class LayerNorm extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return Norm.layerNorm(x, weight, bias, eps);
+        return NormalizationOps.layerNorm(x, weight, bias, eps);
     }
 }

@@ -2,7 +2,7 @@ package dma.models.nn;
 
 import dma.engine.Backend;
 import dma.engine.Tensor;
-import dma.engine.ops.Norm;
+import dma.engine.ops.NormalizationOps;
 
 /** LayerNorm over the channel axis of [N, C, H, W] (timm's LayerNorm2d; eps 1e-6 in ConvNeXt). */
 public final class LayerNorm2d extends Module {
@@ -16,6 +16,6 @@ public final class LayerNorm2d extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return Norm.layerNorm2d(x, weight, bias, eps);
+        return NormalizationOps.layerNorm2d(x, weight, bias, eps);
     }
 }

@@ -2,7 +2,7 @@ package dma.models.nn;
 
 import dma.engine.Backend;
 import dma.engine.Tensor;
-import dma.engine.ops.Linalg;
+import dma.engine.ops.BlasOps;
 
 /** y = x·Wᵀ + b with W [out, in] (PyTorch's layout); timm init: trunc_normal(.02) weight, zero bias. */
 public final class Linear extends Module {
@@ -14,6 +14,6 @@ public final class Linear extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return Linalg.linear(x, weight, bias);
+        return BlasOps.linear(x, weight, bias);
     }
 }

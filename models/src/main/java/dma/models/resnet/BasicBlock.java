@@ -3,7 +3,7 @@ package dma.models.resnet;
 import dma.engine.Backend;
 import dma.engine.Scope;
 import dma.engine.Tensor;
-import dma.engine.ops.Conv;
+import dma.engine.ops.ConvolutionOps;
 import dma.models.nn.BatchNorm2d;
 import dma.models.nn.Conv2d;
 import dma.models.nn.Module;
@@ -42,7 +42,7 @@ public final class BasicBlock extends Module {
     public Tensor forward(Tensor x) {
         // the ReLUs and the residual add run inside BatchNorm's passes (fused epilogues), forward and backward
         Tensor h = bn1.forward(conv1.forward(x), null, true);
-        Tensor skip = shortcut == null ? x : Conv.conv2d(x, shortcut, null, stride, 0);
+        Tensor skip = shortcut == null ? x : ConvolutionOps.conv2d(x, shortcut, null, stride, 0);
         return bn2.forward(conv2.forward(h), skip, true);
     }
 

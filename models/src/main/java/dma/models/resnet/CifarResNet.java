@@ -3,7 +3,7 @@ package dma.models.resnet;
 import dma.engine.Backend;
 import dma.engine.CounterRng;
 import dma.engine.Tensor;
-import dma.engine.ops.Conv;
+import dma.engine.ops.ConvolutionOps;
 import dma.models.nn.BatchNorm2d;
 import dma.models.nn.Conv2d;
 import dma.models.nn.Init;
@@ -58,7 +58,7 @@ public final class CifarResNet extends ImageClassifier {
     }
 
     public Tensor headOf(Tensor features) {
-        return fc.forward(Conv.globalAvgPool(features));
+        return fc.forward(ConvolutionOps.globalAvgPool(features));
     }
 
     @Override

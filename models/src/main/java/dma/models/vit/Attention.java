@@ -2,7 +2,7 @@ package dma.models.vit;
 
 import dma.engine.Backend;
 import dma.engine.Tensor;
-import dma.engine.ops.AttentionOp;
+import dma.engine.ops.AttentionOps;
 import dma.models.nn.Linear;
 import dma.models.nn.Module;
 
@@ -26,7 +26,7 @@ public final class Attention extends Module {
         // no backward reads the projection: free it now (its gradient still flows)
         flat.dropData();
         split.dropData();
-        Tensor o = AttentionOp.attentionPacked(qkvT, (float) (1.0 / Math.sqrt(hd))); // q, k, v read in place
+        Tensor o = AttentionOps.attentionPacked(qkvT, (float) (1.0 / Math.sqrt(hd))); // q, k, v read in place
         Tensor merged = o.permute(0, 2, 1, 3);
         o.dropData();
         return proj.forward(merged.reshape(b, t, d));

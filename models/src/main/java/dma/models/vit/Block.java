@@ -3,7 +3,7 @@ package dma.models.vit;
 import dma.engine.Backend;
 import dma.engine.Rng;
 import dma.engine.Tensor;
-import dma.engine.ops.Elementwise;
+import dma.engine.ops.ElementwiseOps;
 import dma.models.nn.LayerNorm;
 import dma.models.nn.Module;
 
@@ -31,6 +31,6 @@ public final class Block extends Module {
     private Tensor dropPath(Tensor x, Rng rng) {
         if (!isTraining() || dropPath == 0f) return x;
         if (rng == null) throw new IllegalStateException("drop path " + dropPath + " in train mode needs an Rng");
-        return Elementwise.dropPath(x, dropPath, rng.nextSeed());
+        return ElementwiseOps.dropPath(x, dropPath, rng.nextSeed());
     }
 }

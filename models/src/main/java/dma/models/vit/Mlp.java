@@ -2,7 +2,7 @@ package dma.models.vit;
 
 import dma.engine.Backend;
 import dma.engine.Tensor;
-import dma.engine.ops.Elementwise;
+import dma.engine.ops.ElementwiseOps;
 import dma.models.nn.Linear;
 import dma.models.nn.Module;
 
@@ -16,6 +16,6 @@ public final class Mlp extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return fc2.forward(Elementwise.gelu(fc1.forward(x)));
+        return fc2.forward(ElementwiseOps.gelu(fc1.forward(x)));
     }
 }

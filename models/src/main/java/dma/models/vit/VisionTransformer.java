@@ -4,7 +4,7 @@ import dma.engine.Backend;
 import dma.engine.CounterRng;
 import dma.engine.Rng;
 import dma.engine.Tensor;
-import dma.engine.ops.Shape;
+import dma.engine.ops.LayoutOps;
 import dma.models.nn.Conv2d;
 import dma.models.nn.Init;
 import dma.models.nn.LayerNorm;
@@ -53,14 +53,14 @@ public final class VisionTransformer extends ImageClassifier {
         Tensor p = patchProj.forward(images);                          // [B, D, gh, gw]
         Tensor tokens = p.reshape(b, d, -1).permute(0, 2, 1);          // [B, L, D]
         Tensor cls = Tensor.zeros(images.backend(), b, 1, d).add(clsToken); // broadcast over the batch
-        return Shape.concat(1, cls, tokens).add(posEmbed);
+        return LayoutOps.concat(1, cls, tokens).add(posEmbed);
     }
 
     /** Class-token features after the final norm → logits. */
     public Tensor headOf(Tensor tokens) {
         Tensor x = norm.forward(tokens);
         int b = x.dim(0), d = x.dim(2);
-        return head.forward(Shape.slice(x, 1, 0, 1).reshape(b, d));
+        return head.forward(LayoutOps.slice(x, 1, 0, 1).reshape(b, d));
     }
 
     @Override

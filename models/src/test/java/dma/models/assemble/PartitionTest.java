@@ -5,8 +5,8 @@ import dma.engine.Rng;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.ops.Loss;
-import dma.engine.ops.Update;
+import dma.engine.ops.LossesOps;
+import dma.engine.ops.OptimOps;
 import dma.models.ImageClassifier;
 import dma.models.resnet.ResNetConfig;
 import dma.models.vit.ViTConfig;
@@ -138,9 +138,9 @@ class PartitionTest {
                 for (int step = 1; step <= 3; step++) {
                     try (Scope s = Scope.open()) {
                         Tensor x = Tensor.normal(be, step, 0f, 1f, 4, 1, 8, 8);
-                        Loss.crossEntropy(hybrid.forward(x, new Rng(step)), new int[]{0, 1, 2, 1}, 0.1f).backward();
+                        LossesOps.crossEntropy(hybrid.forward(x, new Rng(step)), new int[]{0, 1, 2, 1}, 0.1f).backward();
                         for (int t = 0; t < trainable.size(); t++)
-                            Update.adamw(trainable.get(t), moments.get(2 * t), moments.get(2 * t + 1), 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
+                            OptimOps.adamw(trainable.get(t), moments.get(2 * t), moments.get(2 * t + 1), 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
                     }
                 }
                 hybrid.stateDict().forEach((k, v) -> {

@@ -7,8 +7,8 @@ import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
 import dma.engine.io.TensorFiles;
-import dma.engine.ops.Loss;
-import dma.engine.ops.Update;
+import dma.engine.ops.LossesOps;
+import dma.engine.ops.OptimOps;
 import dma.engine.testing.GradCheck;
 import dma.models.Architecture;
 import dma.models.Checkpoint;
@@ -238,9 +238,9 @@ class ConvNeXtTest {
             for (int step = 1; step <= 2; step++) {
                 try (Scope s = Scope.open()) {
                     Tensor x = Tensor.normal(be, step, 0f, 1f, 3, 3, 16, 16);
-                    Loss.crossEntropy(hybrid.forward(x, new Rng(step)), new int[]{0, 1, 4}, 0.1f).backward();
+                    LossesOps.crossEntropy(hybrid.forward(x, new Rng(step)), new int[]{0, 1, 4}, 0.1f).backward();
                     for (int t = 0; t < trainable.size(); t++)
-                        Update.adamw(trainable.get(t), moments.get(2 * t), moments.get(2 * t + 1), 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
+                        OptimOps.adamw(trainable.get(t), moments.get(2 * t), moments.get(2 * t + 1), 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
                 }
             }
             hybrid.stateDict().forEach((k, v) -> {

@@ -8,8 +8,8 @@ import dma.engine.cpu.CpuBackend;
 import dma.engine.io.HostTensor;
 import dma.engine.io.Safetensors;
 import dma.engine.io.TensorFiles;
-import dma.engine.ops.Loss;
-import dma.engine.ops.Update;
+import dma.engine.ops.LossesOps;
+import dma.engine.ops.OptimOps;
 import dma.models.ImageClassifier;
 import dma.models.convnext.ConvNeXtConfig;
 import dma.models.resnet.ResNetConfig;
@@ -88,7 +88,7 @@ class PyTorchGoldenTest {
             }
             try (Scope s = Scope.open()) {
                 Tensor logits = model.forward(input, null);
-                Tensor loss = Loss.crossEntropy(logits, labels, smoothing);
+                Tensor loss = LossesOps.crossEntropy(logits, labels, smoothing);
                 compare(file, "logits", g.get("logits"), logits);
                 compare(file, "loss", g.get("loss"), loss);
                 loss.backward();
@@ -97,9 +97,9 @@ class PyTorchGoldenTest {
             for (int step = 1; step <= 3; step++) {
                 try (Scope s = Scope.open()) {
                     for (Tensor p : params) p.zeroGrad();
-                    Loss.crossEntropy(model.forward(input, null), labels, smoothing).backward();
+                    LossesOps.crossEntropy(model.forward(input, null), labels, smoothing).backward();
                     for (int i = 0; i < params.size(); i++)
-                        Update.adamw(params.get(i), moments.get(2 * i), moments.get(2 * i + 1), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
+                        OptimOps.adamw(params.get(i), moments.get(2 * i), moments.get(2 * i + 1), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step);
                 }
             }
             int compared = 0;

@@ -6,7 +6,7 @@ import dma.engine.Rng;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.ops.Loss;
+import dma.engine.ops.LossesOps;
 import dma.models.ImageClassifier;
 import dma.models.assemble.Assembly;
 import dma.models.assemble.Partition;
@@ -35,7 +35,7 @@ class FlopCountTest {
         try (Scope s = Scope.open()) {
             Flops.Count before = Flops.now();
             Tensor x = Tensor.normal(be, 1, 0f, 1f, B, C, IMG, IMG);
-            Loss.crossEntropy(m.forward(x, new Rng(1)), new int[]{0, 1, 2}, 0f).backward();
+            LossesOps.crossEntropy(m.forward(x, new Rng(1)), new int[]{0, 1, 2}, 0f).backward();
             return Flops.now().minus(before);
         }
     }

@@ -9,8 +9,8 @@ import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
 import dma.engine.io.HostTensor;
 import dma.engine.io.TensorFiles;
-import dma.engine.ops.Loss;
-import dma.engine.ops.Update;
+import dma.engine.ops.LossesOps;
+import dma.engine.ops.OptimOps;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -91,7 +91,7 @@ class ViTBackendStepTest {
                 Tensor logits, loss;
                 try (Autocast.Region r = bf16 ? Autocast.bf16() : null) {
                     logits = model.forward(x, null);
-                    loss = Loss.crossEntropy(logits, labels, SMOOTHING);
+                    loss = LossesOps.crossEntropy(logits, labels, SMOOTHING);
                 }
                 loss.backward();
                 Map<String, float[]> grads = new LinkedHashMap<>(), updated = new LinkedHashMap<>();
@@ -101,7 +101,7 @@ class ViTBackendStepTest {
                     Tensor m = Scope.persistent(() -> Tensor.zeros(be, p.shape())), v = Scope.persistent(() -> Tensor.zeros(be, p.shape()));
                     moments.add(m);
                     moments.add(v);
-                    Update.adamw(p, m, v, LR, 0.9f, 0.999f, 1e-8f, 0.05f, 1);
+                    OptimOps.adamw(p, m, v, LR, 0.9f, 0.999f, 1e-8f, 0.05f, 1);
                     updated.put(k, p.toFloats());
                 });
                 return new Step(logits.toFloats(), loss.item(), grads, updated);

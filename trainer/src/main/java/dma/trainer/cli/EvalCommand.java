@@ -54,7 +54,7 @@ public final class EvalCommand implements Callable<Integer>, Subcommand {
             for (int start = 0; start < n; start += batch) {
                 int len = Math.min(batch, n - start);
                 try (Scope s = Scope.open()) {
-                    float[] logits = model.forward(dma.engine.ops.Shape.slice(x, 0, start, len), null).toFloats();
+                    float[] logits = model.forward(dma.engine.ops.LayoutOps.slice(x, 0, start, len), null).toFloats();
                     if (all == null) {
                         classes = logits.length / len;
                         all = new float[n * classes];

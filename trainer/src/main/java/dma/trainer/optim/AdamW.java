@@ -1,7 +1,7 @@
 package dma.trainer.optim;
 
 import dma.engine.Tensor;
-import dma.engine.ops.Update;
+import dma.engine.ops.OptimOps;
 
 import java.util.Map;
 
@@ -34,7 +34,7 @@ public final class AdamW extends Optimizer {
             Tensor p = e.getValue();
             if (p.grad() == null) continue;
             float wd = decays(e.getKey(), p) ? (float) weightDecay : 0f;
-            Update.adamw(p, stateOf("m", e.getKey(), p), stateOf("v", e.getKey(), p), lr, 0.9f, 0.999f, 1e-8f, wd, steps);
+            OptimOps.adamw(p, stateOf("m", e.getKey(), p), stateOf("v", e.getKey(), p), lr, 0.9f, 0.999f, 1e-8f, wd, steps);
         }
     }
 }

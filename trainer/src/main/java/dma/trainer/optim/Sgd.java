@@ -1,7 +1,7 @@
 package dma.trainer.optim;
 
 import dma.engine.Tensor;
-import dma.engine.ops.Update;
+import dma.engine.ops.OptimOps;
 
 import java.util.Map;
 
@@ -26,7 +26,7 @@ public final class Sgd extends Optimizer {
         for (var e : params.entrySet()) {
             Tensor p = e.getValue();
             if (p.grad() == null) continue;
-            Update.sgd(p, stateOf("momentum", e.getKey(), p), lr, (float) momentum, (float) weightDecay, false, steps == 1);
+            OptimOps.sgd(p, stateOf("momentum", e.getKey(), p), lr, (float) momentum, (float) weightDecay, false, steps == 1);
         }
     }
 }

@@ -9,7 +9,7 @@ import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.io.Safetensors;
 import dma.engine.io.TensorFiles;
-import dma.engine.ops.Update;
+import dma.engine.ops.OptimOps;
 import dma.models.ImageClassifier;
 import dma.trainer.config.Plan;
 import dma.trainer.data.BatchLoader;
@@ -128,7 +128,7 @@ public final class StageRunner {
                         throw new DivergedException(spec.stage() + ": loss is " + lastLoss + " at step " + step + "; stopped. "
                                 + (Files.exists(state) ? "The last good checkpoint is " + state : "No checkpoint was written yet."));
                     loss.backward();
-                    if (r.clipGrad() > 0) Update.clipGradNorm(trainable, r.clipGrad());
+                    if (r.clipGrad() > 0) OptimOps.clipGradNorm(trainable, r.clipGrad());
                     opt.step(lr);
                 }
                 step++;

@@ -5,7 +5,7 @@ import dma.engine.Rng;
 import dma.engine.Tensor;
 import dma.engine.io.Safetensors;
 import dma.engine.io.TensorFiles;
-import dma.engine.ops.Loss;
+import dma.engine.ops.LossesOps;
 import dma.models.Architecture;
 import dma.models.Checkpoint;
 import dma.models.ImageClassifier;
@@ -67,7 +67,7 @@ public final class Stages {
         this.shardIndex = shardIndex;
         this.runner = new StageRunner(plan, be, mean, std);
         this.smoothing = (float) plan.labelSmoothing;
-        this.task = (model, x, y, rng) -> Loss.crossEntropy(model.forward(x, rng), y, smoothing);
+        this.task = (model, x, y, rng) -> LossesOps.crossEntropy(model.forward(x, rng), y, smoothing);
     }
 
     /**
@@ -201,7 +201,7 @@ public final class Stages {
      * is recorded, and its backward computes input gradients only.
      */
     private StageRunner.Objective incubation(int i) {
-        return (hybrid, x, y, rng) -> Loss.crossEntropy(hybrid.forwardFrozenPrefix(x, i, rng), y, smoothing);
+        return (hybrid, x, y, rng) -> LossesOps.crossEntropy(hybrid.forwardFrozenPrefix(x, i, rng), y, smoothing);
     }
 
     /**
@@ -221,7 +221,7 @@ public final class Stages {
             Tensor out = i == 0 ? hybrid.forwardStem(h) : h;
             for (int j = 0; j < d; j++) out = hybrid.forwardBlock(i + j, out, rng);
             if (i == k - 1) out = hybrid.forwardHead(out);
-            return Loss.l1(out, target);
+            return LossesOps.l1(out, target);
         };
     }
 

@@ -4,7 +4,7 @@ import dma.engine.GradMode;
 import dma.engine.Storage;
 import dma.engine.Tensor;
 import dma.engine.kernels.Attention;
-import dma.engine.ops.AttentionOp;
+import dma.engine.ops.AttentionOps;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -93,7 +93,7 @@ public class AttentionJmh extends VitShape {
     public void composedForward(Work.Flops work) {
         // no tape; the scores, weights and output go back to the allocator's cache with the scope
         try (GradMode off = GradMode.disabled(); dma.engine.Scope s = dma.engine.Scope.open()) {
-            AttentionOp.attentionComposed(q, k, v, scale());
+            AttentionOps.attentionComposed(q, k, v, scale());
         }
         work.GFLOP += 2 * productGFLOP();
     }
@@ -116,7 +116,7 @@ public class AttentionJmh extends VitShape {
             a.k.zeroGrad();
             a.v.zeroGrad();
             scope = dma.engine.Scope.open();
-            loss = AttentionOp.attentionComposed(a.q, a.k, a.v, a.scale()).sumAll();
+            loss = AttentionOps.attentionComposed(a.q, a.k, a.v, a.scale()).sumAll();
         }
 
         @TearDown(Level.Invocation)

@@ -17,8 +17,8 @@ import java.util.Arrays;
  * and backward, reads bfloat16 copies of its operands (the output gradient cast on the way back) and accumulates
  * in float32 into float32 outputs and gradients; the copies are temporaries, freed as soon as no backward needs them.
  */
-public final class Linalg {
-    private Linalg() {}
+public final class BlasOps {
+    private BlasOps() {}
 
     public static Tensor matmul(Tensor a, Tensor b) {
         return matmul(a, b, false, false);
@@ -154,7 +154,7 @@ public final class Linalg {
         });
     }
 
-    // ---------------------------------------------------------------- mixed precision plumbing (also used by Conv)
+    // ---------------------------------------------------------------- mixed precision plumbing (also used by ConvolutionOps)
 
     /** A bfloat16 copy of {@code t}'s values, without history, owned by the current scope (or by the caller). */
     static Tensor bf16Copy(Tensor t) {

@@ -5,8 +5,8 @@ import dma.engine.Tensor;
 import dma.engine.autograd.Autograd;
 
 /** Losses, each reduced to a scalar (shape []) mean and computed by one fused kernel. */
-public final class Loss {
-    private Loss() {}
+public final class LossesOps {
+    private LossesOps() {}
 
     /**
      * Mean over rows of the cross-entropy between softmax(logits) and soft targets (rows of probabilities,

@@ -10,8 +10,8 @@ import java.util.Arrays;
 import java.util.function.Supplier;
 
 /** Scaled dot-product attention: softmax(q·kᵀ·scale)·v over the last two axes [t, d]. */
-public final class AttentionOp {
-    private AttentionOp() {}
+public final class AttentionOps {
+    private AttentionOps() {}
 
     /**
      * The fused kernel. q, k and v share one shape [..., t, d] (typically [batch, heads, t, d]); the leading
@@ -70,7 +70,7 @@ public final class AttentionOp {
 
     /** The same computation from separate ops (batched matmul, scale, row softmax, matmul): the reference for the fused kernel. */
     public static Tensor attentionComposed(Tensor q, Tensor k, Tensor v, float scale) {
-        Tensor weights = Reduce.softmax(Linalg.matmul(q, k, false, true).scale(scale));
-        return Linalg.matmul(weights, v);
+        Tensor weights = ReductionsOps.softmax(BlasOps.matmul(q, k, false, true).scale(scale));
+        return BlasOps.matmul(weights, v);
     }
 }

@@ -10,8 +10,8 @@ import dma.engine.kernels.Elementwise.BinaryOp;
 
 
 /** Broadcasting arithmetic, activations, dropout, drop path and casts. */
-public final class Elementwise {
-    private Elementwise() {}
+public final class ElementwiseOps {
+    private ElementwiseOps() {}
 
     public static Tensor add(Tensor a, Tensor b) { return binary("add", BinaryOp.ADD, a, b); }
     public static Tensor sub(Tensor a, Tensor b) { return binary("sub", BinaryOp.SUB, a, b); }

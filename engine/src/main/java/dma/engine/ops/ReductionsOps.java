@@ -7,8 +7,8 @@ import dma.engine.autograd.Autograd;
 import java.util.Arrays;
 
 /** Sums and means over axes, and the row softmax. */
-public final class Reduce {
-    private Reduce() {}
+public final class ReductionsOps {
+    private ReductionsOps() {}
 
     /** Sum over the given axes (removed from the shape). */
     public static Tensor sum(Tensor x, int... axes) {

@@ -13,8 +13,8 @@ import dma.engine.kernels.Normalization;
  * closed right after forward when no gradient is needed, otherwise at the end of the backward that reads them
  * (the tape runs each node once), and in any case by the enclosing scope.
  */
-public final class Norm {
-    private Norm() {}
+public final class NormalizationOps {
+    private NormalizationOps() {}
 
     /** (x − mean)/√(var + eps)·weight + bias over the last axis of x; weight and bias are [cols] (either may be frozen). */
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, float eps) {

@@ -9,8 +9,8 @@ import java.util.List;
  * In-place parameter updates and gradient-norm tools, one parameter tensor at a time, outside the
  * autograd tape. Which parameters decay and how the learning rate moves is the trainer's policy.
  */
-public final class Update {
-    private Update() {}
+public final class OptimOps {
+    private OptimOps() {}
 
     /**
      * One AdamW step on {@code param} from its gradient (torch.optim.AdamW: decoupled weight decay, bias

@@ -8,8 +8,8 @@ import dma.engine.Storage;
 import java.util.Arrays;
 
 /** Reshape (a view), permute, slice and concat. */
-public final class Shape {
-    private Shape() {}
+public final class LayoutOps {
+    private LayoutOps() {}
 
     /** Same data, new shape; one dimension may be -1. Shares storage with {@code x}. */
     public static Tensor reshape(Tensor x, int... newShape) {

@@ -11,8 +11,8 @@ import dma.engine.kernels.Elementwise.BinaryOp;
 import dma.engine.kernels.Layout;
 
 /** 2-D convolution (a backend's direct kernel, or im2col + one GEMM), depthwise convolution, and global average pooling. */
-public final class Conv {
-    private Conv() {}
+public final class ConvolutionOps {
+    private ConvolutionOps() {}
 
 
     /**
@@ -55,8 +55,8 @@ public final class Conv {
         Layout layout = be.layout();
         // under autocast the GEMMs read bf16 copies of the weight and of each cols chunk
         boolean mixed = Autocast.isBf16();
-        Tensor w16 = mixed ? Linalg.bf16Copy(weight) : null;
-        Storage W = Linalg.operand(weight, w16);
+        Tensor w16 = mixed ? BlasOps.bf16Copy(weight) : null;
+        Storage W = BlasOps.operand(weight, w16);
         Tensor out = Tensor.empty(be, n, o, oh, ow);
         // a backend's direct kernel where it has one (the CPU's at stride 1), in fp32 only: autocast's bf16 rounding is the GEMMs'
         var conv = be.convolution();
@@ -66,8 +66,8 @@ public final class Conv {
             for (int i0 = 0; i0 < n; i0 += chunk) {
                 int m = Math.min(chunk, n - i0), width = m * spatial;
                 layout.im2col(x.storage(), i0 * image, m, c, h, w, kh, kw, stride, padding, oh, ow, cols.storage());
-                try (Tensor cols16 = mixed ? Linalg.bf16Copy(cols) : null) {
-                    Linalg.gemm(blas, mixed, false, false, o, width, k, W, 0, k, Linalg.operand(cols, cols16), 0, width, 0f, y.storage(), 0, width);
+                try (Tensor cols16 = mixed ? BlasOps.bf16Copy(cols) : null) {
+                    BlasOps.gemm(blas, mixed, false, false, o, width, k, W, 0, k, BlasOps.operand(cols, cols16), 0, width, 0f, y.storage(), 0, width);
                 }
                 for (int j = 0; j < m; j++) // Y' [O, m·S] → each image's [O, S] block of the output
                     layout.copyBlocks(y.storage(), j * spatial, width, out.storage(), (i0 + j) * outImage, spatial, spatial, o, false);
@@ -80,7 +80,7 @@ public final class Conv {
         Flops.add(Flops.Kind.FORWARD, work);
         Tensor[] inputs = {x, weight, bias};
         // the input gradient reads the weight (w16 under autocast); the weight gradient reads x, rebuilt into cols
-        return Linalg.recordProduct(op, out, inputs, weight, w16, x, null, g -> {
+        return BlasOps.recordProduct(op, out, inputs, weight, w16, x, null, g -> {
             // the direct kernel overwrites a new input gradient (no zeroing); im2col's col2im adds into a zeroed one
             Autograd.GradTarget tx = direct ? Autograd.gradTarget(x) : null;
             Storage gx = direct ? (tx == null ? null : tx.storage()) : Autograd.gradStorage(x);
@@ -107,16 +107,16 @@ public final class Conv {
                     int m = Math.min(chunk, n - i0), width = m * spatial;
                     for (int j = 0; j < m; j++)
                         layout.copyBlocks(g.storage(), (i0 + j) * outImage, spatial, gT.storage(), j * spatial, width, spatial, o, false);
-                    try (Tensor gT16 = mixed ? Linalg.bf16Copy(gT) : null) {
-                        Storage G = Linalg.operand(gT, gT16);
+                    try (Tensor gT16 = mixed ? BlasOps.bf16Copy(gT) : null) {
+                        Storage G = BlasOps.operand(gT, gT16);
                         if (gw != null) {
                             layout.im2col(x.storage(), i0 * image, m, c, h, w, kh, kw, stride, padding, oh, ow, cols.storage());
-                            try (Tensor cols16 = mixed ? Linalg.bf16Copy(cols) : null) {
-                                Linalg.gemm(blas, mixed, false, true, o, k, width, G, 0, width, Linalg.operand(cols, cols16), 0, width, 1f, gw, 0, k);
+                            try (Tensor cols16 = mixed ? BlasOps.bf16Copy(cols) : null) {
+                                BlasOps.gemm(blas, mixed, false, true, o, k, width, G, 0, width, BlasOps.operand(cols, cols16), 0, width, 1f, gw, 0, k);
                             }
                         }
                         if (gx != null) {
-                            Linalg.gemm(blas, mixed, true, false, k, width, o, W, 0, k, G, 0, width, 0f, dcols.storage(), 0, width);
+                            BlasOps.gemm(blas, mixed, true, false, k, width, o, W, 0, k, G, 0, width, 0f, dcols.storage(), 0, width);
                             layout.col2im(dcols.storage(), m, c, h, w, kh, kw, stride, padding, oh, ow, gx, i0 * image);
                         }
                     }
@@ -173,6 +173,6 @@ public final class Conv {
     /** Mean over the spatial axes: [N, C, H, W] → [N, C]. */
     public static Tensor globalAvgPool(Tensor x) {
         if (x.rank() != 4) throw new IllegalArgumentException("globalAvgPool: input must be [N, C, H, W], got " + x.shapeString());
-        return Reduce.mean(x, 2, 3);
+        return ReductionsOps.mean(x, 2, 3);
     }
 }
