@@ -5,7 +5,7 @@
 #include "common.cuh"
 
 // p[row, :] = softmax(p[row, :]) for each of `rows` rows of `cols`.
-DMA_KERNEL void softmaxRowsInPlace(float* __restrict__ p, int rows, int cols) {
+DMA_KERNEL void softmax_rows_in_place(float* __restrict__ p, int rows, int cols) {
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < rows; row += gridDim.x * warps) {
         float* r = p + (long long)row * cols;
@@ -24,7 +24,7 @@ DMA_KERNEL void softmaxRowsInPlace(float* __restrict__ p, int rows, int cols) {
 }
 
 // ds[row, :] = p·(dp − Σ dp·p), in place over dp (each lane reads its elements before writing them).
-DMA_KERNEL void softmaxBackwardRowsInPlace(const float* __restrict__ p, float* __restrict__ grad, int rows, int cols) {
+DMA_KERNEL void softmax_backward_rows_in_place(const float* __restrict__ p, float* __restrict__ grad, int rows, int cols) {
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < rows; row += gridDim.x * warps) {
         const float* pr = p + (long long)row * cols;

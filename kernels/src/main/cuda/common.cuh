@@ -1,7 +1,7 @@
 // Shared by every kernel family: the launch conventions, reductions and the counter-based RNG.
 //
 // Conventions (the Java side, dma.engine.cuda, follows them):
-//  - every kernel is extern "C" (unmangled names, looked up by name from the fatbin);
+//  - every kernel is extern "C" (unmangled names, looked up by name from the fatbin) and named in snake_case;
 //  - sizes are int, element offsets are already applied to the pointers on the Java side;
 //  - a backward kernel accumulates (+=) into each gradient and skips a null gradient pointer;
 //  - 1-D kernels use grid-stride loops, so any grid size is correct and the host picks one that fills the GPU.
@@ -9,6 +9,11 @@
 #include <cstdint>
 #include <cuda_bf16.h>
 
+// Every kernel entry point is declared with DMA_KERNEL and named in snake_case, as llm.c names its kernels: what it
+// computes, then the pass (layernorm_forward, layernorm_backward_input, batchnorm_stats, sum_rows, copy_blocks).
+// Device helpers and templates keep camelCase (warpSum, softmaxRows); a template that becomes an entry point does
+// so through a snake_case DMA_KERNEL wrapper (softmax_warp runs softmaxRows<true>). The Java side launches kernels
+// by these names (dma.engine.cuda, "family.kernel"), and KernelBuildTest rejects a compiled name that is not snake_case.
 #define DMA_KERNEL extern "C" __global__
 
 #define GRID_STRIDE(i, n) \

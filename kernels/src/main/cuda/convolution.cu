@@ -1,12 +1,12 @@
 // Depthwise convolution (groups = channels) of [n, c, h, w] with weight [c, kh, kw], as the CPU reference
 // (dma.engine.cpu.CpuConvolution): forward and the input gradient are one thread per output / input pixel, taps
 // in (ky, kx) order; the weight and bias gradients are deterministic block sums per (channel, chunk of output
-// positions) in double, added up in chunk order by depthwiseParamSums.
+// positions) in double, added up in chunk order by depthwise_param_sums.
 #include "common.cuh"
 
-DMA_KERNEL void depthwiseForward(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
-                                 float* __restrict__ y, int n, int c, int h, int w, int kh, int kw,
-                                 int strideH, int strideW, int padH, int padW, int oh, int ow) {
+DMA_KERNEL void depthwise_forward(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+                                  float* __restrict__ y, int n, int c, int h, int w, int kh, int kw,
+                                  int strideH, int strideW, int padH, int padW, int oh, int ow) {
     GRID_STRIDE(i, (long long)n * c * oh * ow) {
         int ox = (int)(i % ow), oy = (int)((i / ow) % oh);
         long long plane = i / ((long long)oh * ow);
@@ -28,9 +28,9 @@ DMA_KERNEL void depthwiseForward(const float* __restrict__ x, const float* __res
 }
 
 // gradIn[img, ch, iy, ix] += Σ over the taps whose output position reads this pixel of w·gradOut (gathered, no atomics).
-DMA_KERNEL void depthwiseBackwardInput(const float* __restrict__ g, const float* __restrict__ weight, float* __restrict__ gradIn,
-                                       int n, int c, int h, int w, int kh, int kw,
-                                       int strideH, int strideW, int padH, int padW, int oh, int ow) {
+DMA_KERNEL void depthwise_backward_input(const float* __restrict__ g, const float* __restrict__ weight, float* __restrict__ gradIn,
+                                         int n, int c, int h, int w, int kh, int kw,
+                                         int strideH, int strideW, int padH, int padW, int oh, int ow) {
     GRID_STRIDE(i, (long long)n * c * h * w) {
         int ix = (int)(i % w), iy = (int)((i / w) % h);
         long long plane = i / ((long long)h * w);
@@ -55,9 +55,9 @@ DMA_KERNEL void depthwiseBackwardInput(const float* __restrict__ g, const float*
 // Block (channel blockIdx.x, chunk blockIdx.y of `chunks` over the channel's n·oh·ow output positions):
 // partials[chunk][ch][t] = Σ gradOut·x under tap t for t < kh·kw, and Σ gradOut for t = kh·kw (the bias).
 // Only taps in [firstTap, lastTap) are computed: the host skips the weight taps or the bias when not wanted.
-DMA_KERNEL void depthwiseParamPartials(const float* __restrict__ g, const float* __restrict__ x, int n, int c, int h, int w,
-                                       int kh, int kw, int strideH, int strideW, int padH, int padW, int oh, int ow,
-                                       int chunks, int firstTap, int lastTap, double* __restrict__ partials) {
+DMA_KERNEL void depthwise_param_partials(const float* __restrict__ g, const float* __restrict__ x, int n, int c, int h, int w,
+                                         int kh, int kw, int strideH, int strideW, int padH, int padW, int oh, int ow,
+                                         int chunks, int firstTap, int lastTap, double* __restrict__ partials) {
     __shared__ double scratch[32];
     int ch = blockIdx.x, chunk = blockIdx.y, taps = kh * kw, outPlane = oh * ow;
     long long count = (long long)n * outPlane;
@@ -84,8 +84,8 @@ DMA_KERNEL void depthwiseParamPartials(const float* __restrict__ g, const float*
 
 // gradWeight[ch, t] += Σ_chunks partials[chunk][ch][t], gradBias[ch] += Σ_chunks partials[chunk][ch][taps],
 // chunks in order; either may be null.
-DMA_KERNEL void depthwiseParamSums(const double* __restrict__ partials, int chunks, int c, int taps,
-                                   float* __restrict__ gradWeight, float* __restrict__ gradBias) {
+DMA_KERNEL void depthwise_param_sums(const double* __restrict__ partials, int chunks, int c, int taps,
+                                     float* __restrict__ gradWeight, float* __restrict__ gradBias) {
     GRID_STRIDE(j, (long long)c * (taps + 1)) {
         int ch = (int)(j / (taps + 1)), t = (int)(j - (long long)ch * (taps + 1));
         float* target = t < taps ? (gradWeight ? gradWeight + (long long)ch * taps + t : nullptr) : (gradBias ? gradBias + ch : nullptr);

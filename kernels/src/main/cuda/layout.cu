@@ -23,8 +23,8 @@ DMA_KERNEL void permute(const float* __restrict__ in, float* __restrict__ out, i
 
 // `blocks` runs of blockLen elements: dst[b·dstStride + j] (=, or +=) src[b·srcStride + j]. A zero srcStride
 // broadcasts one run (a bias over rows).
-DMA_KERNEL void copyBlocks(const float* __restrict__ src, int srcStride, float* __restrict__ dst, int dstStride,
-                           int blockLen, int blocks, int accumulate) {
+DMA_KERNEL void copy_blocks(const float* __restrict__ src, int srcStride, float* __restrict__ dst, int dstStride,
+                            int blockLen, int blocks, int accumulate) {
     long long total = (long long)blocks * blockLen;
     GRID_STRIDE(i, total) {
         long long b = i / blockLen, j = i - b * blockLen;

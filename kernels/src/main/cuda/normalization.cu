@@ -3,7 +3,7 @@
 // float values the forward normalized with, so backward rebuilds exactly the same x̂ = (x − mean)·rstd.
 //
 // Parameter gradients (column sums over rows, channel sums over images and positions) are deterministic: each
-// block writes the double partial sums of its chunk of rows into a scratch buffer, and addPartials adds the
+// block writes the double partial sums of its chunk of rows into a scratch buffer, and add_partials adds the
 // chunks up in chunk order. No atomics anywhere, so the results do not depend on scheduling.
 #include "common.cuh"
 
@@ -15,9 +15,9 @@ __device__ __forceinline__ float rstdOf(double var, float eps) {
 // ---------------------------------------------------------------- LayerNorm over the last axis of [rows, cols]
 
 // One warp per row (rows are grid-strided per warp, so every lane of a warp runs the same rows).
-DMA_KERNEL void layerNormForward(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
-                                 float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
-                                 int rows, int cols, float eps) {
+DMA_KERNEL void layernorm_forward(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+                                  float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
+                                  int rows, int cols, float eps) {
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < rows; row += gridDim.x * warps) {
         const float* xr = x + (long long)row * cols;
@@ -40,9 +40,9 @@ DMA_KERNEL void layerNormForward(const float* __restrict__ x, const float* __res
 }
 
 // gradIn += rstd·(d − mean(d) − x̂·mean(d·x̂)) with d = dy·w, one warp per row.
-DMA_KERNEL void layerNormBackwardInput(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ weight,
-                                       const float* __restrict__ mean, const float* __restrict__ rstd, float* __restrict__ gradIn,
-                                       int rows, int cols) {
+DMA_KERNEL void layernorm_backward_input(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ weight,
+                                         const float* __restrict__ mean, const float* __restrict__ rstd, float* __restrict__ gradIn,
+                                         int rows, int cols) {
     int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     for (int row = blockIdx.x * warps + (threadIdx.x >> 5); row < rows; row += gridDim.x * warps) {
         long long off = (long long)row * cols;
@@ -64,13 +64,13 @@ DMA_KERNEL void layerNormBackwardInput(const float* __restrict__ g, const float*
     }
 }
 
-#define PARAM_TILE_WARPS 8  // layerNormParamPartials runs 8 warps (256 threads) per block
+#define PARAM_TILE_WARPS 8  // layernorm_param_partials runs 8 warps (256 threads) per block
 
 // Block (column tile blockIdx.x of 32 columns, row chunk blockIdx.y of `chunks`): partials[chunk][col] =
 // (Σ dy·x̂, Σ dy) over the chunk's rows. Lanes take columns (coalesced), warps take every 8th row; the 8 warp
 // sums are then added in warp order.
-DMA_KERNEL void layerNormParamPartials(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ mean,
-                                       const float* __restrict__ rstd, int rows, int cols, int chunks, double2* __restrict__ partials) {
+DMA_KERNEL void layernorm_param_partials(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ mean,
+                                         const float* __restrict__ rstd, int rows, int cols, int chunks, double2* __restrict__ partials) {
     __shared__ double2 warpSums[PARAM_TILE_WARPS][32];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int col = blockIdx.x * 32 + lane, chunk = blockIdx.y;
@@ -97,8 +97,8 @@ DMA_KERNEL void layerNormParamPartials(const float* __restrict__ g, const float*
 
 // For each column j: (a, b) = Σ over chunks, in chunk order, of partials[chunk][j]; accA[j] += a, accB[j] += b
 // (each skipped when null); means, when given, gets (b/count, a/count) per column for BatchNorm's input gradient.
-DMA_KERNEL void addPartials(const double2* __restrict__ partials, int chunks, int cols, float* __restrict__ accA,
-                            float* __restrict__ accB, float* __restrict__ means, double count) {
+DMA_KERNEL void add_partials(const double2* __restrict__ partials, int chunks, int cols, float* __restrict__ accA,
+                             float* __restrict__ accB, float* __restrict__ means, double count) {
     GRID_STRIDE(j, cols) {
         double a = 0, b = 0;
         for (int p = 0; p < chunks; p++) {
@@ -118,9 +118,9 @@ DMA_KERNEL void addPartials(const double2* __restrict__ partials, int chunks, in
 // ---------------------------------------------------------------- LayerNorm over the channels of [n, c, hw]
 
 // One thread per (image, position): the c channels lie hw apart, so neighbouring threads read neighbouring floats.
-DMA_KERNEL void layerNormChannelsForward(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
-                                         float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
-                                         int n, int c, int hw, float eps) {
+DMA_KERNEL void layernorm_channels_forward(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+                                           float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
+                                           int n, int c, int hw, float eps) {
     GRID_STRIDE(e, (long long)n * hw) {
         int img = (int)(e / hw), p = (int)(e - (long long)img * hw);
         long long base = (long long)img * c * hw + p;
@@ -142,9 +142,9 @@ DMA_KERNEL void layerNormChannelsForward(const float* __restrict__ x, const floa
     }
 }
 
-DMA_KERNEL void layerNormChannelsBackwardInput(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ weight,
-                                               const float* __restrict__ mean, const float* __restrict__ rstd, float* __restrict__ gradIn,
-                                               int n, int c, int hw) {
+DMA_KERNEL void layernorm_channels_backward_input(const float* __restrict__ g, const float* __restrict__ x,
+                                                  const float* __restrict__ weight, const float* __restrict__ mean,
+                                                  const float* __restrict__ rstd, float* __restrict__ gradIn, int n, int c, int hw) {
     GRID_STRIDE(e, (long long)n * hw) {
         int img = (int)(e / hw), p = (int)(e - (long long)img * hw);
         long long base = (long long)img * c * hw + p;
@@ -192,9 +192,9 @@ __device__ __forceinline__ void channelPartials(int n, int c, int hw, int chunks
 
 // (Σ dy·x̂, Σ dy) per channel: x̂ from per-position statistics (LayerNorm over channels, perPosition = 1)
 // or per-channel statistics (BatchNorm, perPosition = 0). reluOut (or null): a fused ReLU's output, dy = 0 where it is not positive.
-DMA_KERNEL void channelGradPartials(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ mean,
-                                    const float* __restrict__ rstd, int perPosition, const float* __restrict__ reluOut,
-                                    int n, int c, int hw, int chunks, double2* __restrict__ partials) {
+DMA_KERNEL void channel_grad_partials(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ mean,
+                                      const float* __restrict__ rstd, int perPosition, const float* __restrict__ reluOut,
+                                      int n, int c, int hw, int chunks, double2* __restrict__ partials) {
     int ch = blockIdx.x;
     channelPartials(n, c, hw, chunks, partials, [=](long long at, long long e) {
         long long s = perPosition ? e : ch;
@@ -204,11 +204,11 @@ DMA_KERNEL void channelGradPartials(const float* __restrict__ g, const float* __
 }
 
 // BatchNorm statistics, pass one: Σ x per channel (in .x).
-DMA_KERNEL void channelSumPartials(const float* __restrict__ x, int n, int c, int hw, int chunks, double2* __restrict__ partials) {
+DMA_KERNEL void channel_sum_partials(const float* __restrict__ x, int n, int c, int hw, int chunks, double2* __restrict__ partials) {
     channelPartials(n, c, hw, chunks, partials, [=](long long at, long long) { return make_double2((double)x[at], 0.0); });
 }
 
-// The channel mean from pass one's partials, added in chunk order (batchNormStats repeats exactly this sum).
+// The channel mean from pass one's partials, added in chunk order (batchnorm_stats repeats exactly this sum).
 __device__ __forceinline__ double channelMean(const double2* __restrict__ sums, int chunks, int c, int ch, double count) {
     double s = 0;
     for (int p = 0; p < chunks; p++) s += sums[(long long)p * c + ch].x;
@@ -216,8 +216,8 @@ __device__ __forceinline__ double channelMean(const double2* __restrict__ sums, 
 }
 
 // Pass two: Σ (x − mean)² per channel (in .x), the mean taken from pass one.
-DMA_KERNEL void channelSqPartials(const float* __restrict__ x, const double2* __restrict__ sums, int n, int c, int hw, int chunks,
-                                  double2* __restrict__ partials) {
+DMA_KERNEL void channel_sq_partials(const float* __restrict__ x, const double2* __restrict__ sums, int n, int c, int hw, int chunks,
+                                    double2* __restrict__ partials) {
     double mu = channelMean(sums, chunks, c, blockIdx.x, (double)n * hw);
     channelPartials(n, c, hw, chunks, partials, [=](long long at, long long) {
         double d = x[at] - mu;
@@ -227,9 +227,9 @@ DMA_KERNEL void channelSqPartials(const float* __restrict__ x, const double2* __
 
 // Per channel: the batch mean and rstd (biased variance), and the running statistics updated with the unbiased
 // variance (a single element has none: the biased one is kept), as PyTorch does.
-DMA_KERNEL void batchNormStats(const double2* __restrict__ sums, const double2* __restrict__ sqs, int chunks, int n, int c, int hw,
-                               float eps, float momentum, float* __restrict__ mean, float* __restrict__ rstd,
-                               float* __restrict__ runningMean, float* __restrict__ runningVar) {
+DMA_KERNEL void batchnorm_stats(const double2* __restrict__ sums, const double2* __restrict__ sqs, int chunks, int n, int c, int hw,
+                                float eps, float momentum, float* __restrict__ mean, float* __restrict__ rstd,
+                                float* __restrict__ runningMean, float* __restrict__ runningVar) {
     GRID_STRIDE(ch, c) {
         long long count = (long long)n * hw;
         double mu = channelMean(sums, chunks, c, (int)ch, (double)count);
@@ -252,9 +252,9 @@ __device__ __forceinline__ float epilogue(float y, const float* __restrict__ res
     return relu && y < 0.f ? 0.f : y;
 }
 
-DMA_KERNEL void batchNormApply(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
-                               const float* __restrict__ mean, const float* __restrict__ rstd, const float* __restrict__ residual,
-                               int relu, float* __restrict__ y, int n, int c, int hw) {
+DMA_KERNEL void batchnorm_apply(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+                                const float* __restrict__ mean, const float* __restrict__ rstd, const float* __restrict__ residual,
+                                int relu, float* __restrict__ y, int n, int c, int hw) {
     GRID_STRIDE(i, (long long)n * c * hw) {
         int ch = (int)((i / hw) % c);
         y[i] = epilogue((x[i] - mean[ch]) * rstd[ch] * weight[ch] + bias[ch], residual, relu, i);
@@ -262,9 +262,10 @@ DMA_KERNEL void batchNormApply(const float* __restrict__ x, const float* __restr
 }
 
 // Eval mode: the running statistics, rstd computed per element exactly as the CPU computes it per channel.
-DMA_KERNEL void batchNormEvalApply(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
-                                   const float* __restrict__ runningMean, const float* __restrict__ runningVar,
-                                   const float* __restrict__ residual, int relu, float* __restrict__ y, int n, int c, int hw, float eps) {
+DMA_KERNEL void batchnorm_eval_apply(const float* __restrict__ x, const float* __restrict__ weight, const float* __restrict__ bias,
+                                     const float* __restrict__ runningMean, const float* __restrict__ runningVar,
+                                     const float* __restrict__ residual, int relu, float* __restrict__ y, int n, int c, int hw,
+                                     float eps) {
     GRID_STRIDE(i, (long long)n * c * hw) {
         int ch = (int)((i / hw) % c);
         y[i] = epilogue((x[i] - runningMean[ch]) * rstdOf(runningVar[ch], eps) * weight[ch] + bias[ch], residual, relu, i);
@@ -274,10 +275,10 @@ DMA_KERNEL void batchNormEvalApply(const float* __restrict__ x, const float* __r
 // gradIn += w·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) in training mode (means = those per-channel pairs);
 // eval mode (means null): gradIn += w·rstd·dy, the statistics being constants. With a fused ReLU (reluOut not null)
 // dy = 0 where its output is not positive; gradResidual (or null) += dy. gradIn may be null (the residual's alone).
-DMA_KERNEL void batchNormBackwardInput(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ weight,
-                                       const float* __restrict__ mean, const float* __restrict__ rstd, const float* __restrict__ means,
-                                       const float* __restrict__ reluOut, float* __restrict__ gradIn, float* __restrict__ gradResidual,
-                                       int n, int c, int hw) {
+DMA_KERNEL void batchnorm_backward_input(const float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ weight,
+                                         const float* __restrict__ mean, const float* __restrict__ rstd, const float* __restrict__ means,
+                                         const float* __restrict__ reluOut, float* __restrict__ gradIn, float* __restrict__ gradResidual,
+                                         int n, int c, int hw) {
     GRID_STRIDE(i, (long long)n * c * hw) {
         int ch = (int)((i / hw) % c);
         float dy = reluOut && !(reluOut[i] > 0.f) ? 0.f : g[i];

@@ -57,12 +57,12 @@ final class CudaAttention implements Attention {
 
     /** p = softmax(p) per row of [rows, cols], in place. */
     void softmaxRows(Storage p, int rows, int cols) {
-        backend.launch(MODULE, "softmaxRowsInPlace", rowGrid(rows), 1, ROW_BLOCK, 0, ptr(p), rows, cols);
+        backend.launch(MODULE, "softmax_rows_in_place", rowGrid(rows), 1, ROW_BLOCK, 0, ptr(p), rows, cols);
     }
 
     /** grad = p∘(grad − rowsum(grad∘p)) per row, in place: the softmax backward given its output p. */
     void softmaxBackwardRows(Storage p, Storage grad, int rows, int cols) {
-        backend.launch(MODULE, "softmaxBackwardRowsInPlace", rowGrid(rows), 1, ROW_BLOCK, 0, ptr(p), ptr(grad), rows, cols);
+        backend.launch(MODULE, "softmax_backward_rows_in_place", rowGrid(rows), 1, ROW_BLOCK, 0, ptr(p), ptr(grad), rows, cols);
     }
 
     private int rowGrid(int rows) {

@@ -27,7 +27,7 @@ final class CudaConvolution implements Convolution {
                                 int kh, int kw, int strideH, int strideW, int padH, int padW, int oh, int ow) {
         long total = (long) n * c * oh * ow;
         if (total == 0) return;
-        backend.launch1d(MODULE, "depthwiseForward", total, BLOCK, ptr(in), ptr(weight), ptr(bias), ptr(out),
+        backend.launch1d(MODULE, "depthwise_forward", total, BLOCK, ptr(in), ptr(weight), ptr(bias), ptr(out),
                 n, c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow);
     }
 
@@ -37,7 +37,7 @@ final class CudaConvolution implements Convolution {
                                         int oh, int ow) {
         long inputs = (long) n * c * h * w, positions = (long) n * oh * ow;
         if (gradIn != null && inputs > 0)
-            backend.launch1d(MODULE, "depthwiseBackwardInput", inputs, BLOCK, ptr(gradOut), ptr(weight), ptr(gradIn),
+            backend.launch1d(MODULE, "depthwise_backward_input", inputs, BLOCK, ptr(gradOut), ptr(weight), ptr(gradIn),
                     n, c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow);
         if ((gradWeight == null && gradBias == null) || positions == 0 || c == 0) return;
         int taps = kh * kw;
@@ -45,9 +45,9 @@ final class CudaConvolution implements Convolution {
         // taps [firstTap, lastTap) of kh·kw weight taps and one bias "tap"
         int firstTap = gradWeight != null ? 0 : taps, lastTap = gradBias != null ? taps + 1 : taps;
         Storage partials = backend.allocate(8L * chunks * c * (taps + 1));
-        backend.launch(MODULE, "depthwiseParamPartials", c, chunks, BLOCK, 0, ptr(gradOut), ptr(in),
+        backend.launch(MODULE, "depthwise_param_partials", c, chunks, BLOCK, 0, ptr(gradOut), ptr(in),
                 n, c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, chunks, firstTap, lastTap, ptr(partials));
-        backend.launch1d(MODULE, "depthwiseParamSums", (long) c * (taps + 1), BLOCK, ptr(partials), chunks, c, taps,
+        backend.launch1d(MODULE, "depthwise_param_sums", (long) c * (taps + 1), BLOCK, ptr(partials), chunks, c, taps,
                 ptr(gradWeight), ptr(gradBias));
         backend.free(partials);
     }

@@ -64,7 +64,7 @@ final class CudaLayout implements Layout {
     public void copyBlocks(Storage src, int srcOff, int srcStride, Storage dst, int dstOff, int dstStride,
                            int blockLen, int blocks, boolean accumulate) {
         if (dst == null || blockLen == 0 || blocks == 0) return;
-        backend.launch1d(MODULE, "copyBlocks", (long) blockLen * blocks, BLOCK,
+        backend.launch1d(MODULE, "copy_blocks", (long) blockLen * blocks, BLOCK,
                 ptr(src, srcOff), srcStride, ptr(dst, dstOff), dstStride, blockLen, blocks, accumulate);
     }
 

@@ -16,7 +16,7 @@ final class CudaNormalization implements Normalization {
     private static final String MODULE = "normalization";
     /** Threads per block of the row kernels (one warp per row) and of the block reductions. */
     private static final int ROW_BLOCK = 128, REDUCE_BLOCK = 256;
-    /** layerNormParamPartials: 32 columns × 8 warps per block, fixed in the kernel. */
+    /** layernorm_param_partials: 32 columns × 8 warps per block, fixed in the kernel. */
     private static final int TILE_COLUMNS = 32, TILE_BLOCK = 256;
     /** Each partial sum covers at least this many elements, and there are at most MAX_CHUNKS of them. */
     private static final int CHUNK_ELEMENTS = 2048, MAX_CHUNKS = 64, MAX_ROW_CHUNKS = 128, CHUNK_ROWS = 32;
@@ -42,7 +42,7 @@ final class CudaNormalization implements Normalization {
     @Override
     public void layerNorm(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd, int rows, int cols, float eps) {
         if (rows == 0) return;
-        backend.launch(MODULE, "layerNormForward", rowGrid(rows), 1, ROW_BLOCK, 0,
+        backend.launch(MODULE, "layernorm_forward", rowGrid(rows), 1, ROW_BLOCK, 0,
                 ptr(in), ptr(weight), ptr(bias), ptr(out), ptr(mean), ptr(rstd), rows, cols, eps);
     }
 
@@ -51,12 +51,12 @@ final class CudaNormalization implements Normalization {
                                   Storage gradIn, Storage gradWeight, Storage gradBias, int rows, int cols) {
         if (rows == 0 || cols == 0) return;
         if (gradIn != null)
-            backend.launch(MODULE, "layerNormBackwardInput", rowGrid(rows), 1, ROW_BLOCK, 0,
+            backend.launch(MODULE, "layernorm_backward_input", rowGrid(rows), 1, ROW_BLOCK, 0,
                     ptr(gradOut), ptr(in), ptr(weight), ptr(mean), ptr(rstd), ptr(gradIn), rows, cols);
         if (gradWeight == null && gradBias == null) return;
         int chunks = chunks(rows, CHUNK_ROWS, MAX_ROW_CHUNKS);
         Storage partials = backend.allocate(PAIR_BYTES * chunks * cols);
-        backend.launch(MODULE, "layerNormParamPartials", (cols + TILE_COLUMNS - 1) / TILE_COLUMNS, chunks, TILE_BLOCK, 0,
+        backend.launch(MODULE, "layernorm_param_partials", (cols + TILE_COLUMNS - 1) / TILE_COLUMNS, chunks, TILE_BLOCK, 0,
                 ptr(gradOut), ptr(in), ptr(mean), ptr(rstd), rows, cols, chunks, ptr(partials));
         addPartials(ptr(partials), chunks, cols, gradWeight, gradBias, null, 0);
         backend.free(partials);
@@ -64,7 +64,7 @@ final class CudaNormalization implements Normalization {
 
     /** accA[j] += Σ_chunks partials.a, accB[j] += Σ_chunks partials.b (null: skipped); means gets (b, a)/count per column. */
     private void addPartials(CUdeviceptr partials, int chunks, int cols, Storage accA, Storage accB, CUdeviceptr means, double count) {
-        backend.launch1d(MODULE, "addPartials", cols, REDUCE_BLOCK, partials, chunks, cols, ptr(accA), ptr(accB), means, count);
+        backend.launch1d(MODULE, "add_partials", cols, REDUCE_BLOCK, partials, chunks, cols, ptr(accA), ptr(accB), means, count);
     }
 
     // ---------------------------------------------------------------- LayerNorm over the channels of [n, c, hw]
@@ -74,7 +74,7 @@ final class CudaNormalization implements Normalization {
                                   int n, int c, int hw, float eps) {
         long positions = (long) n * hw;
         if (positions == 0) return;
-        backend.launch1d(MODULE, "layerNormChannelsForward", positions, ROW_BLOCK,
+        backend.launch1d(MODULE, "layernorm_channels_forward", positions, ROW_BLOCK,
                 ptr(in), ptr(weight), ptr(bias), ptr(out), ptr(mean), ptr(rstd), n, c, hw, eps);
     }
 
@@ -84,12 +84,12 @@ final class CudaNormalization implements Normalization {
         long positions = (long) n * hw;
         if (positions == 0 || c == 0) return;
         if (gradIn != null)
-            backend.launch1d(MODULE, "layerNormChannelsBackwardInput", positions, ROW_BLOCK,
+            backend.launch1d(MODULE, "layernorm_channels_backward_input", positions, ROW_BLOCK,
                     ptr(gradOut), ptr(in), ptr(weight), ptr(mean), ptr(rstd), ptr(gradIn), n, c, hw);
         if (gradWeight == null && gradBias == null) return;
         int chunks = chunks(positions, CHUNK_ELEMENTS, MAX_CHUNKS);
         Storage partials = backend.allocate(PAIR_BYTES * chunks * c);
-        backend.launch(MODULE, "channelGradPartials", c, chunks, REDUCE_BLOCK, 0,
+        backend.launch(MODULE, "channel_grad_partials", c, chunks, REDUCE_BLOCK, 0,
                 ptr(gradOut), ptr(in), ptr(mean), ptr(rstd), true, (CUdeviceptr) null, n, c, hw, chunks, ptr(partials));
         addPartials(ptr(partials), chunks, c, gradWeight, gradBias, null, 0);
         backend.free(partials);
@@ -109,12 +109,12 @@ final class CudaNormalization implements Normalization {
         Storage scratch = backend.allocate(2 * PAIR_BYTES * pairs);
         CUdeviceptr sums = ptr(scratch);
         CUdeviceptr squares = ptr(scratch, PAIR_BYTES / 4 * pairs);
-        backend.launch(MODULE, "channelSumPartials", c, chunks, REDUCE_BLOCK, 0, ptr(in), n, c, hw, chunks, sums);
-        backend.launch(MODULE, "channelSqPartials", c, chunks, REDUCE_BLOCK, 0, ptr(in), sums, n, c, hw, chunks, squares);
-        backend.launch1d(MODULE, "batchNormStats", c, REDUCE_BLOCK, sums, squares, chunks, n, c, hw, eps, momentum,
+        backend.launch(MODULE, "channel_sum_partials", c, chunks, REDUCE_BLOCK, 0, ptr(in), n, c, hw, chunks, sums);
+        backend.launch(MODULE, "channel_sq_partials", c, chunks, REDUCE_BLOCK, 0, ptr(in), sums, n, c, hw, chunks, squares);
+        backend.launch1d(MODULE, "batchnorm_stats", c, REDUCE_BLOCK, sums, squares, chunks, n, c, hw, eps, momentum,
                 ptr(mean), ptr(rstd), ptr(runningMean), ptr(runningVar));
         backend.free(scratch);
-        backend.launch1d(MODULE, "batchNormApply", count * c, REDUCE_BLOCK,
+        backend.launch1d(MODULE, "batchnorm_apply", count * c, REDUCE_BLOCK,
                 ptr(in), ptr(weight), ptr(bias), ptr(mean), ptr(rstd), ptr(residual), relu, ptr(out), n, c, hw);
     }
 
@@ -123,7 +123,7 @@ final class CudaNormalization implements Normalization {
                               Storage out, int n, int c, int hw, float eps, Storage residual, boolean relu) {
         long total = (long) n * c * hw;
         if (total == 0) return;
-        backend.launch1d(MODULE, "batchNormEvalApply", total, REDUCE_BLOCK,
+        backend.launch1d(MODULE, "batchnorm_eval_apply", total, REDUCE_BLOCK,
                 ptr(in), ptr(weight), ptr(bias), ptr(runningMean), ptr(runningVar), ptr(residual), relu, ptr(out), n, c, hw, eps);
     }
 
@@ -145,12 +145,12 @@ final class CudaNormalization implements Normalization {
             long pairs = (long) chunks * c;
             scratch = backend.allocate(PAIR_BYTES * pairs + (meansForInput ? 8L * c : 0));
             if (meansForInput) means = ptr(scratch, PAIR_BYTES / 4 * pairs);
-            backend.launch(MODULE, "channelGradPartials", c, chunks, REDUCE_BLOCK, 0,
+            backend.launch(MODULE, "channel_grad_partials", c, chunks, REDUCE_BLOCK, 0,
                     ptr(gradOut), ptr(in), ptr(mean), ptr(rstd), false, ptr(reluOut), n, c, hw, chunks, ptr(scratch));
             addPartials(ptr(scratch), chunks, c, gradWeight, gradBias, means, count);
         }
         if (gradIn != null || gradResidual != null)
-            backend.launch1d(MODULE, "batchNormBackwardInput", count * c, REDUCE_BLOCK,
+            backend.launch1d(MODULE, "batchnorm_backward_input", count * c, REDUCE_BLOCK,
                     ptr(gradOut), ptr(in), ptr(weight), ptr(mean), ptr(rstd), means, ptr(reluOut), ptr(gradIn), ptr(gradResidual), n, c, hw);
         if (scratch != null) backend.free(scratch);
     }

@@ -63,7 +63,7 @@ class AttentionDryRunTest {
                 assertEquals(be.blocksFor(32L * rows, 128), l.gridX, what + ": grid");
                 assertEquals(List.of(rows, cols), List.of(l.args[l.args.length - 2], l.args[l.args.length - 1]), what + ": sizes");
             }
-            assertEquals(List.of("attention.softmaxRowsInPlace", "attention.softmaxBackwardRowsInPlace"),
+            assertEquals(List.of("attention.softmax_rows_in_place", "attention.softmax_backward_rows_in_place"),
                     launches.stream().map(Launch::kernel).toList());
             launches.clear();
         }

@@ -44,6 +44,19 @@ class KernelBuildTest {
         assertTrue(spilled.isEmpty(), "kernels with register spills:\n" + String.join("\n", spilled));
     }
 
+    /** One naming style for entry points (common.cuh, beside DMA_KERNEL): snake_case, as llm.c's kernels. */
+    @Test
+    void everyKernelIsNamedInSnakeCase() throws IOException {
+        resource("signatures.txt");
+        List<String> other = new ArrayList<>();
+        for (String name : KernelSignatures.all().keySet()) {
+            String kernel = name.substring(name.indexOf('.') + 1);
+            if (!kernel.matches("[a-z][a-z0-9]*(_[a-z0-9]+)*")) other.add(name);
+        }
+        other.sort(null);
+        assertTrue(other.isEmpty(), "kernels not named in snake_case: " + other);
+    }
+
     /** Records launches after checking them against the signatures; a dry run computes nothing. */
     static final class Recorder implements Launcher {
         final List<String> launched = new ArrayList<>();

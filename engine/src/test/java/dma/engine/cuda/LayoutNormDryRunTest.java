@@ -53,7 +53,7 @@ class LayoutNormDryRunTest {
         be.layout().im2col(b(3 * 3 * 9 * 11), 3 * 9 * 11, 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, b(3 * 9 * 2 * 30));
         be.layout().col2im(b(3 * 9 * 2 * 30), 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, b(3 * 3 * 9 * 11), 3 * 9 * 11);
         be.layout().col2im(b(3 * 9 * 2 * 30), 2, 3, 9, 11, 3, 3, 2, 1, 5, 6, null, 0);
-        expect("layout.permute", "layout.permute", "layout.permute", "layout.copyBlocks", "layout.copyBlocks",
+        expect("layout.permute", "layout.permute", "layout.permute", "layout.copy_blocks", "layout.copy_blocks",
                 "layout.im2col", "layout.col2im");
     }
 
@@ -77,10 +77,10 @@ class LayoutNormDryRunTest {
         be.normalization().layerNormBackward(b(size), b(size), b(cols), b(rows), b(rows), null, b(cols), null, rows, cols);
         be.normalization().layerNormBackward(b(size), b(size), b(cols), b(rows), b(rows), b(size), null, null, rows, cols);
         be.normalization().layerNormBackward(b(size), b(size), b(cols), b(rows), b(rows), null, null, null, rows, cols);
-        expect("normalization.layerNormForward",
-                "normalization.layerNormBackwardInput", "normalization.layerNormParamPartials", "normalization.addPartials",
-                "normalization.layerNormParamPartials", "normalization.addPartials",
-                "normalization.layerNormBackwardInput");
+        expect("normalization.layernorm_forward",
+                "normalization.layernorm_backward_input", "normalization.layernorm_param_partials", "normalization.add_partials",
+                "normalization.layernorm_param_partials", "normalization.add_partials",
+                "normalization.layernorm_backward_input");
     }
 
     @Test
@@ -91,10 +91,10 @@ class LayoutNormDryRunTest {
         be.normalization().layerNormChannelsBackward(b(size), b(size), b(c), b(positions), b(positions), b(size), b(c), b(c), n, c, hw);
         be.normalization().layerNormChannelsBackward(b(size), b(size), b(c), b(positions), b(positions), null, null, b(c), n, c, hw);
         be.normalization().layerNormChannelsBackward(b(size), b(size), b(c), b(positions), b(positions), b(size), null, null, n, c, hw);
-        expect("normalization.layerNormChannelsForward",
-                "normalization.layerNormChannelsBackwardInput", "normalization.channelGradPartials", "normalization.addPartials",
-                "normalization.channelGradPartials", "normalization.addPartials",
-                "normalization.layerNormChannelsBackwardInput");
+        expect("normalization.layernorm_channels_forward",
+                "normalization.layernorm_channels_backward_input", "normalization.channel_grad_partials", "normalization.add_partials",
+                "normalization.channel_grad_partials", "normalization.add_partials",
+                "normalization.layernorm_channels_backward_input");
     }
 
     @Test
@@ -109,11 +109,12 @@ class LayoutNormDryRunTest {
         be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), b(size), null, null, n, c, hw, false, b(size), null, false, false);
         be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), b(size), null, null, n, c, hw, true, b(size), b(size), false, false);
         be.normalization().batchNormBackward(b(size), b(size), b(c), b(c), b(c), null, null, null, n, c, hw, true, null, null, false, false);
-        String[] train = {"normalization.channelSumPartials", "normalization.channelSqPartials", "normalization.batchNormStats",
-                "normalization.batchNormApply"};
-        String[] backward = {"normalization.channelGradPartials", "normalization.addPartials", "normalization.batchNormBackwardInput"};
-        expect(concat(train, train, new String[]{"normalization.batchNormEvalApply"}, backward, backward,
-                new String[]{"normalization.batchNormBackwardInput"}, backward));
+        String[] train = {"normalization.channel_sum_partials", "normalization.channel_sq_partials", "normalization.batchnorm_stats",
+                "normalization.batchnorm_apply"};
+        String[] backward = {"normalization.channel_grad_partials", "normalization.add_partials",
+                "normalization.batchnorm_backward_input"};
+        expect(concat(train, train, new String[]{"normalization.batchnorm_eval_apply"}, backward, backward,
+                new String[]{"normalization.batchnorm_backward_input"}, backward));
     }
 
     @Test
@@ -128,10 +129,10 @@ class LayoutNormDryRunTest {
             be.convolution().depthwiseConv2dBackward(b(out), b(in), b(c * k * k), b(in), b(c * k * k), b(c), n, c, h, w, k, k, s, s, p, p, oh, ow);
             be.convolution().depthwiseConv2dBackward(b(out), b(in), b(c * k * k), null, null, b(c), n, c, h, w, k, k, s, s, p, p, oh, ow);
             be.convolution().depthwiseConv2dBackward(b(out), b(in), b(c * k * k), b(in), null, null, n, c, h, w, k, k, s, s, p, p, oh, ow);
-            expect("convolution.depthwiseForward", "convolution.depthwiseForward",
-                    "convolution.depthwiseBackwardInput", "convolution.depthwiseParamPartials", "convolution.depthwiseParamSums",
-                    "convolution.depthwiseParamPartials", "convolution.depthwiseParamSums",
-                    "convolution.depthwiseBackwardInput");
+            expect("convolution.depthwise_forward", "convolution.depthwise_forward",
+                    "convolution.depthwise_backward_input", "convolution.depthwise_param_partials", "convolution.depthwise_param_sums",
+                    "convolution.depthwise_param_partials", "convolution.depthwise_param_sums",
+                    "convolution.depthwise_backward_input");
         }
     }
 
