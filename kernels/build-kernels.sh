@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
 # Compiles every CUDA source into a fatbin with sm_90 machine code (H100/H200) and compute_80 PTX
-# (any newer GPU, JIT-compiled by the driver), and records registers and spills from -Xptxas -v.
+# (any newer GPU, JIT-compiled by the driver), and records registers and spills from -Xptxas -v; writes the
+# integer codes of codes.cuh as codes.txt (with or without nvcc).
 # Usage: build-kernels.sh SRC_DIR OUT_DIR. Sources unchanged since their fatbin are not recompiled.
 set -euo pipefail
 src=$1 out=$2 script=$(readlink -f "$0")
 mkdir -p "$out"
+# The integer codes the Java side passes in place of enums (codes.cuh) as NAME=VALUE lines, for the CUDA backend's
+# check on loading and KernelCodesTest. Written with or without nvcc: the check needs no compiler and no GPU.
+awk '
+  { line = $0; sub(/\/\/.*/, "", line) }
+  line ~ /^[[:space:]]*enum[^{]*\{[[:space:]]*$/ { inenum = 1; next }
+  inenum && line ~ /^[[:space:]]*\};?[[:space:]]*$/ { inenum = 0; next }
+  inenum && line ~ /^[[:space:]]*$/ { next }
+  inenum && line ~ /^[[:space:]]*[A-Z][A-Z0-9_]*[[:space:]]*=[[:space:]]*-?[0-9]+[[:space:]]*,?[[:space:]]*$/ {
+    gsub(/[[:space:],]/, "", line); split(line, kv, "=")
+    if (kv[1] in seen) { print FILENAME ":" FNR ": " kv[1] " defined twice" > "/dev/stderr"; bad = 1 }
+    seen[kv[1]] = 1; print kv[1] "=" kv[2] + 0; next
+  }
+  inenum || line !~ /^[[:space:]]*(#pragma once)?[[:space:]]*$/ {
+    print FILENAME ":" FNR ": codes.cuh holds enums of one NAME = INTEGER, per line and nothing else: " $0 > "/dev/stderr"; bad = 1
+  }
+  END { exit bad }
+' "$src/codes.cuh" > "$out/codes.txt.tmp" || { rm -f "$out/codes.txt.tmp"; echo "[kernels] cannot read the codes in $src/codes.cuh" >&2; exit 1; }
+mv "$out/codes.txt.tmp" "$out/codes.txt"
 if ! command -v nvcc >/dev/null 2>&1; then
   echo "[kernels] nvcc not found on PATH: CUDA kernels not built (the CUDA backend will report 'kernels not built')"
   rm -f "$out/kernels.properties"

@@ -3,17 +3,15 @@
 // results must match bit for bit (random numbers, dropout masks) the arithmetic is written out with _rn
 // intrinsics so nvcc does not contract it into FMAs that Java does not do.
 #include "common.cuh"
-
-// The ordinals of dma.engine.kernels.Elementwise.BinaryOp and Activation.
-enum { OP_ADD = 0, OP_SUB = 1, OP_MUL = 2, OP_DIV = 3 };
-enum { ACT_GELU = 0, ACT_RELU = 1 };
+#include "codes.cuh"  // BINARY_OP_* and ACTIVATION_*: the codes of Elementwise.BinaryOp and Activation
 
 __device__ __forceinline__ float applyOp(int op, float x, float y) {
     switch (op) {
-        case OP_ADD: return x + y;
-        case OP_SUB: return x - y;
-        case OP_MUL: return x * y;
-        default: return x / y;
+        case BINARY_OP_ADD: return x + y;
+        case BINARY_OP_SUB: return x - y;
+        case BINARY_OP_MUL: return x * y;
+        case BINARY_OP_DIV:
+        default: return x / y;  // the Java side passes no other code (KernelCodes checks the two sides agree)
     }
 }
 
@@ -96,8 +94,8 @@ DMA_KERNEL void reduce_broadcast(const float* src, float* dst, int kept, int red
 DMA_KERNEL void activation_forward(int f, const float* in, float* out, int n) {
     GRID_STRIDE(i, n) {
         float x = in[i];
-        // ReLU keeps NaN as Java's Math.max(x, 0f) does (fmaxf would turn it into 0)
-        out[i] = f == ACT_GELU ? 0.5f * x * (1.f + erff(x * 0.70710678f)) : (x > 0.f || x != x ? x : 0.f);
+        // ACTIVATION_RELU keeps NaN as Java's Math.max(x, 0f) does (fmaxf would turn it into 0)
+        out[i] = f == ACTIVATION_GELU ? 0.5f * x * (1.f + erff(x * 0.70710678f)) : (x > 0.f || x != x ? x : 0.f);
     }
 }
 
@@ -105,10 +103,10 @@ DMA_KERNEL void activation_forward(int f, const float* in, float* out, int n) {
 DMA_KERNEL void activation_backward(int f, const float* in, const float* gradOut, float* gradIn, int n) {
     GRID_STRIDE(i, n) {
         float x = in[i], g = gradOut[i];
-        if (f == ACT_GELU) {
+        if (f == ACTIVATION_GELU) {
             float d = 0.5f * (1.f + erff(x * 0.70710678f)) + x * 0.39894228f * expf(-0.5f * x * x);
             gradIn[i] += g * d;
-        } else if (x > 0.f) {
+        } else if (x > 0.f) {  // ACTIVATION_RELU
             gradIn[i] += g;
         }
     }

@@ -125,12 +125,17 @@ final class CudaDevice implements Launcher {
 
     // ---------------------------------------------------------------- kernels
 
-    /** A kernel by module (family file name) and function name, loaded on first use. */
+    /**
+     * A kernel by module (family file name) and function name, loaded on first use. Loading a module whose kernels
+     * take codes in place of enum constants first checks those codes against the Java side's ({@link KernelCodes}).
+     */
     CUfunction function(String module, String kernel, String key) {
         CUfunction f = functions.get(key);
         if (f != null) return f;
         makeCurrent();
         CUmodule m = modules.computeIfAbsent(module, name -> {
+            // kernels that switch on codes (codes.cuh) run only if they were compiled with the codes Java passes
+            KernelCodes.checkModule(name);
             CUmodule mod = new CUmodule();
             int r = cuModuleLoadData(mod, kernels.fatbin(name));
             if (r == CUresult.CUDA_ERROR_UNSUPPORTED_PTX_VERSION || r == CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU)

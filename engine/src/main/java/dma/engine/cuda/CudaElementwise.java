@@ -37,7 +37,7 @@ final class CudaElementwise implements Elementwise {
         Axes axes = Axes.merge(shape, aStrides, bStrides);
         int aPeriod = axes.period(axes.s1), bPeriod = axes.period(axes.s2);
         if (aPeriod > 0 && bPeriod > 0) {
-            backend.launch1d(MODULE, "binary_periodic", n, BLOCK, op.ordinal(), ptr(a), aPeriod, ptr(b), bPeriod, ptr(out), n);
+            backend.launch1d(MODULE, "binary_periodic", n, BLOCK, op.code, ptr(a), aPeriod, ptr(b), bPeriod, ptr(out), n);
             return;
         }
         int rank = axes.rank();
@@ -46,7 +46,7 @@ final class CudaElementwise implements Elementwise {
                     + Arrays.toString(aStrides) + " and " + Arrays.toString(bStrides) + " leaves " + rank
                     + " axes after merging, more than the " + MAX_AXES + " the kernel takes");
         Object[] args = new Object[6 + 3 * MAX_AXES];
-        args[0] = op.ordinal();
+        args[0] = op.code;
         args[1] = ptr(a);
         args[2] = ptr(b);
         args[3] = ptr(out);
@@ -208,13 +208,13 @@ final class CudaElementwise implements Elementwise {
 
     @Override
     public void activation(Activation f, Storage in, Storage out, int n) {
-        backend.launch1d(MODULE, "activation_forward", n, BLOCK, f.ordinal(), ptr(in), ptr(out), n);
+        backend.launch1d(MODULE, "activation_forward", n, BLOCK, f.code, ptr(in), ptr(out), n);
     }
 
     @Override
     public void activationBackward(Activation f, Storage in, Storage gradOut, Storage gradIn, int n) {
         if (gradIn == null) return;
-        backend.launch1d(MODULE, "activation_backward", n, BLOCK, f.ordinal(), ptr(in), ptr(gradOut), ptr(gradIn), n);
+        backend.launch1d(MODULE, "activation_backward", n, BLOCK, f.code, ptr(in), ptr(gradOut), ptr(gradIn), n);
     }
 
     @Override

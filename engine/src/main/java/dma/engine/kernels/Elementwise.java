@@ -4,9 +4,33 @@ import dma.engine.Storage;
 
 /** Pointwise kernels: broadcasting arithmetic, activations, dropout, casts, fills and seeded random numbers. */
 public interface Elementwise {
-    enum BinaryOp { ADD, SUB, MUL, DIV }
+    /**
+     * The CUDA kernels receive {@link #code}, never the ordinal: the same values are named in
+     * kernels/src/main/cuda/codes.cuh (BINARY_OP_ADD, ...), and the CUDA backend refuses to load the elementwise
+     * kernels if the two differ (dma.engine.cuda.KernelCodes; KernelCodesTest checks the same without a GPU).
+     */
+    enum BinaryOp {
+        ADD(0), SUB(1), MUL(2), DIV(3);
 
-    enum Activation { GELU, RELU }
+        /** Stable: reordering or adding constants must not change an existing code (codes.cuh holds the same). */
+        public final int code;
+
+        BinaryOp(int code) {
+            this.code = code;
+        }
+    }
+
+    /** As {@link BinaryOp}: the kernels receive {@link #code} (codes.cuh: ACTIVATION_GELU, ...). */
+    enum Activation {
+        GELU(0), RELU(1);
+
+        /** Stable: reordering or adding constants must not change an existing code (codes.cuh holds the same). */
+        public final int code;
+
+        Activation(int code) {
+            this.code = code;
+        }
+    }
 
     /**
      * out = a op b over {@code shape} (out is contiguous of that shape). {@code aStrides}/{@code bStrides}
