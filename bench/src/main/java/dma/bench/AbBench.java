@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dma.engine.Backend;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import dma.models.Architecture;
 import dma.models.ImageClassifier;
 import dma.models.resnet.ResNetConfig;
@@ -122,7 +121,12 @@ final class AbBench implements Callable<Integer> {
         out.printf("%-26s %9.3f %9.3f %9.3f%n", name, s[0], s[s.length / 2], s[s.length - 1]);
     }
 
-    /** One build's training step: {@link #step(String, int, int, int)} called inside a class loader of that build's own. */
+    /**
+     * One build's training step: {@link #step(String, int, int, int)} called inside a class loader of that build's own,
+     * so each build sets its thread count its own way (this one on its CPU backend, {@link CpuBackend#withThreads}; older
+     * builds through their static {@code Parallel.setThreads}), each on its own copy of the engine's classes. Only this
+     * method's name and signature must stay the same from build to build.
+     */
     private static Runnable step(String classPath, String workload, int threads, int batch, int depth) throws Exception {
         List<URL> urls = new ArrayList<>();
         for (String entry : classPath.split(File.pathSeparator)) {
@@ -144,8 +148,7 @@ final class AbBench implements Callable<Integer> {
 
     /** The training step of resnet-step or vit-step on the CPU backend, as those benchmarks build it (the model stays open). */
     static Runnable step(String workload, int threads, int batch, int depth) {
-        Parallel.setThreads(threads);
-        Backend be = CpuBackend.get();
+        Backend be = CpuBackend.withThreads(threads);
         Architecture arch = workload.equals("resnet-step") ? ResNetConfig.cifar(depth, 3, 10) : ModelStepBench.Vit.config(192, depth, 3);
         ImageClassifier model = arch.build(be, 0);
         Optimizer opt = Optimizer.create(workload.equals("resnet-step") ? "sgd" : "adamw", model.parameters(), 0.05, 0.9);

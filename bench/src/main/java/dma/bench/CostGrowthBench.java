@@ -7,7 +7,6 @@ import dma.engine.Flops;
 import dma.engine.GradMode;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import dma.models.ImageClassifier;
 import dma.models.assemble.Assembly;
 import dma.models.assemble.Partition;
@@ -117,7 +116,6 @@ public final class CostGrowthBench implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         validate();
-        Parallel.setThreads(threads);
         String loadBefore = Report.loadAverage();
         ZonedDateTime started = ZonedDateTime.now(ZoneOffset.UTC);
         PrintWriter err = spec.commandLine().getErr();
@@ -136,7 +134,7 @@ public final class CostGrowthBench implements Callable<Integer> {
             List<Integer> which = moduleList != null ? moduleList : IntStream.range(0, modules).boxed().toList();
             ViTConfig target = vit(baseDepth, baseWidth);
             Partition p = Partition.equal(target, modules);
-            try (ImageClassifier meta = p.meta().build(CpuBackend.get(), 1)) {
+            try (ImageClassifier meta = p.meta().build(cpu(), 1)) {
                 for (int i : which) {
                     err.printf("cost-growth: incubation of module %d of %d ...%n", i, modules);
                     err.flush();
@@ -203,8 +201,13 @@ public final class CostGrowthBench implements Callable<Integer> {
         return ModelStepBench.Vit.config(width, depth, width / headWidth);
     }
 
+    /** The CPU backend every measurement here runs on: {@link #threads} threads. */
+    private Backend cpu() {
+        return CpuBackend.withThreads(threads);
+    }
+
     private Size timeSize(int depth, int width) {
-        Backend be = CpuBackend.get();
+        Backend be = cpu();
         ViTConfig arch = vit(depth, width);
         int[] labels = ModelStepBench.labels(arch, batch);
         Size size;
@@ -237,7 +240,7 @@ public final class CostGrowthBench implements Callable<Integer> {
     }
 
     private Incubation timeIncubation(Partition p, int i, Map<String, Tensor> metaState) {
-        Backend be = CpuBackend.get();
+        Backend be = cpu();
         ViTConfig target = (ViTConfig) p.target();
         int[] labels = ModelStepBench.labels(target, batch);
         // two copies of hybrid(i), identical weights: the trainer's (frozen outside module i) and the naive one (all on the tape)

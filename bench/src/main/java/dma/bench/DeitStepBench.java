@@ -10,7 +10,6 @@ import dma.engine.Flops;
 import dma.engine.Rng;
 import dma.engine.Scope;
 import dma.engine.Tensor;
-import dma.engine.cpu.Parallel;
 import dma.engine.cuda.CudaBackend;
 import dma.engine.ops.LossesOps;
 import dma.models.ImageClassifier;
@@ -73,9 +72,8 @@ final class DeitStepBench implements Callable<Integer> {
         if (depth < 1) throw new ParameterException(spec.commandLine(), "--depth must be at least 1, got " + depth);
         if (dropPath < 0 || dropPath >= 1) throw new ParameterException(spec.commandLine(), "--drop-path must be in [0, 1), got " + dropPath);
         if (ceilingTflops != null && !(ceilingTflops > 0)) throw new ParameterException(spec.commandLine(), "--ceiling-tflops must be positive");
-        Parallel.setThreads(o.threads);
         // Opened before anything runs: without a GPU, --backend cuda stops here with the reason.
-        Backend be = Backends.get(b);
+        Backend be = Backends.get(b, o.threads);
         ViTConfig arch = ViTConfig.preset("deit_small_patch16_224").withDepth(depth).withDropPath(dropPath);
         double flopsPerStep = trainingFlopsPerImage(arch) * batch;
 

@@ -8,7 +8,6 @@ import dma.engine.GradMode;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import dma.engine.cuda.CudaBackend;
 import dma.engine.ops.BlasOps;
 import picocli.CommandLine.Command;
@@ -60,12 +59,12 @@ public final class GemmBench implements Callable<Integer> {
     }
 
     private int onCpu(int n) {
-        Parallel.setThreads(o.threads);
+        Backend be = CpuBackend.withThreads(o.threads);
         double flops = 2.0 * n * n * n;
         Rounds r;
         // operands outside the timed region (and outside any scope); each call's output dies with its scope
-        try (Tensor a = Tensor.uniform(CpuBackend.get(), 1, -1f, 1f, n, n);
-             Tensor b = Tensor.uniform(CpuBackend.get(), 2, -1f, 1f, n, n)) {
+        try (Tensor a = Tensor.uniform(be, 1, -1f, 1f, n, n);
+             Tensor b = Tensor.uniform(be, 2, -1f, 1f, n, n)) {
             r = Rounds.run(o.rounds, () -> Timing.time(() -> {
                 try (GradMode g = GradMode.disabled(); Scope s = Scope.open()) {
                     BlasOps.matmul(a, b);

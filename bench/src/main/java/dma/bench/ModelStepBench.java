@@ -7,7 +7,6 @@ import dma.engine.Rng;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import dma.engine.ops.LossesOps;
 import dma.models.Architecture;
 import dma.models.ImageClassifier;
@@ -57,8 +56,7 @@ abstract class ModelStepBench implements Callable<Integer> {
     @Override
     public Integer call() {
         GemmBench.check(spec, o);
-        Parallel.setThreads(o.threads);
-        Backend be = CpuBackend.get();
+        Backend be = CpuBackend.withThreads(o.threads);
         Architecture arch = architecture();
         String[] args = concat(peerArgs(), "--batch", String.valueOf(batch()), "--reps", String.valueOf(o.reps));
         Rounds r;
@@ -134,7 +132,7 @@ abstract class ModelStepBench implements Callable<Integer> {
      * one process each report their own peak. Returns false where the kernel refuses (the mark then keeps counting).
      */
     static boolean resetPeakRss() {
-        dma.engine.cpu.CpuBackend.get().emptyCache();
+        CpuBackend.emptyEveryCache();
         try {
             Files.writeString(Path.of("/proc/self/clear_refs"), "5");
             return true;

@@ -3,7 +3,6 @@ package dma.bench;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -39,10 +38,10 @@ public final class VitBlockBench implements Callable<Integer> {
         GemmBench.requireOneRound(spec, o);
         if (batch < 1 || tokens < 1 || heads < 1 || width < 1 || width % heads != 0)
             throw new ParameterException(spec.commandLine(), "need positive --batch, --tokens, --heads and --width, with width a multiple of heads");
-        Parallel.setThreads(o.threads);
+        CpuBackend be = CpuBackend.withThreads(o.threads);
         Timing.Result t;
-        try (VitBlock block = new VitBlock(CpuBackend.get(), 0, width, heads);
-             Tensor x = Tensor.normal(CpuBackend.get(), 1, 0f, 1f, batch, tokens, width).requiresGrad(true)) {
+        try (VitBlock block = new VitBlock(be, 0, width, heads);
+             Tensor x = Tensor.normal(be, 1, 0f, 1f, batch, tokens, width).requiresGrad(true)) {
             t = Timing.time(() -> block.step(x), o.reps);
         }
         ObjectNode ours = Report.side("dma", t.inner(), "images_per_s", Arrays.stream(t.seconds()).map(s -> batch / s).toArray());

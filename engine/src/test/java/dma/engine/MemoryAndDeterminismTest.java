@@ -1,7 +1,6 @@
 package dma.engine;
 
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -58,17 +57,24 @@ class MemoryAndDeterminismTest {
         assertEquals(before, be.memory().liveBytes());
     }
 
-    private float[][] trainWeights(int threads, int steps) {
-        int saved = Parallel.threads();
-        Parallel.setThreads(threads);
+    /** Weights after {@code steps} training steps on the CPU backend with {@code threads} threads. */
+    private static float[][] trainWeights(int threads, int steps) {
+        Backend be = CpuBackend.withThreads(threads);
         try (TinyTransformer model = new TinyTransformer(be, 7, 24, 3, 5); Tensor x = batch(be, 8)) {
             int[] y = labels(9);
             for (int i = 0; i < steps; i++) model.trainStep(x, y);
             float[][] w = new float[model.params.size()][];
             for (int i = 0; i < w.length; i++) w[i] = model.params.get(i).toFloats();
             return w;
-        } finally {
-            Parallel.setThreads(saved);
+        }
+    }
+
+    @Test
+    void tensorsOfCpuBackendsWithDifferentThreadCountsDoNotMix() {
+        try (Tensor a = Tensor.zeros(CpuBackend.withThreads(1), 2, 2); Tensor b = Tensor.zeros(CpuBackend.withThreads(2), 2, 2)) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> dma.engine.ops.BlasOps.matmul(a, b));
+            assertEquals("matmul: tensors live on different backends (cpu with 1 thread, cpu with 2 threads)", e.getMessage());
         }
     }
 

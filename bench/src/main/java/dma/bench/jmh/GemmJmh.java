@@ -3,7 +3,6 @@ package dma.bench.jmh;
 import dma.engine.GradMode;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import dma.engine.ops.BlasOps;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -47,9 +46,9 @@ public class GemmJmh {
 
     @Setup
     public void setup() {
-        Parallel.setThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
-        a = Tensor.uniform(CpuBackend.get(), 1, -1f, 1f, N, N);
-        b = Tensor.uniform(CpuBackend.get(), 2, -1f, 1f, N, N);
+        CpuBackend be = CpuBackend.withThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+        a = Tensor.uniform(be, 1, -1f, 1f, N, N);
+        b = Tensor.uniform(be, 2, -1f, 1f, N, N);
     }
 
     @Benchmark

@@ -3,7 +3,6 @@ package dma.bench.jmh;
 import dma.bench.VitBlock;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -45,9 +44,9 @@ public class VitBlockJmh {
 
     @Setup
     public void setup() {
-        Parallel.setThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
-        block = new VitBlock(CpuBackend.get(), 0, WIDTH, HEADS);
-        x = Tensor.normal(CpuBackend.get(), 1, 0f, 1f, BATCH, TOKENS, WIDTH).requiresGrad(true);
+        CpuBackend be = CpuBackend.withThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+        block = new VitBlock(be, 0, WIDTH, HEADS);
+        x = Tensor.normal(be, 1, 0f, 1f, BATCH, TOKENS, WIDTH).requiresGrad(true);
     }
 
     @Benchmark

@@ -26,11 +26,18 @@ final class CpuAttention implements Attention {
         openblas_nolapack.blas_set_num_threads(1);
     }
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+
+    CpuAttention(Parallel parallel) {
+        this.parallel = parallel;
+    }
+
     @Override
     public void attention(Storage q, int qOff, Storage k, int kOff, Storage v, int vOff, Storage out, Storage probs,
                           int bh, int t, int d, float scale) {
         CpuStorage Q = (CpuStorage) q, K = (CpuStorage) k, V = (CpuStorage) v, O = (CpuStorage) out, P = (CpuStorage) probs;
-        Parallel.forRange(bh, grain(t, d), (s, e) -> {
+        parallel.forRange(bh, grain(t, d), (s, e) -> {
             for (int i = s; i < e; i++) {
                 int x = i * t * d, p = i * t * t;
                 // scores = scale·q·kᵀ, softmaxed in place
@@ -49,7 +56,7 @@ final class CpuAttention implements Attention {
         CpuStorage GQ = (CpuStorage) gradQ, GK = (CpuStorage) gradK, GV = (CpuStorage) gradV;
         boolean needScores = GQ != null || GK != null;
         int tt = t * t;
-        Parallel.forRange(bh, grain(t, d), (s, e) -> {
+        parallel.forRange(bh, grain(t, d), (s, e) -> {
             // per chunk: dP = gradOut·vᵀ and dS = softmax backward of dP, both t×t
             CpuStorage scratch = needScores ? (CpuStorage) Q.backend.allocate(2L * tt * Float.BYTES) : null;
             try {

@@ -18,12 +18,18 @@ import org.bytedeco.javacpp.Pointer;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The reference backend and the embedded default: plain Java kernels over off-heap buffers,
- * OpenBLAS sgemm for matrix products, one shared thread pool ({@link Parallel}).
+ * OpenBLAS sgemm for matrix products, one team of threads ({@link Parallel}) that every kernel of this backend runs on.
  * Memory comes from malloc through a cache keyed by exact size, so a training step that
  * allocates the same shapes every time reuses its blocks instead of touching the OS.
+ *
+ * <p>The thread count belongs to the backend: {@link #withThreads} gives the backend with n threads, one instance per
+ * count for the process (so repeated calls share its team and its allocator cache), and {@link #get} the one with the
+ * default count (DMA_THREADS, else the machine's cores). Results are bit for bit the same for the same seed and the
+ * same thread count. Tensors carry their backend: tensors from backends with different thread counts do not mix.
  */
 public final class CpuBackend implements Backend {
     static {
@@ -32,7 +38,10 @@ public final class CpuBackend implements Backend {
                     + "--add-modules jdk.incubator.vector (./dma and the Maven test setup pass it)");
     }
 
-    private static final CpuBackend INSTANCE = new CpuBackend();
+    /** The backends made so far, by thread count. */
+    private static final ConcurrentHashMap<Integer, CpuBackend> BY_THREADS = new ConcurrentHashMap<>();
+    /** The backend with the default thread count, once asked for. */
+    private static volatile CpuBackend defaultBackend;
     /** Cached free blocks beyond this many bytes go back to the OS. */
     private static final long CACHE_LIMIT = 1L << 30;
 
@@ -40,25 +49,66 @@ public final class CpuBackend implements Backend {
     private final Map<Long, ArrayDeque<Pointer>> cache = new HashMap<>();
     private long cachedBytes;
 
-    private final CpuBlas blas = new CpuBlas();
-    private final CpuElementwise elementwise = new CpuElementwise();
-    private final CpuReductions reductions = new CpuReductions();
-    private final CpuLayout layout = new CpuLayout();
-    private final CpuConvolution convolution = new CpuConvolution();
-    private final CpuNormalization normalization = new CpuNormalization();
-    private final CpuLosses losses = new CpuLosses();
-    private final CpuAttention attention = new CpuAttention();
-    private final CpuOptim optim = new CpuOptim();
+    private final Parallel parallel;
+    private final CpuBlas blas;
+    private final CpuElementwise elementwise;
+    private final CpuReductions reductions;
+    private final CpuLayout layout;
+    private final CpuConvolution convolution;
+    private final CpuNormalization normalization;
+    private final CpuLosses losses;
+    private final CpuAttention attention;
+    private final CpuOptim optim;
 
-    private CpuBackend() {}
+    private CpuBackend(int threads) {
+        parallel = new Parallel(threads);
+        blas = new CpuBlas(parallel);
+        reductions = new CpuReductions(parallel);
+        elementwise = new CpuElementwise(parallel, reductions);
+        layout = new CpuLayout(parallel);
+        convolution = new CpuConvolution(parallel);
+        normalization = new CpuNormalization(parallel);
+        losses = new CpuLosses(parallel);
+        attention = new CpuAttention(parallel);
+        optim = new CpuOptim(parallel);
+    }
 
+    /** The backend with the default thread count: the environment's DMA_THREADS, else the machine's cores. */
     public static CpuBackend get() {
-        return INSTANCE;
+        CpuBackend d = defaultBackend;
+        if (d == null) defaultBackend = d = withThreads(Parallel.defaultThreads());
+        return d;
+    }
+
+    /** The backend whose kernels run on {@code threads} threads (≥ 1): the same instance for the same count. */
+    public static CpuBackend withThreads(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("cpu: threads must be ≥ 1, got " + threads);
+        return BY_THREADS.computeIfAbsent(threads, CpuBackend::new);
+    }
+
+    /** Drops the cached blocks of every CPU backend made so far (each thread count's), as {@link #emptyCache} drops one's. */
+    public static void emptyEveryCache() {
+        for (CpuBackend b : BY_THREADS.values()) b.emptyCache();
+    }
+
+    /** How many threads this backend's kernels run on. */
+    public int threads() {
+        return parallel.threads();
+    }
+
+    /** This backend's team of threads. */
+    Parallel parallel() {
+        return parallel;
     }
 
     @Override
     public String name() {
         return "cpu";
+    }
+
+    @Override
+    public String toString() {
+        return "cpu with " + threads() + (threads() == 1 ? " thread" : " threads");
     }
 
     @Override
@@ -142,13 +192,13 @@ public final class CpuBackend implements Backend {
     }
 
     /** Runs part over [0, bytes) in contiguous pieces, one per thread, for buffers of at least COPY_GRAIN bytes per thread. */
-    private static void inParts(long bytes, Part part) {
-        int pieces = (int) Math.max(1, Math.min(Parallel.threads(), bytes / COPY_GRAIN));
+    private void inParts(long bytes, Part part) {
+        int pieces = (int) Math.max(1, Math.min(parallel.threads(), bytes / COPY_GRAIN));
         if (pieces == 1) {
             part.run(0, bytes);
             return;
         }
-        Parallel.forRange(pieces, 1, (s, e) -> {
+        parallel.forRange(pieces, 1, (s, e) -> {
             for (int i = s; i < e; i++) {
                 long from = bytes * i / pieces, to = bytes * (i + 1) / pieces;
                 part.run(from, to - from);

@@ -31,6 +31,13 @@ final class CpuBlas implements Blas {
         openblas_nolapack.blas_set_num_threads(1);
     }
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+
+    CpuBlas(Parallel parallel) {
+        this.parallel = parallel;
+    }
+
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                      Storage a, int aOff, int lda, Storage b, int bOff, int ldb,
@@ -38,16 +45,16 @@ final class CpuBlas implements Blas {
         if (m == 0 || n == 0) return;
         CpuStorage A = (CpuStorage) a, B = (CpuStorage) b, C = (CpuStorage) c;
         long work = (long) m * n * k;
-        int parts = work < SPLIT_WORK ? 1 : Parallel.chunks(Math.max(m, n), 16);
+        int parts = work < SPLIT_WORK ? 1 : parallel.chunks(Math.max(m, n), 16);
         if (parts <= 1) {
             sgemm(transA, transB, m, n, k, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc);
         } else if (m >= n) {
             // rows of C ← rows of op(A)
-            Parallel.forRange(m, 16, (s, e) -> sgemm(transA, transB, e - s, n, k, alpha,
+            parallel.forRange(m, 16, (s, e) -> sgemm(transA, transB, e - s, n, k, alpha,
                     A, aOff + (transA ? s : s * lda), lda, B, bOff, ldb, beta, C, cOff + s * ldc, ldc));
         } else {
             // columns of C ← columns of op(B)
-            Parallel.forRange(n, 16, (s, e) -> sgemm(transA, transB, m, e - s, k, alpha,
+            parallel.forRange(n, 16, (s, e) -> sgemm(transA, transB, m, e - s, k, alpha,
                     A, aOff, lda, B, bOff + (transB ? s * ldb : s), ldb, beta, C, cOff + s, ldc));
         }
     }
@@ -62,7 +69,7 @@ final class CpuBlas implements Blas {
         }
         CpuStorage A = (CpuStorage) a, B = (CpuStorage) b, C = (CpuStorage) c;
         Blas.requireDistinctOutputs(strideC, batch);
-        Parallel.forRange(batch, 1, (s, e) -> {
+        parallel.forRange(batch, 1, (s, e) -> {
             for (int i = s; i < e; i++)
                 sgemm(transA, transB, m, n, k, alpha, A, aOff + i * strideA, lda, B, bOff + i * strideB, ldb,
                         beta, C, cOff + i * strideC, ldc);
@@ -101,12 +108,12 @@ final class CpuBlas implements Blas {
     }
 
     /** A float32 copy of {@code n} bf16 elements from {@code offset}, from the backend's allocator; the caller frees it. */
-    private static CpuStorage widen(Storage bf16, int offset, int n) {
+    private CpuStorage widen(Storage bf16, int offset, int n) {
         CpuStorage src = (CpuStorage) bf16;
         CpuStorage dst = (CpuStorage) src.backend.allocate(4L * n);
         ShortBuffer from = src.shorts();
         FloatBuffer to = dst.f;
-        Parallel.forRange(n, WIDEN_GRAIN, (s, e) -> {
+        parallel.forRange(n, WIDEN_GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) to.put(i, Float.intBitsToFloat((from.get(offset + i) & 0xFFFF) << 16));
         });
         return dst;

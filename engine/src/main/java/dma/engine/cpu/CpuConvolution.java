@@ -25,6 +25,16 @@ import static dma.engine.cpu.CpuBackend.f;
 final class CpuConvolution implements Convolution {
     private static final int GRAIN = 1 << 14;
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+    /** Stride-1 convolutions, on the same team. */
+    private final CpuDirectConv direct;
+
+    CpuConvolution(Parallel parallel) {
+        this.parallel = parallel;
+        this.direct = new CpuDirectConv(parallel);
+    }
+
     /** First output index whose input index o·stride − pad + k is ≥ 0. */
     private static int first(int k, int stride, int pad) {
         return Math.max(0, Math.floorDiv(pad - k + stride - 1, stride));
@@ -52,13 +62,13 @@ final class CpuConvolution implements Convolution {
 
     @Override
     public void conv2d(Storage in, Storage weight, Storage out, int n, int c, int h, int w, int o, int kh, int kw, int pad) {
-        CpuDirectConv.forward(f(in), f(weight), f(out), n, new CpuDirectConv.Geometry(c, h, w, o, kh, kw, pad, pad));
+        direct.forward(f(in), f(weight), f(out), n, new CpuDirectConv.Geometry(c, h, w, o, kh, kw, pad, pad));
     }
 
     @Override
     public void conv2dBackward(Storage gradOut, Storage in, Storage weight, Storage gradIn, boolean overwriteGradIn, Storage gradWeight,
                                int n, int c, int h, int w, int o, int kh, int kw, int pad) {
-        CpuDirectConv.backward(f(gradOut), f(in), f(weight), f(gradIn), overwriteGradIn, f(gradWeight), n,
+        direct.backward(f(gradOut), f(in), f(weight), f(gradIn), overwriteGradIn, f(gradWeight), n,
                 new CpuDirectConv.Geometry(c, h, w, o, kh, kw, pad, pad));
     }
 
@@ -71,7 +81,7 @@ final class CpuConvolution implements Convolution {
         if (strideH == 1 && strideW == 1) {
             int pw = w + 2 * padW, ph = h + 2 * padH, len = (oh - 1) * pw + ow;
             int[][] span = spans(kh, kw, padH, padW, h, w, oh, ow, pw);
-            Parallel.forRange(n * c, grain, (s, e) -> {
+            parallel.forRange(n * c, grain, (s, e) -> {
                 float[] xp = new float[ph * pw], y = new float[oh * pw], xs = new float[len], wk = new float[taps];
                 for (int plane = s; plane < e; plane++) {
                     int ch = plane % c;
@@ -92,7 +102,7 @@ final class CpuConvolution implements Convolution {
             return;
         }
         int[][] ry = ranges(kh, strideH, padH, h, oh), rx = ranges(kw, strideW, padW, w, ow);
-        Parallel.forRange(n * c, grain, (s, e) -> {
+        parallel.forRange(n * c, grain, (s, e) -> {
             float[] x = new float[inPlane], y = new float[outPlane], wk = new float[taps];
             for (int plane = s; plane < e; plane++) {
                 int ch = plane % c;
@@ -124,7 +134,7 @@ final class CpuConvolution implements Convolution {
         if (strideH == 1 && strideW == 1) {
             int pw = w + 2 * padW, ph = h + 2 * padH, len = (oh - 1) * pw + ow;
             int[][] span = spans(kh, kw, padH, padW, h, w, oh, ow, pw);
-            Parallel.forRange(c, grain, (s, e) -> {
+            parallel.forRange(c, grain, (s, e) -> {
                 // g in the bordered row pitch: its scratch columns stay zero, so they add nothing to either gradient
                 float[] g = new float[oh * pw], xp = GW != null ? new float[ph * pw] : null, dxp = GI != null ? new float[ph * pw] : null;
                 float[] wk = new float[taps], tmp = new float[len];
@@ -169,7 +179,7 @@ final class CpuConvolution implements Convolution {
             return;
         }
         int[][] ry = ranges(kh, strideH, padH, h, oh), rx = ranges(kw, strideW, padW, w, ow);
-        Parallel.forRange(c, grain, (s, e) -> {
+        parallel.forRange(c, grain, (s, e) -> {
             float[] g = new float[outPlane], x = GW != null ? new float[inPlane] : null, dx = GI != null ? new float[inPlane] : null;
             float[] wk = new float[taps];
             double[] dw = new double[taps];

@@ -43,10 +43,14 @@ final class CpuDirectConv {
     /** Weight gradient: output channels × taps per register block (each a vector of input channels). */
     private static final int GO = OB, GT = 3;
 
+    /** The backend's team: the forward's batches and the backward's blocks of images run on it. */
+    private final Parallel parallel;
     /** The threads' work arrays, kept between calls of the same shape (a training step repeats its shapes). */
-    static final WorkPool POOL = new WorkPool();
+    final WorkPool pool = new WorkPool();
 
-    private CpuDirectConv() {}
+    CpuDirectConv(Parallel parallel) {
+        this.parallel = parallel;
+    }
 
     /** What a pooled value serves: the pass (with the gradients it computes), the geometry and the batch of images. */
     private record PoolKey(String pass, Geometry g, int batch) {}
@@ -94,15 +98,15 @@ final class CpuDirectConv {
     }
 
     /** out [n, o, oh, ow] = x [n, c, h, w] ⋆ weight [o, c, kh, kw] (stride 1, zero padding). */
-    static void forward(FloatBuffer X, FloatBuffer W, FloatBuffer Y, int n, Geometry g) {
+    void forward(FloatBuffer X, FloatBuffer W, FloatBuffer Y, int n, Geometry g) {
         Correlation corr = new Correlation(g, packWeights(W, g.o(), g.c(), g.kh() * g.kw(), false), n);
         int inImage = g.c() * g.h() * g.w(), outImage = g.o() * g.oh() * g.ow(), batch = corr.batch();
         int units = (n + batch - 1) / batch;
         AtomicInteger next = new AtomicInteger();
         PoolKey key = new PoolKey("forward", g, batch);
-        Parallel.forRange(units, 1, (s, e) -> {
+        parallel.forRange(units, 1, (s, e) -> {
             // + V: the row transforms read whole vectors past a row's end, and the output rows write them
-            ForwardWork work = POOL.take(key, () -> new ForwardWork(corr.work(), new float[batch * inImage + V], new float[batch * outImage + V]));
+            ForwardWork work = pool.take(key, () -> new ForwardWork(corr.work(), new float[batch * inImage + V], new float[batch * outImage + V]));
             try {
                 for (int u; (u = next.getAndIncrement()) < units; ) { // batches of images are independent: taken as threads come free
                     int img = u * batch, images = Math.min(batch, n - img);
@@ -111,7 +115,7 @@ final class CpuDirectConv {
                     Y.put(img * outImage, work.out(), 0, images * outImage);
                 }
             } finally {
-                POOL.give(key, work);
+                pool.give(key, work);
             }
         });
     }
@@ -120,7 +124,7 @@ final class CpuDirectConv {
      * Backward of {@link #forward}: gradIn [n, c, h, w] += dY ⋆ flipped weightᵀ (= when overwrite), gradWeight
      * [o, c, kh, kw] += Σ over images and positions of dY·x. Either may be null (skipped).
      */
-    static void backward(FloatBuffer G, FloatBuffer X, FloatBuffer W, FloatBuffer GI, boolean overwrite, FloatBuffer GW, int n, Geometry g) {
+    void backward(FloatBuffer G, FloatBuffer X, FloatBuffer W, FloatBuffer GI, boolean overwrite, FloatBuffer GW, int n, Geometry g) {
         if (GI == null && GW == null) return;
         int inImage = g.c() * g.h() * g.w(), outImage = g.o() * g.oh() * g.ow();
         int blocks = Math.min(n, BLOCKS);
@@ -131,11 +135,11 @@ final class CpuDirectConv {
         // in block order, so the result does not depend on which thread ran which block, nor on the thread count
         PoolKey key = new PoolKey("backward" + (GI != null ? " input" : "") + (GW != null ? " weight" : ""), g, batch);
         PoolKey sumsKey = new PoolKey("weight gradient sums", g, blocks);
-        float[][] partial = GW != null ? POOL.take(sumsKey, () -> new float[blocks][wg.sums()]) : null;
+        float[][] partial = GW != null ? pool.take(sumsKey, () -> new float[blocks][wg.sums()]) : null;
         AtomicInteger next = new AtomicInteger();
-        Parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
+        parallel.forRange(blocks, 1, (unused, unusedEnd) -> {
             // whole batches of images move between the buffers and these arrays in one bulk copy each (+ V: as the forward's)
-            BackwardWork work = POOL.take(key, () -> new BackwardWork(new float[batch * inImage + V], new float[batch * outImage + V],
+            BackwardWork work = pool.take(key, () -> new BackwardWork(new float[batch * inImage + V], new float[batch * outImage + V],
                     GI != null ? corrT.work() : null, GW != null ? wg.work() : null));
             float[] image = work.image(), dyImage = work.dy();
             try {
@@ -157,14 +161,14 @@ final class CpuDirectConv {
                     }
                 }
             } finally {
-                POOL.give(key, work);
+                pool.give(key, work);
             }
         });
         if (GW != null) { // Σ over blocks in order, added to gradWeight
             float[] sum = partial[0];
             for (int b = 1; b < blocks; b++) for (int i = 0; i < sum.length; i++) sum[i] += partial[b][i];
             wg.addTo(sum, GW);
-            POOL.give(sumsKey, partial);
+            pool.give(sumsKey, partial);
         }
     }
 

@@ -16,6 +16,16 @@ import static dma.engine.cpu.CpuBackend.f;
 final class CpuElementwise implements Elementwise {
     private static final int GRAIN = 1 << 14;
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+    /** The same backend's reductions (a broadcast's gradient sums rows through them). */
+    private final CpuReductions reductions;
+
+    CpuElementwise(Parallel parallel, CpuReductions reductions) {
+        this.parallel = parallel;
+        this.reductions = reductions;
+    }
+
     @Override
     public void binary(BinaryOp op, Storage a, int[] aStrides, Storage b, int[] bStrides, Storage out, int[] shape) {
         FloatBuffer A = f(a), B = f(b), O = f(out);
@@ -35,7 +45,7 @@ final class CpuElementwise implements Elementwise {
             for (int i = 0; i < r; i++) n *= shape[i];
             for (int i = lead; i < r; i++) period *= shape[i];
             int bPeriod = period;
-            Parallel.forRange(n, GRAIN, (s, e) -> {
+            parallel.forRange(n, GRAIN, (s, e) -> {
                 float[] x = new float[BLOCK], y = new float[BLOCK];
                 for (int blk = s; blk < e; blk += BLOCK) {
                     int len = Math.min(BLOCK, e - blk);
@@ -62,7 +72,7 @@ final class CpuElementwise implements Elementwise {
         for (int i = 0; i < r - 1; i++) rows *= shape[i];
         int sa = r == 0 ? 0 : aStrides[r - 1], sb = r == 0 ? 0 : bStrides[r - 1];
         int[] as = aStrides, bs = bStrides;
-        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+        parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
             int[] coord = new int[Math.max(r - 1, 0)];
             unravel(s, shape, r - 1, coord);
             for (int row = s; row < e; row++) {
@@ -102,7 +112,7 @@ final class CpuElementwise implements Elementwise {
     public void scaleChannels(Storage in, Storage scale, Storage out, int outer, int channels, int inner) {
         FloatBuffer X = f(in), S = f(scale), Y = f(out);
         int rowLen = channels * inner;
-        Parallel.forRange(outer, Math.max(1, GRAIN / Math.max(rowLen, 1)), (s, e) -> {
+        parallel.forRange(outer, Math.max(1, GRAIN / Math.max(rowLen, 1)), (s, e) -> {
             for (int o = s; o < e; o++)
                 for (int ch = 0, off = o * rowLen; ch < channels; ch++) {
                     float g = S.get(ch);
@@ -118,9 +128,9 @@ final class CpuElementwise implements Elementwise {
         if (gradIn == null && gradScale == null) return;
         FloatBuffer G = f(gradOut), X = f(in), S = f(scale), GI = f(gradIn), GS = f(gradScale);
         int rowLen = channels * inner, grain = Math.max(1, GRAIN / Math.max(rowLen, 1));
-        int chunks = Parallel.chunks(outer, grain);
+        int chunks = parallel.chunks(outer, grain);
         double[][] partial = GS != null ? new double[chunks][channels] : null;
-        Parallel.forChunks(outer, grain, (chunk, s, e) -> {
+        parallel.forChunks(outer, grain, (chunk, s, e) -> {
             for (int o = s; o < e; o++)
                 for (int ch = 0, off = o * rowLen; ch < channels; ch++) {
                     float g = S.get(ch);
@@ -161,7 +171,7 @@ final class CpuElementwise implements Elementwise {
             for (int i = 0; i < lead; i++) rows *= shape[i];
             for (int i = lead; i < r; i++) cols *= shape[i];
             if (rows == 1) axpy(alpha, src, dst, cols);
-            else CpuBackend.get().reductions().sum(src, dst, 1, rows, cols, alpha, true);
+            else reductions.sum(src, dst, 1, rows, cols, alpha, true);
             return;
         }
         // kept axes index dst elements; reduced axes (broadcast, size > 1) are summed over
@@ -174,7 +184,7 @@ final class CpuElementwise implements Elementwise {
         int[] keptSrc = new int[kept], keptDst = new int[kept], redSrc = new int[reduced];
         fillOffsets(shape, srcStrides, dstStrides, true, keptSrc, keptDst);
         fillOffsets(shape, srcStrides, dstStrides, false, redSrc, null);
-        Parallel.forRange(kept, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
+        parallel.forRange(kept, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
             for (int j = s; j < e; j++) {
                 double acc = 0;
                 int base = keptSrc[j];
@@ -213,7 +223,7 @@ final class CpuElementwise implements Elementwise {
     @Override
     public void activation(Activation fn, Storage in, Storage out, int n) {
         FloatBuffer X = f(in), Y = f(out);
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             float[] x = new float[BLOCK];
             for (int b = s; b < e; b += BLOCK) {
                 int len = Math.min(BLOCK, e - b);
@@ -229,7 +239,7 @@ final class CpuElementwise implements Elementwise {
     public void activationBackward(Activation fn, Storage in, Storage gradOut, Storage gradIn, int n) {
         if (gradIn == null) return;
         FloatBuffer X = f(in), G = f(gradOut), GI = f(gradIn);
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             float[] x = new float[BLOCK], g = new float[BLOCK], gi = new float[BLOCK];
             float[] cdf = fn == Activation.GELU ? new float[BLOCK] : null, pdf = fn == Activation.GELU ? new float[BLOCK] : null;
             for (int b = s; b < e; b += BLOCK) {
@@ -325,7 +335,7 @@ final class CpuElementwise implements Elementwise {
     @Override
     public void scale(Storage in, Storage out, float alpha, int n) {
         FloatBuffer X = f(in), Y = f(out);
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) Y.put(i, alpha * X.get(i));
         });
     }
@@ -334,7 +344,7 @@ final class CpuElementwise implements Elementwise {
     public void axpy(float alpha, Storage x, Storage y, int n) {
         if (y == null) return;
         FloatBuffer X = f(x), Y = f(y);
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             float[] a = new float[BLOCK], c = new float[BLOCK];
             for (int b = s; b < e; b += BLOCK) {
                 int len = Math.min(BLOCK, e - b);
@@ -356,7 +366,7 @@ final class CpuElementwise implements Elementwise {
     public void dropout(Storage in, Storage out, int n, float p, long seed) {
         FloatBuffer X = f(in), Y = f(out);
         float keepScale = 1f / (1f - p);
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) Y.put(i, CounterRng.uniform(seed, i) >= p ? X.get(i) * keepScale : 0f);
         });
     }
@@ -366,7 +376,7 @@ final class CpuElementwise implements Elementwise {
         if (gradIn == null) return;
         FloatBuffer G = f(gradOut), GI = f(gradIn);
         float keepScale = 1f / (1f - p);
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) if (CounterRng.uniform(seed, i) >= p) GI.put(i, GI.get(i) + G.get(i) * keepScale);
         });
     }
@@ -375,7 +385,7 @@ final class CpuElementwise implements Elementwise {
     public void dropPath(Storage in, Storage out, int rows, int rowLen, float p, long seed) {
         FloatBuffer X = f(in), Y = f(out);
         float keepScale = 1f / (1f - p);
-        Parallel.forRange(rows, 1, (s, e) -> {
+        parallel.forRange(rows, 1, (s, e) -> {
             for (int r = s; r < e; r++) {
                 float k = CounterRng.uniform(seed, r) >= p ? keepScale : 0f;
                 for (int i = r * rowLen, end = i + rowLen; i < end; i++) Y.put(i, X.get(i) * k);
@@ -388,7 +398,7 @@ final class CpuElementwise implements Elementwise {
         if (gradIn == null) return;
         FloatBuffer G = f(gradOut), GI = f(gradIn);
         float keepScale = 1f / (1f - p);
-        Parallel.forRange(rows, 1, (s, e) -> {
+        parallel.forRange(rows, 1, (s, e) -> {
             for (int r = s; r < e; r++) {
                 if (CounterRng.uniform(seed, r) < p) continue;
                 for (int i = r * rowLen, end = i + rowLen; i < end; i++) GI.put(i, GI.get(i) + G.get(i) * keepScale);
@@ -400,7 +410,7 @@ final class CpuElementwise implements Elementwise {
     public void castToBf16(Storage in, Storage out, int n) {
         FloatBuffer X = f(in);
         ShortBuffer Y = ((CpuStorage) out).shorts();
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) Y.put(i, toBf16(X.get(i)));
         });
     }
@@ -409,7 +419,7 @@ final class CpuElementwise implements Elementwise {
     public void castToF32(Storage in, Storage out, int n) {
         ShortBuffer X = ((CpuStorage) in).shorts();
         FloatBuffer Y = f(out);
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) Y.put(i, Float.intBitsToFloat((X.get(i) & 0xFFFF) << 16));
         });
     }
@@ -426,7 +436,7 @@ final class CpuElementwise implements Elementwise {
     public void randomUniform(Storage out, int n, long seed, float low, float high) {
         FloatBuffer Y = f(out);
         float span = high - low;
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) Y.put(i, low + span * CounterRng.uniform(seed, i));
         });
     }
@@ -434,7 +444,7 @@ final class CpuElementwise implements Elementwise {
     @Override
     public void randomNormal(Storage out, int n, long seed, float mean, float std, float low, float high) {
         FloatBuffer Y = f(out);
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) {
                 long counter = i;
                 float v = (float) (mean + std * CounterRng.normal(seed, counter));

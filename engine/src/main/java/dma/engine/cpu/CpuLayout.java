@@ -10,6 +10,13 @@ import static dma.engine.cpu.CpuBackend.f;
 final class CpuLayout implements Layout {
     private static final int GRAIN = 1 << 14;
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+
+    CpuLayout(Parallel parallel) {
+        this.parallel = parallel;
+    }
+
     @Override
     public void permute(Storage in, int[] shape, int[] perm, Storage out, boolean accumulate) {
         if (out == null) return;
@@ -28,7 +35,7 @@ final class CpuLayout implements Layout {
         int cols = r == 0 ? 1 : outShape[r - 1], rows = 1;
         for (int i = 0; i < r - 1; i++) rows *= outShape[i];
         int lastStride = r == 0 ? 0 : strideOfOut[r - 1];
-        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+        parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
             int[] coord = new int[Math.max(r - 1, 0)];
             float[] a = lastStride == 1 && accumulate ? new float[cols] : null, c = a == null ? null : new float[cols];
             CpuElementwise.unravel(s, outShape, r - 1, coord);
@@ -54,7 +61,7 @@ final class CpuLayout implements Layout {
                            int blockLen, int blocks, boolean accumulate) {
         if (dst == null) return;
         FloatBuffer S = f(src), D = f(dst);
-        Parallel.forRange(blocks, Math.max(1, GRAIN / Math.max(blockLen, 1)), (s, e) -> {
+        parallel.forRange(blocks, Math.max(1, GRAIN / Math.max(blockLen, 1)), (s, e) -> {
             float[] a = accumulate ? new float[CpuElementwise.BLOCK] : null, c = accumulate ? new float[CpuElementwise.BLOCK] : null;
             for (int b = s; b < e; b++) {
                 int so = srcOff + b * srcStride, d0 = dstOff + b * dstStride;
@@ -79,7 +86,7 @@ final class CpuLayout implements Layout {
         int plane = h * w, spatial = oh * ow, width = n * spatial;
         // Per (channel, image): the input plane is read once into an array, each of its kh·kw rows of cols is built
         // in an array and written with one bulk copy. Element-wise buffer access made this half a ResNet step.
-        Parallel.forRange(c * n, 1, (s, e) -> {
+        parallel.forRange(c * n, 1, (s, e) -> {
             float[] x = new float[plane], row = new float[spatial];
             for (int task = s; task < e; task++) {
                 int ci = task / n, img = task % n;
@@ -117,7 +124,7 @@ final class CpuLayout implements Layout {
         FloatBuffer C = f(gradCols), GI = f(gradIn);
         int plane = h * w, spatial = oh * ow, width = n * spatial;
         // parallel over (image, channel) planes: each plane receives only its own kh·kw rows, in a fixed order
-        Parallel.forRange(n * c, 1, (s, e) -> {
+        parallel.forRange(n * c, 1, (s, e) -> {
             float[] g = new float[plane], row = new float[spatial];
             for (int p = s; p < e; p++) {
                 int img = p / c, ci = p % c;

@@ -11,11 +11,18 @@ import static dma.engine.cpu.CpuBackend.f;
 final class CpuLosses implements Losses {
     private static final int GRAIN = 1 << 14;
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+
+    CpuLosses(Parallel parallel) {
+        this.parallel = parallel;
+    }
+
     @Override
     public void crossEntropy(Storage logits, Storage targets, float smoothing, Storage loss, Storage probs, int rows, int classes) {
         FloatBuffer X = f(logits), T = f(targets), L = f(loss), P = f(probs);
         double uniform = (double) smoothing / classes, keep = 1.0 - smoothing;
-        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(classes, 1)), (s, e) -> {
+        parallel.forRange(rows, Math.max(1, GRAIN / Math.max(classes, 1)), (s, e) -> {
             for (int r = s; r < e; r++) {
                 int off = r * classes;
                 float max = Float.NEGATIVE_INFINITY;
@@ -42,7 +49,7 @@ final class CpuLosses implements Losses {
         float g = f(gradLoss).get(0) * scale;
         float uniform = smoothing / classes, keep = 1f - smoothing;
         int n = rows * classes;
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) G.put(i, G.get(i) + g * (P.get(i) - (T.get(i) * keep + uniform)));
         });
     }
@@ -50,9 +57,9 @@ final class CpuLosses implements Losses {
     @Override
     public void l1(Storage a, Storage b, Storage loss, int n) {
         FloatBuffer A = f(a), B = f(b);
-        int chunks = Parallel.chunks(n, GRAIN);
+        int chunks = parallel.chunks(n, GRAIN);
         double[] partial = new double[chunks];
-        Parallel.forChunks(n, GRAIN, (c, s, e) -> {
+        parallel.forChunks(n, GRAIN, (c, s, e) -> {
             double acc = 0;
             for (int i = s; i < e; i++) acc += Math.abs(A.get(i) - B.get(i));
             partial[c] = acc;
@@ -68,7 +75,7 @@ final class CpuLosses implements Losses {
         if (gradA == null && gradB == null) return;
         FloatBuffer A = f(a), B = f(b), GA = f(gradA), GB = f(gradB);
         float g = f(gradLoss).get(0) / n;
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) {
                 // sign(0) = 0, as torch: no gradient where the inputs are equal
                 float d = g * Math.signum(A.get(i) - B.get(i));

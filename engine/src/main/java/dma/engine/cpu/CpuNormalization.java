@@ -16,6 +16,13 @@ import static dma.engine.cpu.CpuBackend.f;
 final class CpuNormalization implements Normalization {
     private static final int GRAIN = 1 << 14;
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+
+    CpuNormalization(Parallel parallel) {
+        this.parallel = parallel;
+    }
+
     /** 1/√(var + eps) in double, rounded once: the one definition of rstd used by every kernel here. */
     static float rstd(double var, float eps) {
         return (float) (1.0 / Math.sqrt(var + eps));
@@ -30,7 +37,7 @@ final class CpuNormalization implements Normalization {
         float[] w = new float[cols], b = new float[cols];
         f(weight).get(0, w, 0, cols);
         f(bias).get(0, b, 0, cols);
-        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+        parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
             float[] x = new float[cols]; // one row staged: a bulk copy in, plain arrays for the arithmetic, a bulk copy out
             for (int r = s; r < e; r++) {
                 int off = r * cols;
@@ -66,9 +73,9 @@ final class CpuNormalization implements Normalization {
         float[] w = new float[cols];
         f(weight).get(0, w, 0, cols);
         boolean params = GW != null || GB != null;
-        int chunks = Parallel.chunks(rows, Math.max(1, GRAIN / Math.max(cols, 1)));
+        int chunks = parallel.chunks(rows, Math.max(1, GRAIN / Math.max(cols, 1)));
         double[][] pw = params ? new double[chunks][cols] : null, pb = params ? new double[chunks][cols] : null;
-        Parallel.forRange(chunks, 1, (cs, ce) -> {
+        parallel.forRange(chunks, 1, (cs, ce) -> {
             float[] xhat = new float[cols], g = new float[cols], d = new float[cols], gi = new float[cols];
             for (int c = cs; c < ce; c++) {
                 int r0 = (int) ((long) rows * c / chunks), r1 = (int) ((long) rows * (c + 1) / chunks);
@@ -121,7 +128,7 @@ final class CpuNormalization implements Normalization {
     public void layerNormChannels(Storage in, Storage weight, Storage bias, Storage out, Storage mean, Storage rstd,
                                   int n, int c, int hw, float eps) {
         FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), M = f(mean), R = f(rstd);
-        Parallel.forRange(n * hw, Math.max(1, GRAIN / Math.max(c, 1)), (s, e) -> {
+        parallel.forRange(n * hw, Math.max(1, GRAIN / Math.max(c, 1)), (s, e) -> {
             int cap = Math.min(hw, e - s);
             double[] sum = new double[cap], sq = new double[cap];
             float[] row = new float[cap], m = new float[cap], rs = new float[cap];
@@ -172,9 +179,9 @@ final class CpuNormalization implements Normalization {
         FloatBuffer GI = f(gradIn), GW = f(gradWeight), GB = f(gradBias);
         boolean params = GW != null || GB != null;
         int total = n * hw, grain = Math.max(1, GRAIN / Math.max(c, 1));
-        int chunks = Parallel.chunks(total, grain);
+        int chunks = parallel.chunks(total, grain);
         double[][] pw = params ? new double[chunks][c] : null, pb = params ? new double[chunks][c] : null;
-        Parallel.forChunks(total, grain, (chunk, s, e) -> {
+        parallel.forChunks(total, grain, (chunk, s, e) -> {
             int cap = Math.min(hw, e - s);
             double[] sumD = new double[cap], sumDX = new double[cap];
             float[] g = new float[cap], x = new float[cap], m = new float[cap], rs = new float[cap], dx = new float[cap];
@@ -264,7 +271,7 @@ final class CpuNormalization implements Normalization {
         FloatBuffer RM = f(runningMean), RV = f(runningVar);
         int gc = group(c, hw), groups = (c + gc - 1) / gc;
         long count = (long) n * hw;
-        Parallel.forRange(groups, 1, (s, e) -> {
+        parallel.forRange(groups, 1, (s, e) -> {
             float[] x = new float[gc * hw], r = S != null ? new float[gc * hw] : null;
             double[] mu = new double[gc], m2 = new double[gc];
             long[] cnt = new long[gc];
@@ -317,7 +324,7 @@ final class CpuNormalization implements Normalization {
                               Storage out, int n, int c, int hw, float eps, Storage residual, boolean relu) {
         FloatBuffer X = f(in), W = f(weight), B = f(bias), Y = f(out), S = f(residual), RM = f(runningMean), RV = f(runningVar);
         int gc = group(c, hw), groups = (c + gc - 1) / gc;
-        Parallel.forRange(groups, 1, (s, e) -> {
+        parallel.forRange(groups, 1, (s, e) -> {
             float[] x = new float[gc * hw], r = S != null ? new float[gc * hw] : null, scale = new float[gc], shift = new float[gc];
             for (int grp = s; grp < e; grp++) {
                 int c0 = grp * gc, k = Math.min(gc, c - c0);
@@ -370,7 +377,7 @@ final class CpuNormalization implements Normalization {
         // the sums are needed for dx only in training mode; the residual's gradient rides along with them
         boolean sums = GW != null || GB != null || (training && GI != null);
         int gc = group(c, hw), groups = (c + gc - 1) / gc;
-        Parallel.forRange(groups, 1, (s, e) -> {
+        parallel.forRange(groups, 1, (s, e) -> {
             float[] g = new float[gc * hw], x = new float[gc * hw], t = new float[gc * hw];
             double[] sumDy = new double[gc], sumDyX = new double[gc];
             float[] a = new float[gc], b = new float[gc], kk = new float[gc], m = new float[gc];

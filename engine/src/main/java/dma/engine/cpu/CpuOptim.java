@@ -15,6 +15,13 @@ import static dma.engine.cpu.CpuBackend.f;
 final class CpuOptim implements Optim {
     private static final int GRAIN = 1 << 14;
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+
+    CpuOptim(Parallel parallel) {
+        this.parallel = parallel;
+    }
+
     @Override
     public void adamw(Storage param, Storage grad, Storage m, Storage v, int n, float lr, float beta1, float beta2,
                       float eps, float weightDecay, int step) {
@@ -25,7 +32,7 @@ final class CpuOptim implements Optim {
         double stepSize = lr / (1.0 - Math.pow(b1, step));
         double bc2Sqrt = Math.sqrt(1.0 - Math.pow(b2, step));
         int block = CpuElementwise.BLOCK;
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             float[] pb = new float[block], gb = new float[block], mb = new float[block], vb = new float[block];
             for (int b = s; b < e; b += block) {
                 int len = Math.min(block, e - b);
@@ -54,7 +61,7 @@ final class CpuOptim implements Optim {
         FloatBuffer P = f(param), G = f(grad), B = f(momentumBuf);
         boolean useMomentum = momentum != 0f;
         if (useMomentum && B == null) throw new IllegalArgumentException("sgd: momentum " + momentum + " needs a momentum buffer");
-        Parallel.forRange(n, GRAIN, (s, e) -> {
+        parallel.forRange(n, GRAIN, (s, e) -> {
             for (int i = s; i < e; i++) {
                 double p = P.get(i);
                 double d = G.get(i) + (double) weightDecay * p;

@@ -10,13 +10,20 @@ import static dma.engine.cpu.CpuBackend.f;
 final class CpuReductions implements Reductions {
     private static final int GRAIN = 1 << 14;
 
+    /** The backend's team: every parallel region of these kernels runs on it. */
+    private final Parallel parallel;
+
+    CpuReductions(Parallel parallel) {
+        this.parallel = parallel;
+    }
+
     @Override
     public void sum(Storage in, Storage out, int outer, int reduced, int inner, float alpha, boolean accumulate) {
         if (out == null) return;
         FloatBuffer X = f(in), Y = f(out);
         int outN = outer * inner;
         if (inner == 1) {
-            Parallel.forRange(outer, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
+            parallel.forRange(outer, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
                 for (int o = s; o < e; o++) {
                     double acc = 0;
                     for (int r = 0, base = o * reduced; r < reduced; r++) acc += X.get(base + r);
@@ -27,7 +34,7 @@ final class CpuReductions implements Reductions {
             return;
         }
         // walk rows of the reduced axis in memory order, keeping a double accumulator per output element
-        Parallel.forRange(outN, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
+        parallel.forRange(outN, Math.max(1, GRAIN / Math.max(reduced, 1)), (s, e) -> {
             double[] acc = new double[e - s];
             float[] row = new float[Math.min(inner, e - s)];
             int o0 = s / inner, o1 = (e - 1) / inner;
@@ -51,7 +58,7 @@ final class CpuReductions implements Reductions {
         if (gradIn == null) return;
         FloatBuffer G = f(gradOut), GI = f(gradIn);
         // rows are (o, r) pairs in memory order; o and r advance together, so no division per row
-        Parallel.forRange(outer * reduced, Math.max(1, GRAIN / Math.max(inner, 1)), (s, e) -> {
+        parallel.forRange(outer * reduced, Math.max(1, GRAIN / Math.max(inner, 1)), (s, e) -> {
             int o = s / reduced, r = s % reduced;
             for (int row = s; row < e; row++) {
                 int gBase = o * inner, base = row * inner;
@@ -68,7 +75,7 @@ final class CpuReductions implements Reductions {
     @Override
     public void softmax(Storage in, Storage out, int rows, int cols) {
         FloatBuffer X = f(in), Y = f(out);
-        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+        parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
             for (int r = s; r < e; r++) softmaxRow(X, Y, r * cols, cols);
         });
     }
@@ -91,7 +98,7 @@ final class CpuReductions implements Reductions {
     public void softmaxBackward(Storage out, Storage gradOut, Storage gradIn, int rows, int cols) {
         if (gradIn == null) return;
         FloatBuffer Y = f(out), G = f(gradOut), GI = f(gradIn);
-        Parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
+        parallel.forRange(rows, Math.max(1, GRAIN / Math.max(cols, 1)), (s, e) -> {
             for (int r = s; r < e; r++) softmaxBackwardRow(Y, G, GI, r * cols, cols);
         });
     }
@@ -106,9 +113,9 @@ final class CpuReductions implements Reductions {
     @Override
     public double sumOfSquares(Storage in, int n) {
         FloatBuffer X = f(in);
-        int chunks = Parallel.chunks(n, GRAIN);
+        int chunks = parallel.chunks(n, GRAIN);
         double[] partial = new double[chunks];
-        Parallel.forChunks(n, GRAIN, (c, s, e) -> {
+        parallel.forChunks(n, GRAIN, (c, s, e) -> {
             double acc = 0;
             for (int i = s; i < e; i++) {
                 double v = X.get(i);

@@ -6,14 +6,16 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The CPU backend's one team of threads. Work is split into static, contiguous chunks (one per thread),
- * so every reduction adds in the same order for a given thread count: same seed, same threads,
- * same bits. The calling thread runs the first chunk; nested calls run inline, so nothing
- * oversubscribes the cores. OpenBLAS runs single-threaded inside these chunks.
+ * A team of threads for one CPU backend ({@link CpuBackend#withThreads}: one team per thread count, owned by the
+ * backend that uses it). Work is split into static, contiguous chunks (one per thread), so every reduction adds in
+ * the same order for a given thread count: same seed, same threads, same bits. The calling thread runs the first
+ * chunk; nested calls run inline (on any team: a thread inside a region of one team runs another team's region
+ * inline too), so nothing oversubscribes the cores. OpenBLAS runs single-threaded inside these chunks.
  *
  * <p>A training step opens a parallel region per kernel, hundreds of them back to back, so the team's threads spin
  * for {@link #SPIN_NANOS} waiting for the next one before they park (as OpenMP runtimes do): waking a parked thread
  * took 0.1–0.6 ms here (up to 4 ms), a tenth of a 4 ms convolution. Regions from several calling threads take turns.
+ * The team's threads start with the first region that needs them and are daemons: a team lives as long as its backend.
  */
 public final class Parallel {
     /** A body over the index range [start, end). */
@@ -31,13 +33,19 @@ public final class Parallel {
     /** How long an idle thread of the team (or a caller waiting for it) spins before it parks. */
     static final long SPIN_NANOS = 100_000;
 
+    /** Whether this thread runs a chunk of a region (of any team): then regions it opens run inline. */
     private static final ThreadLocal<Boolean> INSIDE = ThreadLocal.withInitial(() -> Boolean.FALSE);
-    private static volatile int threads = defaultThreads();
-    private static Team team;
+    private final int threads;
+    private Team team;
 
-    private Parallel() {}
+    /** A team of {@code threads} threads: the caller of a region and threads − 1 more, started by the first region. */
+    public Parallel(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("threads must be ≥ 1, got " + threads);
+        this.threads = threads;
+    }
 
-    private static int defaultThreads() {
+    /** The default thread count: the environment's DMA_THREADS, else the machine's cores. */
+    public static int defaultThreads() {
         String env = System.getenv("DMA_THREADS");
         if (env != null && !env.isBlank()) {
             try {
@@ -49,27 +57,17 @@ public final class Parallel {
         return Runtime.getRuntime().availableProcessors();
     }
 
-    public static int threads() {
+    public int threads() {
         return threads;
     }
 
-    /** Sets the number of threads the CPU backend uses (default: DMA_THREADS or the machine's cores). */
-    public static synchronized void setThreads(int n) {
-        if (n < 1) throw new IllegalArgumentException("threads must be ≥ 1, got " + n);
-        if (n != threads && team != null) {
-            team.shutDown();
-            team = null;
-        }
-        threads = n;
-    }
-
-    private static synchronized Team team() {
+    private synchronized Team team() {
         if (team == null) team = new Team(threads - 1);
         return team;
     }
 
     /** Runs body over [0, n) in at most {@link #threads()} chunks of at least {@code grain} indices each. */
-    public static void forRange(int n, int grain, Range body) {
+    public void forRange(int n, int grain, Range body) {
         forChunks(n, grain, (c, s, e) -> body.run(s, e));
     }
 
@@ -77,7 +75,7 @@ public final class Parallel {
      * Like {@link #forRange}, telling each body its chunk number, so a reduction can keep one partial
      * result per chunk (array of {@link #chunks} entries) and add them in chunk order afterwards.
      */
-    public static void forChunks(int n, int grain, Chunk body) {
+    public void forChunks(int n, int grain, Chunk body) {
         int chunks = chunks(n, grain);
         if (chunks <= 1) {
             if (n > 0) body.run(0, 0, n);
@@ -87,7 +85,7 @@ public final class Parallel {
     }
 
     /** The chunk count {@link #forChunks} uses for n indices (1 when called from inside a parallel region). */
-    public static int chunks(int n, int grain) {
+    public int chunks(int n, int grain) {
         return INSIDE.get() ? 1 : Math.min(threads, Math.max(1, n / Math.max(1, grain)));
     }
 
@@ -111,7 +109,6 @@ public final class Parallel {
         private final AtomicReference<Throwable> failure = new AtomicReference<>();
         private volatile Region current = new Region(0, null, 0, 0);
         private volatile Thread caller;
-        private volatile boolean shutDown;
 
         Team(int size) {
             workers = new Worker[size];
@@ -147,11 +144,6 @@ public final class Parallel {
             }
         }
 
-        void shutDown() {
-            shutDown = true;
-            for (Worker w : workers) LockSupport.unpark(w);
-        }
-
         private final class Worker extends Thread {
             private final int chunk;
             volatile boolean parked;
@@ -168,16 +160,15 @@ public final class Parallel {
                 while (true) {
                     Region r;
                     long start = System.nanoTime();
-                    while ((r = current).generation() == seen && !shutDown) {
+                    while ((r = current).generation() == seen) {
                         if (System.nanoTime() - start < SPIN_NANOS) {
                             Thread.onSpinWait();
                             continue;
                         }
                         parked = true;
-                        if (current.generation() == seen && !shutDown) LockSupport.park(Team.this);
+                        if (current.generation() == seen) LockSupport.park(Team.this);
                         parked = false;
                     }
-                    if (shutDown) return;
                     seen = r.generation();
                     if (chunk >= r.chunks()) continue; // not in this region (the caller does not wait for it)
                     try {

@@ -1,5 +1,6 @@
 package dma.engine.ops;
 
+import dma.engine.Backend;
 import dma.engine.Tensor;
 
 import java.util.Arrays;
@@ -62,8 +63,12 @@ public final class Shapes {
 
     public static void requireSameBackend(String op, Tensor... ts) {
         for (Tensor t : ts)
-            if (t != null && t.backend() != ts[0].backend())
-                throw new IllegalArgumentException(op + ": tensors live on different backends (" + ts[0].backend().name() + ", " + t.backend().name() + ")");
+            if (t != null && t.backend() != ts[0].backend()) {
+                Backend a = ts[0].backend(), b = t.backend();
+                boolean sameName = a.name().equals(b.name()); // e.g. two CPU backends with different thread counts
+                throw new IllegalArgumentException(op + ": tensors live on different backends (" + (sameName ? a : a.name()) + ", "
+                        + (sameName ? b : b.name()) + ")");
+            }
     }
 
     public static int normalizeAxis(String op, int axis, int rank) {

@@ -18,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CpuDirectConvReuseTest {
     private final Random random = new Random(11);
+    private final CpuDirectConv conv = new CpuDirectConv(CpuBackend.get().parallel());
 
     private FloatBuffer buffer(int n, boolean nan) {
         FloatBuffer b = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.nativeOrder()).asFloatBuffer();
@@ -32,13 +33,13 @@ class CpuDirectConvReuseTest {
     }
 
     /** Output, input gradient (overwritten from NaN) and weight gradient (added to zeros) of n images. */
-    private static float[][] run(FloatBuffer x, FloatBuffer w, FloatBuffer dy, int n, Geometry g) {
+    private float[][] run(FloatBuffer x, FloatBuffer w, FloatBuffer dy, int n, Geometry g) {
         FloatBuffer y = ByteBuffer.allocateDirect(4 * n * g.o() * g.oh() * g.ow()).order(ByteOrder.nativeOrder()).asFloatBuffer();
         FloatBuffer gi = ByteBuffer.allocateDirect(4 * n * g.c() * g.h() * g.w()).order(ByteOrder.nativeOrder()).asFloatBuffer();
         FloatBuffer gw = ByteBuffer.allocateDirect(4 * g.o() * g.c() * g.kh() * g.kw()).order(ByteOrder.nativeOrder()).asFloatBuffer();
         for (int i = 0; i < gi.capacity(); i++) gi.put(i, Float.NaN);
-        CpuDirectConv.forward(x, w, y, n, g);
-        CpuDirectConv.backward(dy, x, w, gi, true, gw, n, g);
+        conv.forward(x, w, y, n, g);
+        conv.backward(dy, x, w, gi, true, gw, n, g);
         return new float[][]{read(y), read(gi), read(gw)};
     }
 
@@ -54,7 +55,7 @@ class CpuDirectConvReuseTest {
             float[][] first = run(x, w, dy, few, g);
             for (float[] r : first) for (float v : r) assertTrue(Float.isFinite(v), g + ": finite to start with");
             run(buffer(many * in, true), w, buffer(many * out, true), many, g);
-            assertTrue(CpuDirectConv.POOL.size() > 0, "the work arrays were kept");
+            assertTrue(conv.pool.size() > 0, "the work arrays were kept");
             float[][] again = run(x, w, dy, few, g);
             String[] what = {"output", "input gradient", "weight gradient"};
             for (int i = 0; i < 3; i++) assertArrayEquals(first[i], again[i], g + ": " + what[i] + " after a NaN call");

@@ -41,7 +41,7 @@ class CpuOverwriteGradTest {
             int n = shape[0], c = shape[1], hw = shape[2], size = n * c * hw;
             Storage x = random(size), w = random(c), b = random(c), res = random(size), g = random(size);
             Storage y = BE.allocate(4L * size), mean = BE.allocate(4L * c), rstd = BE.allocate(4L * c);
-            var k = new CpuNormalization();
+            var k = new CpuNormalization(BE.parallel());
             k.batchNormTrain(x, w, b, y, mean, rstd, null, null, n, c, hw, 1e-5f, 0.1f, res, true);
             Storage giAdd = filled(size, 0f), grAdd = filled(size, 0f), giNew = filled(size, Float.NaN), grNew = filled(size, Float.NaN);
             k.batchNormBackward(g, x, w, mean, rstd, giAdd, null, null, n, c, hw, true, y, grAdd, false, false);
@@ -58,7 +58,7 @@ class CpuOverwriteGradTest {
             int n = 3, c = 5, h = 7, o = 4, size = n * c * h * w;
             Storage x = random(n * c * h * w), wt = random(o * c * 9), g = random(n * o * h * w);
             Storage add = filled(size, 1f), fresh = filled(size, Float.NaN);
-            var k = new CpuConvolution();
+            var k = new CpuConvolution(BE.parallel());
             k.conv2dBackward(g, x, wt, add, false, null, n, c, h, w, o, 3, 3, 1);
             k.conv2dBackward(g, x, wt, fresh, true, null, n, c, h, w, o, 3, 3, 1);
             float[] added = read(add, size), written = read(fresh, size);

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dma.engine.Backends;
-import dma.engine.cpu.Parallel;
+import dma.engine.cpu.CpuBackend;
 import dma.engine.cuda.CudaDiagnosis;
 import dma.engine.cuda.CudaDiagnosis.Check;
 import dma.engine.cuda.CudaDiagnosis.Status;
@@ -45,7 +45,7 @@ public final class DoctorCommand implements Callable<Integer>, Subcommand {
             ObjectNode root = m.createObjectNode();
             root.putObject("java").put("version", System.getProperty("java.version")).put("vendor", System.getProperty("java.vendor"))
                     .put("vm", System.getProperty("java.vm.name")).put("home", System.getProperty("java.home"));
-            root.putObject("cpu").put("model", cpuModel()).put("threads", Runtime.getRuntime().availableProcessors()).put("engine_threads", Parallel.threads());
+            root.putObject("cpu").put("model", cpuModel()).put("threads", Runtime.getRuntime().availableProcessors()).put("engine_threads", CpuBackend.get().threads());
             ObjectNode backends = root.putObject("backends");
             backends.putObject("cpu").put("available", cpuReason == null).put("reason", cpuReason);
             backends.putObject("cuda").put("available", cudaReason == null).put("reason", cudaReason);
@@ -60,7 +60,7 @@ public final class DoctorCommand implements Callable<Integer>, Subcommand {
         row(out, "java", System.getProperty("java.version") + " (" + System.getProperty("java.vendor") + ", " + System.getProperty("java.vm.name")
                 + ") at " + System.getProperty("java.home"));
         row(out, "cpu", Runtime.getRuntime().availableProcessors() + " hardware threads (" + cpuModel() + "); the CPU backend uses "
-                + Parallel.threads() + " (DMA_THREADS)");
+                + CpuBackend.get().threads() + " (DMA_THREADS)");
         row(out, "backend cpu", cpuReason == null ? "available" : "unavailable: " + cpuReason);
         row(out, "backend cuda", cudaReason == null ? "available" : "unavailable: " + cudaReason);
         out.println("CUDA, step by step:");

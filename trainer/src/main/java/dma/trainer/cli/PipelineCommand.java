@@ -1,6 +1,6 @@
 package dma.trainer.cli;
 
-import dma.engine.cpu.Parallel;
+import dma.engine.Backends;
 import dma.trainer.config.Plan;
 import dma.trainer.launch.DmaCommand;
 import dma.trainer.launch.LaunchRecord;
@@ -96,15 +96,12 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
             System.err.printf("pipeline: module stages as local processes, %d thread(s) each, %d at a time%n", perModule, local.slots());
             modules = local;
         } else {
+            // the module stages on the backend with perModule threads; meta, assemble, finetune and e2e on threads
+            Stages moduleStages = stages.on(Backends.get(run.backend, perModule));
             modules = new Pipeline.ModuleLauncher() {
                 @Override
                 public void run(String kind, List<Integer> todo) {
-                    Parallel.setThreads(perModule);
-                    try {
-                        for (int i : todo) Attempt.run(run.runDir, kind + "-" + i, () -> stages.module(kind, i));
-                    } finally {
-                        Parallel.setThreads(threads);
-                    }
+                    for (int i : todo) Attempt.run(run.runDir, kind + "-" + i, () -> moduleStages.module(kind, i));
                 }
 
                 @Override

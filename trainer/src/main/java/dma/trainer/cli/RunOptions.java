@@ -2,7 +2,6 @@ package dma.trainer.cli;
 
 import dma.engine.Backend;
 import dma.engine.Backends;
-import dma.engine.cpu.Parallel;
 import dma.trainer.config.ConfigLoader;
 import dma.trainer.config.Plan;
 import dma.trainer.data.Split;
@@ -35,8 +34,7 @@ public final class RunOptions {
 
     /** Plan, threads, backend and data, ready to run stages. */
     Stages stages(Plan plan) {
-        Parallel.setThreads(threads(plan));
-        Backend be = Backends.get(backend);
+        Backend be = Backends.get(backend, threads(plan));
         Split data = Pipeline.data(plan);
         return new Stages(plan, runDir, be, data.train(), data.test(), resume);
     }
@@ -49,9 +47,9 @@ public final class RunOptions {
         if (!kind.equals("distdata") || module == null || !java.nio.file.Files.isRegularFile(Stages.distDataShard(runDir, module))
                 || !java.nio.file.Files.isRegularFile(Stages.testShard(runDir)))
             return stages(plan);
-        Parallel.setThreads(threads(plan));
+        Backend be = Backends.get(backend, threads(plan));
         System.err.printf("distdata-%d: reading only its shard %s%n", module, Stages.distDataShard(runDir, module));
-        return Stages.forDistDataShard(plan, runDir, Backends.get(backend), module, resume);
+        return Stages.forDistDataShard(plan, runDir, be, module, resume);
     }
 
     int threads(Plan plan) {

@@ -44,6 +44,8 @@ public final class Stages {
     private final Dataset train, test;
     private final StageRunner runner;
     private final boolean resume;
+    /** Per-channel normalization of the full training set (kept for {@link #on}). */
+    private final float[] mean, std;
     /** Size of the whole training set (which sets every stage's step count). */
     private final int trainSize;
     /** In a DistData task that read only its own part of the data: that part, else null. */
@@ -62,6 +64,8 @@ public final class Stages {
         this.train = train;
         this.test = test;
         this.resume = resume;
+        this.mean = mean;
+        this.std = std;
         this.trainSize = trainSize;
         this.shard = shard;
         this.shardIndex = shardIndex;
@@ -78,6 +82,15 @@ public final class Stages {
         DataShard mine = DataShard.read(distDataShard(runDir, i)), test = DataShard.read(testShard(runDir));
         return new Stages(plan, runDir, be, null, test.data(), resume, mine.header().mean(), mine.header().std(),
                 mine.header().trainSize(), mine, i);
+    }
+
+    /**
+     * These stages on another backend (the same plan, run directory and data): what a stage runs on {@code other},
+     * e.g. the CPU backend with a module stage's thread count. {@code this} when {@code other} is this backend.
+     */
+    public Stages on(Backend other) {
+        if (other == be) return this;
+        return new Stages(plan, runDir, other, train, test, resume, mean, std, trainSize, shard, shardIndex);
     }
 
     /** Where module i's DistData share of the training set goes: {@code <run>/data/distdata-i.shard}. */

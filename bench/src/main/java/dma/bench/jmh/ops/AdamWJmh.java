@@ -65,7 +65,6 @@ public class AdamWJmh extends OpBench {
 
     @Setup
     public void setup() {
-        useThreads();
         kernels = backend().optim();
         model = config().build(backend(), 0);
         n = Math.toIntExact(model.parameterCount());

@@ -60,7 +60,6 @@ public class AttentionJmh extends VitShape {
 
     @Setup
     public void setup() {
-        useThreads();
         kernels = backend().attention();
         int d = headWidth();
         // [batch, heads, tokens, d] is [batch·heads, tokens, d] in memory: the fused kernels read the same tensors

@@ -53,7 +53,6 @@ public class GeluJmh extends VitShape {
 
     @Setup
     public void setup() {
-        useThreads();
         kernels = backend().elementwise();
         in = random(rows(), hidden()).storage();
         out = zeros(rows(), hidden()).storage();

@@ -82,7 +82,6 @@ public class Im2colJmh extends OpBench {
 
     @Setup
     public void setup() {
-        useThreads();
         kernels = backend().layout();
         int[] g = geometry();
         channels = g[0];

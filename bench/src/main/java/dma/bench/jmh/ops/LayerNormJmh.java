@@ -44,7 +44,6 @@ public class LayerNormJmh extends VitShape {
 
     @Setup
     public void setup() {
-        useThreads();
         kernels = backend().normalization();
         int r = rows(), c = width;
         x = random(r, c).storage();

@@ -4,7 +4,6 @@ import dma.engine.Backend;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.engine.cpu.Parallel;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.State;
 
@@ -33,13 +32,12 @@ public abstract class OpBench {
     /** The op's operand shapes, as the table shows them. */
     public abstract String shape();
 
-    /** Looked up at setup, not at construction: the table builds instances to describe results. */
-    static Backend backend() {
-        return CpuBackend.get();
-    }
-
-    void useThreads() {
-        Parallel.setThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+    /**
+     * The CPU backend with this benchmark's {@link #threads}. Looked up at setup, not at construction: the table builds
+     * instances to describe results.
+     */
+    Backend backend() {
+        return CpuBackend.withThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
     }
 
     /** A standard-normal operand, freed by {@link #release()} (not by any scope). */

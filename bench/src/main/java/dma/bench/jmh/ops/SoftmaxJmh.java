@@ -48,7 +48,6 @@ public class SoftmaxJmh extends VitShape {
 
     @Setup
     public void setup() {
-        useThreads();
         kernels = backend().reductions();
         int r = softmaxRows(), c = tokens;
         in = random(r, c).storage();
