@@ -33,7 +33,7 @@ public final class EvalCommand implements Callable<Integer>, Subcommand {
     @Option(names = "--heads", description = "Attention heads, for a ViT checkpoint without our metadata.")
     Integer heads;
 
-    @Option(names = "--backend", description = "cpu or cuda (default: ${DEFAULT-VALUE}).")
+    @Option(names = dma.trainer.stage.RunArgs.BACKEND, description = "cpu or cuda (default: ${DEFAULT-VALUE}).")
     String backend = "cpu";
 
     @Option(names = "--batch", description = "Images per forward pass (default: ${DEFAULT-VALUE}).")

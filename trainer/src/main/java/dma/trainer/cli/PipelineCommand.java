@@ -1,15 +1,16 @@
 package dma.trainer.cli;
 
-import dma.engine.Backends;
 import dma.trainer.config.Plan;
 import dma.trainer.launch.DmaCommand;
 import dma.trainer.launch.LaunchRecord;
 import dma.trainer.launch.LocalLauncher;
 import dma.trainer.launch.RunStatus;
+import dma.trainer.launch.SequentialLauncher;
 import dma.trainer.launch.SlurmLauncher;
 import dma.trainer.report.Summary;
-import dma.trainer.stage.Attempt;
 import dma.trainer.stage.Pipeline;
+import dma.trainer.stage.RunArgs;
+import dma.trainer.stage.StageId;
 import dma.trainer.stage.Stages;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -22,14 +23,16 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** The whole method and its baselines on one config, ending with the summary table and plots. */
-@Command(name = "pipeline", mixinStandardHelpOptions = true,
+@Command(name = StageId.PIPELINE_COMMAND, mixinStandardHelpOptions = true,
         description = {"Run meta → incubate ×K → assemble → finetune and the configured baselines (default: E2E), then print the summary.",
                 "The K module stages run in this process one after another (--launcher sequential, the default), as parallel processes on this"
                         + " machine (local), or as a Slurm array job (slurm). Finished stages are skipped, so running it again continues a run."})
 public final class PipelineCommand implements Callable<Integer>, Subcommand {
     @Mixin RunOptions run;
 
-    @Option(names = "--launcher", paramLabel = "sequential|local|slurm",
+    static final String LAUNCHER = "--launcher", MODULE_THREADS = "--module-threads";
+
+    @Option(names = LAUNCHER, paramLabel = "sequential|local|slurm",
             description = "How the K module stages run: sequential (in this process), local (parallel processes, module-threads each),"
                     + " slurm (meta job, array job of K tasks, assembly + fine-tune job, report job). Default: the config's launcher, else sequential.")
     String launcher;
@@ -37,7 +40,7 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
     @Option(names = "--parallel", description = "The same as --launcher local.")
     boolean parallel;
 
-    @Option(names = "--module-threads", paramLabel = "N",
+    @Option(names = MODULE_THREADS, paramLabel = "N",
             description = "Threads of each module stage (default: the config's module_threads; else threads/K for local, threads for slurm and"
                     + " sequential). Weights depend on it: the same value gives the same weights under every launcher.")
     Integer moduleThreads;
@@ -45,7 +48,7 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
     @Option(names = "--no-wait", description = "slurm: submit the jobs and return; the last job writes the summary (follow with dma status).")
     boolean noWait;
 
-    @Option(names = "--report-only", description = "Only write the summary and plots of a run whose stages have all finished.")
+    @Option(names = StageId.REPORT_ONLY, description = "Only write the summary and plots of a run whose stages have all finished.")
     boolean reportOnly;
 
     @Option(names = "--partition", description = "slurm: sbatch --partition (default: the config's slurm.partition).")
@@ -89,40 +92,28 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
         LaunchRecord.update(run.runDir, how, threads, perModule, resume, Map.of());
         Pipeline.ModuleLauncher modules;
         if (how.equals("local")) {
-            List<String> opts = new ArrayList<>(List.of("--config", run.runDir.resolve("config.json").toString(), "--run-dir", run.runDir.toString(),
-                    "--backend", run.backend));
-            if (run.resume) opts.add("--resume");
-            LocalLauncher local = new LocalLauncher(run.runDir, DmaCommand.current(), threads, perModule, opts);
+            LocalLauncher local = new LocalLauncher(run.runDir, DmaCommand.current(), threads, perModule, runArgs(run.resume));
             System.err.printf("pipeline: module stages as local processes, %d thread(s) each, %d at a time%n", perModule, local.slots());
             modules = local;
-        } else {
-            // the module stages on the backend with perModule threads; meta, assemble, finetune and e2e on threads
-            Stages moduleStages = stages.on(Backends.get(run.backend, perModule));
-            modules = new Pipeline.ModuleLauncher() {
-                @Override
-                public void run(String kind, List<Integer> todo) {
-                    for (int i : todo) Attempt.run(run.runDir, kind + "-" + i, () -> moduleStages.module(kind, i));
-                }
-
-                @Override
-                public boolean inProcess() {
-                    return true;
-                }
-            };
-        }
+        } else modules = new SequentialLauncher(stages.on(run.backend(perModule)));
         return report(new Pipeline(plan, run.runDir, stages, modules).run());
+    }
+
+    /** The options the module stages of this run take in other processes (their threads are the launcher's to set). */
+    private RunArgs runArgs(boolean resume) {
+        return new RunArgs(run.runDir.resolve("config.json"), run.runDir, run.backend, null, resume);
     }
 
     private int slurm(Plan plan, int threads, int perModule, String resume) throws Exception {
         Pipeline.writeRunFiles(plan, run.runDir);
         var resources = SlurmLauncher.Resources.of(plan, partition, time, account, gpusPerTask, sbatchOptions);
-        SlurmLauncher slurm = new SlurmLauncher(plan, run.runDir, DmaCommand.current(), threads, perModule, run.backend, resources);
+        SlurmLauncher slurm = new SlurmLauncher(plan, run.runDir, DmaCommand.current(), threads, perModule, runArgs(true), resources);
         if (!slurm.submit(resume)) {
             System.err.println("pipeline: every stage has finished; writing the report");
             return report(Pipeline.reportOnly(plan, run.runDir));
         }
         System.out.printf("pipeline: submitted jobs %s; follow them with: %s%n", String.join(", ", slurm.jobs().values()),
-                DmaCommand.current().display(List.of("status", run.runDir.toString())));
+                DmaCommand.current().display(List.of(StatusCommand.NAME, run.runDir.toString())));
         if (noWait) return 0;
         boolean ok = slurm.await(Math.max(100, Math.round(poll * 1000)));
         if (ok) return report(Summary.read(run.runDir));
@@ -135,11 +126,11 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
 
     /** The shell line that continues this run with the same launcher and the options given on this command line. */
     private String resumeLine(String how, int threads, Integer fixedModuleThreads) {
-        List<String> a = new ArrayList<>(List.of("pipeline", "--launcher", how, "--config", run.runDir.resolve("config.json").toString(),
-                "--run-dir", run.runDir.toString(), "--threads", Integer.toString(threads)));
-        if (fixedModuleThreads != null) a.addAll(List.of("--module-threads", fixedModuleThreads.toString()));
-        if (!run.backend.equals("cpu")) a.addAll(List.of("--backend", run.backend));
-        if (!how.equals("slurm")) a.add("--resume");
+        List<String> a = new ArrayList<>(List.of(StageId.PIPELINE_COMMAND, LAUNCHER, how));
+        a.addAll(new RunArgs(run.runDir.resolve("config.json"), run.runDir, null, threads, false).argv());
+        if (fixedModuleThreads != null) a.addAll(List.of(MODULE_THREADS, fixedModuleThreads.toString()));
+        if (!run.backend.equals("cpu")) a.addAll(List.of(RunArgs.BACKEND, run.backend));
+        if (!how.equals("slurm")) a.add(RunArgs.RESUME);
         if (partition != null) a.add("--partition=" + partition);
         if (time != null) a.add("--time=" + time);
         if (account != null) a.add("--account=" + account);

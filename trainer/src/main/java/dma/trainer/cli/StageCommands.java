@@ -2,41 +2,24 @@ package dma.trainer.cli;
 
 import dma.trainer.config.Plan;
 import dma.trainer.report.Summary;
-import dma.trainer.stage.Attempt;
-import dma.trainer.stage.Pipeline;
+import dma.trainer.stage.ModuleMethod;
+import dma.trainer.stage.StageId;
 import dma.trainer.stage.Stages;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.Callable;
 
 /** One command per stage; each reads and writes the run directory, so they compose across processes and machines. */
 public final class StageCommands {
     private StageCommands() {}
 
-    /** A stage's work on the run's stages. */
-    @FunctionalInterface
-    interface StageCall {
-        Summary.StageResult run(Stages stages) throws java.io.IOException;
-    }
-
-    /**
-     * Runs one stage unless it has finished (its output and result.json exist: then it is skipped without reading the
-     * data, so a resubmitted job redoes only what is missing), recording the attempt for {@code dma status}.
-     * {@code stages} is called only when the stage has to run.
-     */
-    static void runStage(Path runDir, String name, java.util.function.Supplier<Stages> stages, StageCall call) {
-        Summary.StageResult done = Stages.finished(runDir, name);
-        if (done != null) {
-            System.err.println(name + ": finished earlier, skipped (" + runDir.resolve(name) + ")");
-            print(done);
-            return;
-        }
-        Stages s = stages.get();
-        print(Attempt.run(runDir, name, () -> call.run(s)));
+    /** Runs one stage through the one door ({@link Stages#run}) and prints its result. */
+    static void runStage(RunOptions run, StageId id, Path from) {
+        Plan plan = run.plan();
+        print(run.stages(plan).run(id, from));
     }
 
     private static void print(Summary.StageResult r) {
@@ -44,28 +27,27 @@ public final class StageCommands {
                 r.wallSeconds(), (double) r.totalFlops());
     }
 
-    @Command(name = "meta", mixinStandardHelpOptions = true, description = "Train the meta model (one block per module) end to end.")
+    @Command(name = StageId.META_COMMAND, mixinStandardHelpOptions = true, description = "Train the meta model (one block per module) end to end.")
     public static final class Meta implements Callable<Integer>, Subcommand {
         @Mixin RunOptions run;
 
         @Override
         public Integer call() throws Exception {
-            runStage(run.runDir, "meta", () -> run.stages(run.plan()), Stages::meta);
+            runStage(run, StageId.META, null);
             return 0;
         }
     }
 
-    @Command(name = "e2e", mixinStandardHelpOptions = true, description = "Train the target model end to end (the E2E baseline).")
+    @Command(name = StageId.E2E_COMMAND, mixinStandardHelpOptions = true, description = "Train the target model end to end (the E2E baseline).")
     public static final class E2e implements Callable<Integer>, Subcommand {
         @Mixin RunOptions run;
 
-        @Option(names = "--init", description = "Start from this checkpoint (e.g. the output of select-weights) instead of random weights.")
+        @Option(names = StageId.INIT_OPTION, description = "Start from this checkpoint (e.g. the output of select-weights) instead of random weights.")
         Path init;
 
         @Override
         public Integer call() throws Exception {
-            String name = init == null ? "e2e" : "e2e-init";
-            runStage(run.runDir, name, () -> run.stages(run.plan()), s -> s.e2e(name, init));
+            runStage(run, init == null ? StageId.E2E : StageId.E2E_INIT, init);
             return 0;
         }
     }
@@ -74,74 +56,67 @@ public final class StageCommands {
     abstract static class ModuleStage implements Callable<Integer> {
         @Mixin RunOptions run;
 
-        @Option(names = "--module", description = "The module to train, 0..K-1 (default: all, one after another).")
+        @Option(names = StageId.MODULE_OPTION, description = "The module to train, 0..K-1 (default: all, one after another).")
         Integer module;
 
-        abstract String kind();
+        abstract ModuleMethod method();
 
         @Override
         public Integer call() throws Exception {
             Plan plan = run.plan();
             int k = plan.partition.modules();
             if (module != null && (module < 0 || module >= k))
-                throw new IllegalArgumentException("--module " + module + ": modules are 0.." + (k - 1) + " (" + plan.partition + ")");
-            Stages[] stages = new Stages[1]; // read the data once, and only if some module has to run
-            for (int i = 0; i < k; i++) {
-                if (module != null && module != i) continue;
-                int m = i;
-                runStage(run.runDir, kind() + "-" + i, () -> stages[0] != null ? stages[0] : (stages[0] = run.stagesFor(plan, kind(), module)),
-                        s -> s.module(kind(), m));
-            }
+                throw new IllegalArgumentException(StageId.MODULE_OPTION + " " + module + ": modules are 0.." + (k - 1) + " (" + plan.partition + ")");
+            Stages stages = run.stages(plan); // reads the data once, and only if some module has to run
+            for (int i = 0; i < k; i++) if (module == null || module == i) print(stages.run(StageId.module(method(), i)));
             return 0;
         }
     }
 
-    @Command(name = "incubate", mixinStandardHelpOptions = true, description = "Incubate module i inside the frozen meta model (task loss).")
+    @Command(name = StageId.INCUBATE, mixinStandardHelpOptions = true, description = "Incubate module i inside the frozen meta model (task loss).")
     public static final class Incubate extends ModuleStage implements Subcommand {
-        String kind() { return "incubate"; }
+        ModuleMethod method() { return ModuleMethod.INCUBATE; }
     }
 
-    @Command(name = "imitate", mixinStandardHelpOptions = true, description = "Module Imitation baseline: train module i to match the meta block's features (L1).")
+    @Command(name = StageId.IMITATE, mixinStandardHelpOptions = true, description = "Module Imitation baseline: train module i to match the meta block's features (L1).")
     public static final class Imitate extends ModuleStage implements Subcommand {
-        String kind() { return "imitate"; }
+        ModuleMethod method() { return ModuleMethod.IMITATE; }
     }
 
-    @Command(name = "distdata", mixinStandardHelpOptions = true, description = "DistData baseline: incubate module i on its own 1/K share of the data.")
+    @Command(name = StageId.DISTDATA, mixinStandardHelpOptions = true, description = "DistData baseline: incubate module i on its own 1/K share of the data.")
     public static final class DistData extends ModuleStage implements Subcommand {
-        String kind() { return "distdata"; }
+        ModuleMethod method() { return ModuleMethod.DISTDATA; }
     }
 
-    @Command(name = "assemble", mixinStandardHelpOptions = true, description = "Assemble the K module checkpoints into the target model.")
+    @Command(name = StageId.ASSEMBLE_COMMAND, mixinStandardHelpOptions = true, description = "Assemble the K module checkpoints into the target model.")
     public static final class Assemble implements Callable<Integer>, Subcommand {
         @Mixin RunOptions run;
 
-        @Option(names = "--method", description = "Which modules: incubate, imitate or distdata (default: ${DEFAULT-VALUE}).")
-        String method = "incubate";
+        @Option(names = StageId.METHOD_OPTION, description = "Which modules: incubate, imitate or distdata (default: ${DEFAULT-VALUE}).")
+        String method = StageId.INCUBATE;
 
         @Override
         public Integer call() throws Exception {
-            checkMethod(method);
-            runStage(run.runDir, Pipeline.assembleStage(method), () -> run.stages(run.plan()), s -> s.assemble(method));
+            runStage(run, StageId.assemble(method(method)), null);
             return 0;
         }
     }
 
-    @Command(name = "finetune", mixinStandardHelpOptions = true, description = "Fine-tune the assembled model end to end.")
+    @Command(name = StageId.FINETUNE_COMMAND, mixinStandardHelpOptions = true, description = "Fine-tune the assembled model end to end.")
     public static final class Finetune implements Callable<Integer>, Subcommand {
         @Mixin RunOptions run;
 
-        @Option(names = "--method", description = "Which assembly: incubate, imitate or distdata (default: ${DEFAULT-VALUE}).")
-        String method = "incubate";
+        @Option(names = StageId.METHOD_OPTION, description = "Which assembly: incubate, imitate or distdata (default: ${DEFAULT-VALUE}).")
+        String method = StageId.INCUBATE;
 
         @Override
         public Integer call() throws Exception {
-            checkMethod(method);
-            runStage(run.runDir, Pipeline.finetuneStage(method), () -> run.stages(run.plan()), s -> s.finetune(method));
+            runStage(run, StageId.finetune(method(method)), null);
             return 0;
         }
     }
 
-    @Command(name = "select-weights", mixinStandardHelpOptions = true,
+    @Command(name = StageId.SELECT_WEIGHTS_COMMAND, mixinStandardHelpOptions = true,
             description = {"Initialize the target model from a larger trained one of the same family (weight selection): "
                     + "ViT, CifarResNet or ConvNeXt (e.g. ConvNeXt-F from ConvNeXt-T).",
                     "Stops before writing anything at the first student tensor it cannot map, naming it."})
@@ -155,14 +130,15 @@ public final class StageCommands {
         public Integer call() throws Exception {
             Plan plan = run.plan();
             Path t = teacher != null ? teacher : plan.teacher != null ? Path.of(plan.teacher) : null;
-            if (t == null) throw new IllegalArgumentException("select-weights needs a teacher: --teacher C or the config's 'teacher' field");
-            runStage(run.runDir, "select-weights", () -> run.stages(plan), s -> s.selectWeights(t));
+            if (t == null) throw new IllegalArgumentException(StageId.SELECT_WEIGHTS + " needs a teacher: --teacher C or the config's 'teacher' field");
+            runStage(run, StageId.SELECT_WEIGHTS, t);
             return 0;
         }
     }
 
-    private static void checkMethod(String m) {
-        if (!List.of("incubate", "imitate", "distdata").contains(m))
-            throw new IllegalArgumentException("--method " + m + ": choose incubate, imitate or distdata");
+    private static ModuleMethod method(String word) {
+        ModuleMethod m = ModuleMethod.byCommand(word);
+        if (m == null) throw new IllegalArgumentException(StageId.METHOD_OPTION + " " + word + ": choose incubate, imitate or distdata");
+        return m;
     }
 }

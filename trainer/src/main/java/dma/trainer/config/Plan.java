@@ -6,9 +6,12 @@ import dma.models.convnext.ConvNeXtConfig;
 import dma.models.resnet.ResNetConfig;
 import dma.models.vit.ViTConfig;
 import dma.trainer.config.ConfigLoader.ConfigException;
+import dma.trainer.stage.ModuleMethod;
+import dma.trainer.stage.StageId;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -37,6 +40,10 @@ public final class Plan {
     }
     public final RunConfig.AugmentConfig augment;
     public final List<String> baselines;
+    /** The module methods the run trains: incubation, then the baselines imitate and distdata where configured. */
+    public final List<ModuleMethod> moduleMethods;
+    /** Whether the run trains the E2E baseline. */
+    public final boolean e2e;
     public final int checkpointEvery;
     public final int evalLimit;
     /** How the pipeline runs the K module stages: sequential (in process), local (child processes) or slurm (an array job). */
@@ -80,10 +87,14 @@ public final class Plan {
         if (!List.of("fp32", "bf16").contains(precision))
             throw error("precision", "'" + precision + "' is not one of fp32, bf16 (bf16: matrix products on bf16 operands, float32 accumulation)");
         augment = c.augment() != null ? c.augment() : new RunConfig.AugmentConfig(0, false, 0.0, 0.0, 0.5, 0.0);
-        baselines = c.baselines() != null ? c.baselines() : List.of("e2e");
+        baselines = c.baselines() != null ? c.baselines() : List.of(StageId.E2E_COMMAND);
         for (int i = 0; i < baselines.size(); i++)
             if (!RunConfig.BASELINES.contains(baselines.get(i)))
                 throw error("baselines[" + i + "]", "'" + baselines.get(i) + "' is not one of " + RunConfig.BASELINES);
+        List<ModuleMethod> methods = new ArrayList<>(List.of(ModuleMethod.INCUBATE));
+        for (ModuleMethod m : ModuleMethod.values()) if (m != ModuleMethod.INCUBATE && baselines.contains(m.command)) methods.add(m);
+        moduleMethods = List.copyOf(methods);
+        e2e = baselines.contains(StageId.E2E_COMMAND);
         if (c.stages() != null)
             for (String s : c.stages().keySet())
                 if (!RunConfig.STAGES.contains(s)) throw error("stages." + s, "unknown stage; stages are " + RunConfig.STAGES);
@@ -105,7 +116,18 @@ public final class Plan {
         for (String s : RunConfig.STAGES) recipe(s); // validate every recipe now, not mid-pipeline
     }
 
-    /** The resolved schedule of a stage: its own fields, else the top-level ones, else the method's defaults. */
+    /**
+     * The resolved schedule of a training stage. A baseline's modules (imitate, distdata) without a recipe of their own
+     * follow incubation's, so that the methods differ only in their loss or data.
+     */
+    public Recipe recipe(StageId id) {
+        String key = id.recipeKey();
+        if (key == null) throw new IllegalArgumentException(id + " does not train: it has no recipe");
+        if (id.isModule() && (config.stages() == null || !config.stages().containsKey(key))) key = ModuleMethod.INCUBATE.command;
+        return recipe(key);
+    }
+
+    /** The resolved schedule of a recipe key: its own fields, else the top-level ones, else the method's defaults. */
     public Recipe recipe(String stage) {
         RunConfig.StageRecipe r = config.stages() != null ? config.stages().get(stage) : null;
         if (r == null) r = new RunConfig.StageRecipe(null, null, null, null, null, null);
@@ -113,7 +135,7 @@ public final class Plan {
         double epochs = r.epochs() != null ? r.epochs() : 1.0;
         if (!(epochs > 0)) throw error(f + "epochs", "must be positive, got " + epochs);
         // fine-tuning starts from trained weights: no warm-up (DESIGN §6.4)
-        double warmup = r.warmupEpochs() != null ? r.warmupEpochs() : stage.equals("finetune") ? 0.0 : Math.min(1.0, epochs / 5);
+        double warmup = r.warmupEpochs() != null ? r.warmupEpochs() : stage.equals(StageId.FINETUNE_COMMAND) ? 0.0 : Math.min(1.0, epochs / 5);
         if (!(warmup >= 0 && warmup <= epochs)) throw error(f + "warmup_epochs", "must be in [0, epochs], got " + warmup);
         // ConvNeXt: the weight-selection recipe for ConvNeXt-F (AdamW, lr 4e-3 not scaled by batch, wd 0.05, drop path 0.1)
         boolean convnext = target instanceof ConvNeXtConfig && optimizer.equals("adamw");
@@ -122,9 +144,9 @@ public final class Plan {
         double lr = scale ? base * batchSize / 512.0 : base;
         if (!(lr > 0)) throw error(f + "base_lr", "must be positive, got " + base);
         // meta model and module incubation train without drop path in the meta parts' own training (§6.2)
-        double dropPath = r.dropPath() != null ? r.dropPath() : stage.equals("meta") ? 0.0 : 0.1;
+        double dropPath = r.dropPath() != null ? r.dropPath() : stage.equals(StageId.META_COMMAND) ? 0.0 : 0.1;
         if (!(dropPath >= 0 && dropPath < 1)) throw error(f + "drop_path", "must be in [0, 1), got " + dropPath);
-        double clip = r.clipGrad() != null ? r.clipGrad() : stage.equals("finetune") ? 1.0 : 0.0;
+        double clip = r.clipGrad() != null ? r.clipGrad() : stage.equals(StageId.FINETUNE_COMMAND) ? 1.0 : 0.0;
         double wd = r.weightDecay() != null ? r.weightDecay() : orDefault(config.weightDecay(), optimizer.equals("sgd") ? 1e-4 : 0.05);
         return new Recipe(stage, epochs, warmup, lr, dropPath, clip, wd);
     }

@@ -3,6 +3,9 @@ package dma.trainer.config;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 
+import dma.trainer.stage.ModuleMethod;
+import dma.trainer.stage.StageId;
+
 import java.util.List;
 import java.util.Map;
 
@@ -62,6 +65,10 @@ public record RunConfig(
                               @JsonProperty("options") List<String> options) {}
 
     public static final List<String> LAUNCHERS = List.of("sequential", "local", "slurm");
-    public static final List<String> STAGES = List.of("e2e", "meta", "incubate", "imitate", "distdata", "finetune", "select-weights");
-    public static final List<String> BASELINES = List.of("e2e", "imitate", "distdata");
+    /** The keys of {@code stages}: every training stage's recipe key ({@link StageId#recipeKey}). */
+    public static final List<String> STAGES = List.of(StageId.E2E.recipeKey(), StageId.META.recipeKey(), ModuleMethod.INCUBATE.command,
+            ModuleMethod.IMITATE.command, ModuleMethod.DISTDATA.command, StageId.finetune(ModuleMethod.INCUBATE).recipeKey(),
+            StageId.SELECT_WEIGHTS.recipeKey());
+    /** What {@code baselines} may name: the E2E baseline and the module methods other than incubation. */
+    public static final List<String> BASELINES = List.of(StageId.E2E_COMMAND, ModuleMethod.IMITATE.command, ModuleMethod.DISTDATA.command);
 }

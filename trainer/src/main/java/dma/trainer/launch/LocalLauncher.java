@@ -2,6 +2,8 @@ package dma.trainer.launch;
 
 import dma.trainer.stage.Attempt;
 import dma.trainer.stage.Pipeline;
+import dma.trainer.stage.RunArgs;
+import dma.trainer.stage.StageId;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,7 +17,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The K module stages as parallel processes on this machine: each runs {@code dma <kind> --module i} with
+ * The K module stages as parallel processes on this machine: each runs {@code dma incubate --module i} (or imitate, distdata) with
  * {@code moduleThreads} threads, at most {@code threads / moduleThreads} at a time, so the processes together never
  * use more threads than the run has. A failed module does not stop the others; once all have ended, the failures are
  * reported together (and {@code dma status} shows each with its log and the command that reruns it).
@@ -24,18 +26,15 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
     private final Path runDir;
     private final DmaCommand dma;
     private final int threads, moduleThreads;
-    private final List<String> stageOptions;
+    private final RunArgs args;
 
-    /**
-     * @param stageOptions options every module command gets after its {@code --module i}: config, run directory,
-     *                     backend, resume (but not threads, which this launcher sets)
-     */
-    public LocalLauncher(Path runDir, DmaCommand dma, int threads, int moduleThreads, List<String> stageOptions) {
+    /** @param args the options every module command gets: config, run directory, backend, resume (its threads are set here) */
+    public LocalLauncher(Path runDir, DmaCommand dma, int threads, int moduleThreads, RunArgs args) {
         this.runDir = runDir;
         this.dma = dma;
         this.threads = threads;
         this.moduleThreads = moduleThreads;
-        this.stageOptions = List.copyOf(stageOptions);
+        this.args = args.withThreads(moduleThreads);
     }
 
     /** Processes that run at once: as many as the thread budget allows, at least one. */
@@ -44,10 +43,10 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
     }
 
     @Override
-    public void run(String kind, List<Integer> modules) throws IOException {
-        Deque<Integer> todo = new ArrayDeque<>(modules);
-        Map<Integer, Process> running = new java.util.concurrent.ConcurrentHashMap<>();
-        Map<Integer, Path> logs = new LinkedHashMap<>();
+    public void run(List<StageId> modules) throws IOException {
+        Deque<StageId> todo = new ArrayDeque<>(modules);
+        Map<StageId, Process> running = new java.util.concurrent.ConcurrentHashMap<>();
+        Map<StageId, Path> logs = new LinkedHashMap<>();
         List<String> failures = new ArrayList<>();
         // if this process is stopped (Ctrl-C), its module processes stop with it
         Thread stopChildren = new Thread(() -> running.values().forEach(Process::destroy));
@@ -55,11 +54,11 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
         try {
             while (!todo.isEmpty() || !running.isEmpty()) {
                 while (!todo.isEmpty() && running.size() < slots()) {
-                    int i = todo.poll();
-                    running.put(i, start(kind, i, logs));
+                    StageId id = todo.poll();
+                    running.put(id, start(id, logs));
                 }
                 // wait for any one process to end
-                Integer ended = null;
+                StageId ended = null;
                 while (ended == null) {
                     for (var e : running.entrySet())
                         if (!e.getValue().isAlive()) {
@@ -70,11 +69,11 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
                 }
                 Process p = running.remove(ended);
                 int code = p.exitValue();
-                String stage = kind + "-" + ended;
+                String stage = ended.name();
                 LaunchRecord.Entry entry = LaunchRecord.read(runDir).stages().get(stage);
                 LaunchRecord.updateEntry(runDir, stage, entry.withExit(code));
                 if (code != 0) {
-                    Attempt.Record a = Attempt.read(runDir, stage);
+                    Attempt.Record a = Attempt.read(runDir, ended);
                     String why = a != null && a.error() != null ? a.error() : RunStatus.lastError(logs.get(ended));
                     failures.add(stage + " failed (exit " + code + (why != null ? ": " + why : "") + "); log " + logs.get(ended));
                     System.err.printf("%s: failed (exit %d); log %s%n", stage, code, logs.get(ended));
@@ -83,7 +82,7 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
         } catch (InterruptedException e) {
             running.values().forEach(Process::destroy);
             Thread.currentThread().interrupt();
-            throw new IOException("interrupted while waiting for the " + kind + " processes", e);
+            throw new IOException("interrupted while waiting for the module processes", e);
         } finally {
             try {
                 Runtime.getRuntime().removeShutdownHook(stopChildren);
@@ -95,9 +94,9 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
             throw new IllegalStateException(String.join("; ", failures) + ". See dma status " + runDir + " for the commands that rerun them");
     }
 
-    private Process start(String kind, int i, Map<Integer, Path> logs) throws IOException {
-        String stage = kind + "-" + i;
-        Path dir = runDir.resolve(stage);
+    private Process start(StageId id, Map<StageId, Path> logs) throws IOException {
+        String stage = id.name();
+        Path dir = id.dir(runDir);
         // the log lives in the stage directory; if that cannot be made, beside it, so the failure still has a log
         Path log;
         try {
@@ -105,13 +104,9 @@ public final class LocalLauncher implements Pipeline.ModuleLauncher {
         } catch (IOException e) {
             log = Files.createDirectories(runDir.resolve("logs")).resolve(stage + ".log");
         }
-        List<String> args = new ArrayList<>(List.of(kind, "--module", Integer.toString(i)));
-        args.addAll(stageOptions);
-        args.addAll(List.of("--threads", Integer.toString(moduleThreads)));
-        Process p = new ProcessBuilder(dma.argv(args)).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        logs.put(i, log);
-        List<String> again = new ArrayList<>(args); // run alone again, continuing from its last training checkpoint
-        if (!again.contains("--resume")) again.add("--resume");
+        Process p = new ProcessBuilder(dma.argv(id.argv(args))).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        logs.put(id, log);
+        List<String> again = id.argv(args.withResume(true)); // run alone again, continuing from its last training checkpoint
         LaunchRecord.updateEntry(runDir, stage, new LaunchRecord.Entry("local", null, p.pid(), null, log.toString(), null, dma.display(again)));
         System.err.printf("%s: running in process %d (%d threads), log %s%n", stage, p.pid(), moduleThreads, log);
         return p;

@@ -7,7 +7,8 @@ import dma.trainer.config.Plan;
 import dma.trainer.report.MetricsLog;
 import dma.trainer.report.Summary;
 import dma.trainer.stage.Attempt;
-import dma.trainer.stage.Pipeline;
+import dma.trainer.stage.RunArgs;
+import dma.trainer.stage.StageId;
 import dma.trainer.stage.Stages;
 
 import java.io.IOException;
@@ -63,18 +64,20 @@ public final class RunStatus {
         if (!Files.isRegularFile(config)) throw new IllegalArgumentException(runDir + " is not a run directory: it has no config.json");
         Plan plan = new Plan(ConfigLoader.read(config), config.toString());
         RunStatus s = new RunStatus(runDir);
-        List<String> names = new ArrayList<>(Pipeline.stageNames(plan));
-        if (s.launch != null && s.launch.stages() != null && s.launch.stages().containsKey("report")) names.add("report");
+        List<StageId> ids = new ArrayList<>(StageId.pipeline(plan));
+        if (s.launch != null && s.launch.stages() != null && s.launch.stages().containsKey(StageId.REPORT.name())) ids.add(StageId.REPORT);
         List<Row> rows = new ArrayList<>();
-        for (String n : names) rows.add(s.row(n, rows));
-        String resume = s.launch != null && s.launch.resume() != null ? s.launch.resume()
-                : s.dma.display(List.of("pipeline", "--config", config.toString(), "--run-dir", runDir.toString(), "--resume"));
+        for (StageId id : ids) rows.add(s.row(id, rows));
+        List<String> pipeline = new ArrayList<>(List.of(StageId.PIPELINE_COMMAND));
+        pipeline.addAll(new RunArgs(config, runDir, null, null, true).argv());
+        String resume = s.launch != null && s.launch.resume() != null ? s.launch.resume() : s.dma.display(pipeline);
         return new Report(runDir.toString(), s.launch != null ? s.launch.launcher() : null, rows, resume);
     }
 
-    private Row row(String stage, List<Row> before) {
+    private Row row(StageId id, List<Row> before) {
+        String stage = id.name();
         LaunchRecord.Entry e = launch != null && launch.stages() != null ? launch.stages().get(stage) : null;
-        Path dir = runDir.resolve(stage);
+        Path dir = id.dir(runDir);
         Long step = null;
         Double acc = null;
         Path metrics = dir.resolve(MetricsLog.FILE);
@@ -90,16 +93,17 @@ public final class RunStatus {
         }
         String job = e == null ? null : e.job() != null ? e.job() : e.pid() != null ? "pid " + e.pid() : null;
         String log = e != null ? e.log() : null;
-        boolean done = stage.equals("report")
-                ? Files.isRegularFile(runDir.resolve("summary.json")) && before.stream().allMatch(r -> r.state().equals("done"))
-                : Stages.finished(runDir, stage) != null;
+        boolean report = id.kind() == StageId.Kind.REPORT;
+        boolean done = report
+                ? Files.isRegularFile(runDir.resolve(Summary.JSON_FILE)) && before.stream().allMatch(r -> r.state().equals("done"))
+                : Stages.finished(runDir, id) != null;
         if (done) {
-            Summary.StageResult r = stage.equals("report") ? null : Stages.finished(runDir, stage);
+            Summary.StageResult r = report ? null : Stages.finished(runDir, id);
             return new Row(stage, "done", step, r != null && r.accuracy() != null ? r.accuracy() : acc, job, null, log, null);
         }
-        Attempt.Record a = Attempt.read(runDir, stage);
+        Attempt.Record a = report ? null : Attempt.read(runDir, id);
         String error = a != null && "failed".equals(a.state()) ? a.error() : null;
-        String resubmit = e != null && e.resubmit() != null ? e.resubmit() : dma.display(stageCommand(stage));
+        String resubmit = e != null && e.resubmit() != null ? e.resubmit() : dma.display(stageCommand(id));
         // a Slurm job: what Slurm says, while it still knows the job
         if (e != null && e.job() != null) {
             Slurm.Job j = slurmJob(e.job());
@@ -172,22 +176,10 @@ public final class RunStatus {
         return jobs.get(id);
     }
 
-    /** The command that runs one stage alone (finished stages are skipped). */
-    private List<String> stageCommand(String stage) {
-        List<String> cmd = new ArrayList<>();
-        int dash = stage.lastIndexOf('-');
-        String kind = dash > 0 ? stage.substring(0, dash) : stage;
-        if (stage.equals("report")) cmd.addAll(List.of("pipeline", "--report-only"));
-        else if (List.of("incubate", "imitate", "distdata").contains(kind)) cmd.addAll(List.of(kind, "--module", stage.substring(dash + 1)));
-        else if (stage.startsWith("assemble") || stage.startsWith("finetune")) {
-            String base = stage.startsWith("assemble") ? "assemble" : "finetune";
-            cmd.addAll(List.of(base, "--method", stage.equals(base) ? "incubate" : stage.substring(base.length() + 1)));
-        } else cmd.add(stage);
-        cmd.addAll(List.of("--config", runDir.resolve("config.json").toString(), "--run-dir", runDir.toString()));
-        if (!stage.equals("report")) cmd.add("--resume");
-        if (!stage.equals("report") && launch != null) // the launch's threads: the same threads give the same weights
-            cmd.addAll(List.of("--threads", Integer.toString(cmd.contains("--module") ? launch.moduleThreads() : launch.threads())));
-        return cmd;
+    /** The command that runs one stage alone (finished stages are skipped), with the launch's threads: the same threads give the same weights. */
+    private List<String> stageCommand(StageId id) {
+        Integer threads = launch == null ? null : id.isModule() ? launch.moduleThreads() : launch.threads();
+        return id.argv(new RunArgs(runDir.resolve("config.json"), runDir, null, threads, true));
     }
 
     /**

@@ -2,7 +2,9 @@ package dma.trainer.launch;
 
 import dma.engine.cpu.CpuBackend;
 import dma.trainer.config.Plan;
-import dma.trainer.stage.Pipeline;
+import dma.trainer.stage.ModuleMethod;
+import dma.trainer.stage.RunArgs;
+import dma.trainer.stage.StageId;
 import dma.trainer.stage.Stages;
 
 import java.io.IOException;
@@ -36,7 +38,7 @@ public final class SlurmLauncher {
     }
 
     /** One job to submit: a plain job or an array over module indices. */
-    private record Job(String name, String description, List<String> stages, List<Integer> array, int cpus, boolean trains,
+    private record Job(String name, String description, List<StageId> stages, List<Integer> array, int cpus, boolean trains,
                        List<List<String>> commands, List<String> after) {}
 
     static final String TASK = "$SLURM_ARRAY_TASK_ID";
@@ -45,18 +47,19 @@ public final class SlurmLauncher {
     private final Path runDir, workDir;
     private final DmaCommand dma;
     private final int threads, moduleThreads;
-    private final String backend;
+    private final RunArgs args;
     private final Resources resources;
     private final Map<String, String> submitted = new LinkedHashMap<>(); // job name → id
 
-    public SlurmLauncher(Plan plan, Path runDir, DmaCommand dma, int threads, int moduleThreads, String backend, Resources resources) {
+    /** @param args the options of every job's commands: config, run directory, backend, resume (the threads are set per job) */
+    public SlurmLauncher(Plan plan, Path runDir, DmaCommand dma, int threads, int moduleThreads, RunArgs args, Resources resources) {
         this.plan = plan;
         this.runDir = runDir;
         this.workDir = Path.of("").toAbsolutePath();
         this.dma = dma;
         this.threads = threads;
         this.moduleThreads = moduleThreads;
-        this.backend = backend;
+        this.args = args;
         this.resources = resources;
     }
 
@@ -75,7 +78,7 @@ public final class SlurmLauncher {
         refuseIfActive();
         Path dir = Files.createDirectories(runDir.resolve("slurm"));
         List<Job> jobs = plan();
-        if (jobs.stream().allMatch(j -> j.name().equals("report"))) return false;
+        if (jobs.stream().allMatch(j -> j.stages().equals(List.of(StageId.REPORT)))) return false;
         Map<String, LaunchRecord.Entry> entries = new LinkedHashMap<>();
         for (Job j : jobs) {
             Path script = dir.resolve(j.name() + ".sbatch");
@@ -90,11 +93,11 @@ public final class SlurmLauncher {
                     after.isEmpty() ? "" : " after " + String.join(", ", after));
             if (j.array() != null)
                 for (int i : j.array())
-                    entries.put(j.stages().get(i), new LaunchRecord.Entry("slurm", id + "_" + i, null, null, log(j, i).toString(), script.toString(),
+                    entries.put(j.stages().get(i).name(), new LaunchRecord.Entry("slurm", id + "_" + i, null, null, log(j, i).toString(), script.toString(),
                             DmaCommand.shell(List.of("sbatch", "--array=" + i, script.toString()))));
             else
-                for (String s : j.stages())
-                    entries.put(s, new LaunchRecord.Entry("slurm", id, null, null, log(j, -1).toString(), script.toString(),
+                for (StageId s : j.stages())
+                    entries.put(s.name(), new LaunchRecord.Entry("slurm", id, null, null, log(j, -1).toString(), script.toString(),
                             DmaCommand.shell(List.of("sbatch", script.toString()))));
         }
         LaunchRecord.update(runDir, "slurm", threads, moduleThreads, resumeLine, entries);
@@ -117,46 +120,39 @@ public final class SlurmLauncher {
     /** The jobs of the unfinished stages, in submission order; the report job always comes last. */
     private List<Job> plan() throws IOException {
         List<Job> jobs = new ArrayList<>();
-        List<String> config = List.of("--config", runDir.resolve("config.json").toString(), "--run-dir", runDir.toString(), "--backend", backend, "--resume");
-        if (Stages.finished(runDir, "meta") == null)
-            jobs.add(new Job("meta", "the meta model", List.of("meta"), null, threads, true, List.of(args(List.of("meta"), config, threads)), List.of()));
+        RunArgs whole = args.withThreads(threads), modules = args.withThreads(moduleThreads);
+        if (Stages.finished(runDir, StageId.META) == null)
+            jobs.add(new Job(StageId.META.name(), "the meta model", List.of(StageId.META), null, threads, true, List.of(StageId.META.argv(whole)), List.of()));
         int k = plan.partition.modules();
         List<String> finals = new ArrayList<>();
-        for (String kind : Pipeline.methods(plan)) {
-            List<String> stages = new ArrayList<>();
+        for (ModuleMethod m : plan.moduleMethods) {
+            List<StageId> stages = new ArrayList<>();
             List<Integer> todo = new ArrayList<>();
             for (int i = 0; i < k; i++) {
-                stages.add(kind + "-" + i);
-                if (Stages.finished(runDir, kind + "-" + i) == null) todo.add(i);
+                stages.add(StageId.module(m, i));
+                if (Stages.finished(runDir, StageId.module(m, i)) == null) todo.add(i);
             }
             if (!todo.isEmpty()) {
-                if (kind.equals("distdata")) writeShards();
-                jobs.add(new Job(kind, kind + " module $SLURM_ARRAY_TASK_ID of " + k + " (one array task per module)", stages, todo, moduleThreads, true,
-                        List.of(args(List.of(kind, "--module", TASK), config, moduleThreads)), List.of("meta")));
+                if (m == ModuleMethod.DISTDATA) writeShards();
+                List<String> task = new ArrayList<>(StageId.moduleCommand(m, TASK));
+                task.addAll(modules.argv());
+                jobs.add(new Job(m.command, m.command + " module " + TASK + " of " + k + " (one array task per module)", stages, todo, moduleThreads, true,
+                        List.of(task), List.of(StageId.META.name())));
             }
-            String assemble = Pipeline.assembleStage(kind), finetune = Pipeline.finetuneStage(kind);
+            StageId assemble = StageId.assemble(m), finetune = StageId.finetune(m);
             if (Stages.finished(runDir, finetune) == null || Stages.finished(runDir, assemble) == null) {
-                jobs.add(new Job(finetune, "assemble the " + kind + " modules and fine-tune the target model", List.of(assemble, finetune), null, threads, true,
-                        List.of(args(List.of("assemble", "--method", kind), config, threads), args(List.of("finetune", "--method", kind), config, threads)),
-                        List.of(kind)));
+                jobs.add(new Job(finetune.name(), "assemble the " + m.command + " modules and fine-tune the target model", List.of(assemble, finetune), null,
+                        threads, true, List.of(assemble.argv(whole), finetune.argv(whole)), List.of(m.command)));
             }
-            finals.add(finetune);
+            finals.add(finetune.name());
         }
-        if (plan.baselines.contains("e2e") && Stages.finished(runDir, "e2e") == null)
-            jobs.add(new Job("e2e", "the E2E baseline", List.of("e2e"), null, threads, true, List.of(args(List.of("e2e"), config, threads)), List.of()));
+        if (plan.e2e && Stages.finished(runDir, StageId.E2E) == null)
+            jobs.add(new Job(StageId.E2E.name(), "the E2E baseline", List.of(StageId.E2E), null, threads, true, List.of(StageId.E2E.argv(whole)), List.of()));
         List<String> after = new ArrayList<>(finals);
-        after.add("e2e");
-        jobs.add(new Job("report", "the summary and plots, once every stage has finished", List.of("report"), null, 1, false,
-                List.of(new ArrayList<>(List.of("pipeline", "--report-only", "--config", runDir.resolve("config.json").toString(), "--run-dir", runDir.toString()))),
-                after));
+        after.add(StageId.E2E.name());
+        jobs.add(new Job(StageId.REPORT.name(), "the summary and plots, once every stage has finished", List.of(StageId.REPORT), null, 1, false,
+                List.of(StageId.REPORT.argv(args)), after));
         return jobs;
-    }
-
-    private static List<String> args(List<String> command, List<String> config, int threads) {
-        List<String> a = new ArrayList<>(command);
-        a.addAll(config);
-        a.addAll(List.of("--threads", Integer.toString(threads)));
-        return a;
     }
 
     /** DistData tasks read only their own shard: write the shards (and the evaluation set) once, here. */
@@ -164,12 +160,11 @@ public final class SlurmLauncher {
         if (java.util.stream.IntStream.range(0, plan.partition.modules()).allMatch(i -> Files.exists(Stages.distDataShard(runDir, i)))
                 && Files.exists(Stages.testShard(runDir))) return;
         System.err.println("slurm: writing the DistData shards to " + runDir.resolve("data"));
-        var split = Pipeline.data(plan);
-        new Stages(plan, runDir, CpuBackend.get(), split.train(), split.test(), false).writeDistDataShards();
+        new Stages(plan, runDir, CpuBackend.get(), false).writeDistDataShards();
     }
 
     private Path log(Job j, int task) {
-        return runDir.resolve("slurm").resolve(task >= 0 ? j.name() + "-" + task + ".log" : j.name() + ".log");
+        return runDir.resolve("slurm").resolve((task >= 0 ? j.stages().get(task).name() : j.name()) + ".log");
     }
 
     private String script(Job j, Path file) {

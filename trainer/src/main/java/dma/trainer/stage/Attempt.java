@@ -42,7 +42,7 @@ public final class Attempt {
      * Runs {@code body} as an attempt at {@code stage}, recording it. An IOException comes out as an
      * UncheckedIOException naming the stage, so the command line prints one line rather than a stack trace.
      */
-    public static <T> T run(Path runDir, String stage, Body<T> body) {
+    public static <T> T run(Path runDir, StageId stage, Body<T> body) {
         Record start = new Record("running", ProcessHandle.current().pid(), host(), Instant.now().toString(), null, slurmJob(), null);
         write(runDir, stage, start);
         try {
@@ -59,13 +59,13 @@ public final class Attempt {
         }
     }
 
-    private static void fail(Path runDir, String stage, Record start, String error) {
+    private static void fail(Path runDir, StageId stage, Record start, String error) {
         write(runDir, stage, new Record("failed", start.pid(), start.host(), start.started(), Instant.now().toString(), start.slurmJob(), error));
     }
 
     /** The last attempt recorded for a stage, or null. */
-    public static Record read(Path runDir, String stage) {
-        for (Path f : new Path[]{runDir.resolve(stage).resolve(FILE), fallback(runDir, stage)}) {
+    public static Record read(Path runDir, StageId stage) {
+        for (Path f : new Path[]{stage.dir(runDir).resolve(FILE), fallback(runDir, stage)}) {
             if (!Files.isRegularFile(f)) continue;
             try {
                 return JSON.readValue(f.toFile(), Record.class);
@@ -77,17 +77,17 @@ public final class Attempt {
     }
 
     /** Where the record goes when the stage's directory cannot be written: {@code <run>/attempts/<stage>.json}. */
-    private static Path fallback(Path runDir, String stage) {
-        return runDir.resolve("attempts").resolve(stage + ".json");
+    private static Path fallback(Path runDir, StageId stage) {
+        return runDir.resolve("attempts").resolve(stage.name() + ".json");
     }
 
-    private static void write(Path runDir, String stage, Record r) {
+    private static void write(Path runDir, StageId stage, Record r) {
         try {
-            writeIn(runDir.resolve(stage), FILE, r);
+            writeIn(stage.dir(runDir), FILE, r);
             Files.deleteIfExists(fallback(runDir, stage));
         } catch (IOException | UncheckedIOException e) {
             try {
-                writeIn(runDir.resolve("attempts"), stage + ".json", r);
+                writeIn(runDir.resolve("attempts"), stage.name() + ".json", r);
             } catch (IOException | UncheckedIOException ignored) {
                 // best effort: the stage reports its own error
             }

@@ -31,10 +31,10 @@ public final class Pipeline {
     private final ModuleLauncher launcher;
     private final List<Summary.StageResult> results = new ArrayList<>();
 
-    /** Runs the K module stages of one method (incubate, imitate, distdata): in this process or as child processes. */
+    /** Runs module stages (the K modules of one method): in this process, as child processes or as cluster jobs. */
     @FunctionalInterface
     public interface ModuleLauncher {
-        void run(String kind, List<Integer> modules) throws IOException;
+        void run(List<StageId> modules) throws IOException;
 
         /** Whether the modules run in this process (then DistData needs no shard files: it has the data in memory). */
         default boolean inProcess() {
@@ -57,37 +57,6 @@ public final class Pipeline {
         return new Split(train, split.test());
     }
 
-    /**
-     * Every stage the plan runs, in pipeline order: meta, the K modules of each method, then each method's
-     * assemble and finetune, then e2e.
-     */
-    public static List<String> stageNames(Plan plan) {
-        List<String> names = new ArrayList<>(List.of("meta"));
-        for (String kind : methods(plan))
-            for (int i = 0; i < plan.partition.modules(); i++) names.add(kind + "-" + i);
-        for (String kind : methods(plan)) {
-            names.add(assembleStage(kind));
-            names.add(finetuneStage(kind));
-        }
-        if (plan.baselines.contains("e2e")) names.add("e2e");
-        return names;
-    }
-
-    /** The module methods the plan runs: incubate, then imitate and distdata if they are baselines. */
-    public static List<String> methods(Plan plan) {
-        List<String> kinds = new ArrayList<>(List.of("incubate"));
-        for (String b : List.of("imitate", "distdata")) if (plan.baselines.contains(b)) kinds.add(b);
-        return kinds;
-    }
-
-    public static String assembleStage(String kind) {
-        return kind.equals("incubate") ? "assemble" : "assemble-" + kind;
-    }
-
-    public static String finetuneStage(String kind) {
-        return kind.equals("incubate") ? "finetune" : "finetune-" + kind;
-    }
-
     /** Writes what every process of the run reads (config.json) and what the run resolved (resolved.json). */
     public static void writeRunFiles(Plan plan, Path runDir) throws IOException {
         Files.createDirectories(runDir);
@@ -108,9 +77,9 @@ public final class Pipeline {
     public static Summary reportOnly(Plan plan, Path runDir) throws IOException {
         Pipeline p = new Pipeline(plan, runDir, null, null);
         List<String> missing = new ArrayList<>();
-        for (String name : stageNames(plan)) {
-            Summary.StageResult r = Stages.finished(runDir, name);
-            if (r == null) missing.add(name);
+        for (StageId id : StageId.pipeline(plan)) {
+            Summary.StageResult r = Stages.finished(runDir, id);
+            if (r == null) missing.add(id.name());
             else p.results.add(r);
         }
         if (!missing.isEmpty())
@@ -120,28 +89,26 @@ public final class Pipeline {
 
     public Summary run() throws IOException {
         writeRunFiles(plan, runDir);
-        stage("meta", stages::meta);
-        methodModules("incubate");
-        if (plan.baselines.contains("imitate")) methodModules("imitate");
-        if (plan.baselines.contains("distdata")) methodModules("distdata");
-        for (String kind : List.of("incubate", "imitate", "distdata")) {
-            if (!kind.equals("incubate") && !plan.baselines.contains(kind)) continue;
-            String suffix = kind.equals("incubate") ? "" : "-" + kind;
-            stage("assemble" + suffix, () -> stages.assemble(kind));
-            stage("finetune" + suffix, () -> stages.finetune(kind));
+        results.add(stages.run(StageId.META));
+        for (ModuleMethod m : plan.moduleMethods) modules(m);
+        for (ModuleMethod m : plan.moduleMethods) {
+            results.add(stages.run(StageId.assemble(m)));
+            results.add(stages.run(StageId.finetune(m)));
         }
-        if (plan.baselines.contains("e2e")) stage("e2e", () -> stages.e2e("e2e", null));
+        if (plan.e2e) results.add(stages.run(StageId.E2E));
         return report();
     }
 
-    private void methodModules(String kind) throws IOException {
-        List<Integer> todo = new ArrayList<>();
-        for (int i = 0; i < plan.partition.modules(); i++) if (stages.finished(kind + "-" + i) == null) todo.add(i);
-        if (!todo.isEmpty() && kind.equals("distdata") && !launcher.inProcess()) stages.writeDistDataShards();
-        if (!todo.isEmpty()) launcher.run(kind, todo);
-        for (int i = 0; i < plan.partition.modules(); i++) {
-            Summary.StageResult r = stages.finished(kind + "-" + i);
-            if (r == null) throw new IllegalStateException(kind + "-" + i + " did not finish; see " + runDir.resolve(kind + "-" + i));
+    /** The K modules of a method: the unfinished ones through the launcher, then every module's result. */
+    private void modules(ModuleMethod method) throws IOException {
+        List<StageId> all = new ArrayList<>(), todo = new ArrayList<>();
+        for (int i = 0; i < plan.partition.modules(); i++) all.add(StageId.module(method, i));
+        for (StageId id : all) if (Stages.finished(runDir, id) == null) todo.add(id);
+        if (!todo.isEmpty() && method == ModuleMethod.DISTDATA && !launcher.inProcess()) stages.writeDistDataShards();
+        if (!todo.isEmpty()) launcher.run(todo);
+        for (StageId id : all) {
+            Summary.StageResult r = Stages.finished(runDir, id);
+            if (r == null) throw new IllegalStateException(id + " did not finish; see " + id.dir(runDir));
             results.add(r);
         }
     }
@@ -167,33 +134,22 @@ public final class Pipeline {
         return m;
     }
 
-    @FunctionalInterface
-    private interface StageBody {
-        Summary.StageResult run() throws IOException;
-    }
-
-    private void stage(String name, StageBody body) throws IOException {
-        Summary.StageResult done = stages.finished(name);
-        if (done != null) System.err.println(name + ": finished earlier, skipped (" + runDir.resolve(name) + ")");
-        results.add(done != null ? done : Attempt.run(runDir, name, body::run));
-    }
-
     /**
      * summary.json / summary.md, the plots, and the table. The meta model counts toward every method built
      * on it; its accuracy is its own, the method's is the fine-tuned target's.
      */
     private Summary report() throws IOException {
         Map<String, List<Summary.StageResult>> byMethod = new LinkedHashMap<>();
-        Summary.StageResult meta = results.stream().filter(r -> r.name().equals("meta")).findFirst().orElseThrow();
-        for (String kind : List.of("incubate", "imitate", "distdata")) {
-            String method = kind.equals("incubate") ? "assembling" : kind.equals("imitate") ? "imitation" : "distdata";
+        Summary.StageResult meta = results.stream().filter(r -> r.name().equals(StageId.META.name())).findFirst().orElseThrow();
+        for (ModuleMethod m : ModuleMethod.values()) {
             List<Summary.StageResult> list = new ArrayList<>();
-            for (Summary.StageResult r : results) if (r.method().equals(method) && !r.name().equals("meta")) list.add(r);
+            for (Summary.StageResult r : results) if (r.method().equals(m.summaryName) && !r.name().equals(meta.name())) list.add(r);
             if (list.isEmpty()) continue;
             list.add(0, meta);
-            byMethod.put(method, list);
+            byMethod.put(m.summaryName, list);
         }
-        results.stream().filter(r -> r.method().equals("e2e")).forEach(r -> byMethod.computeIfAbsent("e2e", k -> new ArrayList<>()).add(r));
+        String e2e = StageId.E2E.summaryMethod();
+        results.stream().filter(r -> r.method().equals(e2e)).forEach(r -> byMethod.computeIfAbsent(e2e, k -> new ArrayList<>()).add(r));
         List<Summary.MethodResult> methods = new ArrayList<>();
         byMethod.forEach((method, list) -> {
             long flops = 0;
@@ -244,6 +200,7 @@ public final class Pipeline {
         Plots.accuracyPerStage(metrics, plotDir.resolve("accuracy.png"));
         // accuracy against cumulative cost: each method's stages laid end to end, points at the last stage's evaluations
         Map<String, List<double[]>> byFlops = new LinkedHashMap<>(), byTime = new LinkedHashMap<>();
+        String e2eMethod = StageId.E2E.summaryMethod();
         byMethod.forEach((method, list) -> {
             double flopsBefore = 0, wallBefore = 0;
             for (int i = 0; i < list.size() - 1; i++) {
@@ -257,13 +214,8 @@ public final class Pipeline {
                     cost.add(new double[]{flopsBefore + m.flops(), 100 * m.evalAccuracy()});
                     time.add(new double[]{(wallBefore + m.wallSeconds()) / 60, 100 * m.evalAccuracy()});
                 }
-            String label = switch (method) {
-                case "assembling" -> "Model Assembling";
-                case "e2e" -> "E2E";
-                case "imitation" -> "Module Imitation";
-                case "distdata" -> "DistData";
-                default -> method;
-            };
+            String label = method.equals(e2eMethod) ? "E2E" : method;
+            for (ModuleMethod m : ModuleMethod.values()) if (m.summaryName.equals(method)) label = m.label;
             byFlops.put(label, cost);
             byTime.put(label, time);
         });

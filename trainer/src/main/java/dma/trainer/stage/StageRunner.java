@@ -198,9 +198,14 @@ public final class StageRunner {
         LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
         model.stateDict().forEach((k, v) -> tensors.put("model." + k, v));
         tensors.putAll(opt.stateDict());
-        TensorFiles.save(file, tensors, Map.of("step", Long.toString(step), "optimizer_steps", Integer.toString(opt.steps()),
-                "wall_s", Double.toString(wall), "flops_forward", Long.toString(flops.forward()),
-                "flops_input_grad", Long.toString(flops.inputGrad()), "flops_weight_grad", Long.toString(flops.weightGrad())));
+        Map<String, String> meta = new LinkedHashMap<>(); // ordered, so that a checkpoint's bytes depend only on its contents
+        meta.put("step", Long.toString(step));
+        meta.put("optimizer_steps", Integer.toString(opt.steps()));
+        meta.put("wall_s", Double.toString(wall));
+        meta.put("flops_forward", Long.toString(flops.forward()));
+        meta.put("flops_input_grad", Long.toString(flops.inputGrad()));
+        meta.put("flops_weight_grad", Long.toString(flops.weightGrad()));
+        TensorFiles.save(file, tensors, meta);
     }
 
     private Map<String, String> restore(Path file, ImageClassifier model, Optimizer opt) {

@@ -1,9 +1,9 @@
 package dma.trainer.stage;
 
 import dma.engine.Backend;
-import dma.engine.Rng;
+import dma.engine.CounterRng;
+import dma.engine.GradMode;
 import dma.engine.Tensor;
-import dma.engine.io.Safetensors;
 import dma.engine.io.TensorFiles;
 import dma.engine.ops.LossesOps;
 import dma.models.Architecture;
@@ -17,6 +17,7 @@ import dma.models.vit.ViTConfig;
 import dma.trainer.config.Plan;
 import dma.trainer.data.DataShard;
 import dma.trainer.data.Dataset;
+import dma.trainer.data.Split;
 import dma.trainer.data.Subsets;
 import dma.trainer.report.Summary;
 
@@ -29,78 +30,71 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The stages of Model Assembling and its baselines (DESIGN §6), each reading and writing files in the
- * run directory so that any of them can run alone (one process per incubation on a cluster):
- * {@code meta/model.safetensors}, {@code incubate-i/module.safetensors} (target names), {@code assemble/model.safetensors},
- * {@code finetune/model.safetensors}, {@code e2e/model.safetensors}, and {@code result.json} beside each.
+ * The stages of Model Assembling and its baselines (DESIGN §6), each reading and writing files in the run directory
+ * so that any of them can run alone (one process per incubation on a cluster). {@link #run} is the one way into a
+ * stage, for every launcher: it skips a finished stage, records the attempt for {@code dma status}, reads the data the
+ * stage needs (once per process, and only when a stage has to run), and writes the output, then {@code result.json}.
  */
 public final class Stages {
-    /** The task loss: cross-entropy with the batch's soft targets and the plan's label smoothing. */
-    private final StageRunner.Objective task;
-    private final float smoothing;
     private final Plan plan;
     private final Path runDir;
     private final Backend be;
-    private final Dataset train, test;
-    private final StageRunner runner;
     private final boolean resume;
-    /** Per-channel normalization of the full training set (kept for {@link #on}). */
-    private final float[] mean, std;
-    /** Size of the whole training set (which sets every stage's step count). */
-    private final int trainSize;
-    /** In a DistData task that read only its own part of the data: that part, else null. */
-    private final DataShard shard;
-    private final int shardIndex;
+    private final RunData data;
 
-    public Stages(Plan plan, Path runDir, Backend be, Dataset train, Dataset test, boolean resume) {
-        this(plan, runDir, be, train, test, resume, train.mean(), train.std(), train.size(), null, -1);
+    /** The stages of a run whose data is read from the plan when a stage first needs it. */
+    public Stages(Plan plan, Path runDir, Backend be, boolean resume) {
+        this(plan, runDir, be, resume, new RunData(plan, runDir));
     }
 
-    private Stages(Plan plan, Path runDir, Backend be, Dataset train, Dataset test, boolean resume, float[] mean, float[] std,
-                   int trainSize, DataShard shard, int shardIndex) {
+    private Stages(Plan plan, Path runDir, Backend be, boolean resume, RunData data) {
         this.plan = plan;
         this.runDir = runDir;
         this.be = be;
-        this.train = train;
-        this.test = test;
         this.resume = resume;
-        this.mean = mean;
-        this.std = std;
-        this.trainSize = trainSize;
-        this.shard = shard;
-        this.shardIndex = shardIndex;
-        this.runner = new StageRunner(plan, be, mean, std);
-        this.smoothing = (float) plan.labelSmoothing;
-        this.task = (model, x, y, rng) -> LossesOps.crossEntropy(model.forward(x, rng), y, smoothing);
+        this.data = data;
     }
 
-    /**
-     * The stages of a DistData task that holds only module i's share of the training set and the evaluation set,
-     * as {@link #writeDistDataShards} wrote them: it trains module i exactly as a process with all the data would.
-     */
-    public static Stages forDistDataShard(Plan plan, Path runDir, Backend be, int i, boolean resume) {
-        DataShard mine = DataShard.read(distDataShard(runDir, i)), test = DataShard.read(testShard(runDir));
-        return new Stages(plan, runDir, be, null, test.data(), resume, mine.header().mean(), mine.header().std(),
-                mine.header().trainSize(), mine, i);
-    }
-
-    /**
-     * These stages on another backend (the same plan, run directory and data): what a stage runs on {@code other},
-     * e.g. the CPU backend with a module stage's thread count. {@code this} when {@code other} is this backend.
-     */
+    /** The same run on another backend (e.g. the module stages' thread count), sharing the data already read. */
     public Stages on(Backend other) {
-        if (other == be) return this;
-        return new Stages(plan, runDir, other, train, test, resume, mean, std, trainSize, shard, shardIndex);
+        return other == be ? this : new Stages(plan, runDir, other, resume, data);
     }
 
-    /** Where module i's DistData share of the training set goes: {@code <run>/data/distdata-i.shard}. */
-    public static Path distDataShard(Path runDir, int i) {
-        return runDir.resolve("data").resolve("distdata-" + i + ".shard");
+    /** {@link #run(StageId, Path)} for the stages that take no checkpoint from outside the run. */
+    public Summary.StageResult run(StageId id) {
+        return run(id, null);
     }
 
-    /** The evaluation set for tasks that read only their shard: {@code <run>/data/test.shard}. */
-    public static Path testShard(Path runDir) {
-        return runDir.resolve("data").resolve("test.shard");
+    /**
+     * Runs a stage unless it has finished (its output and result.json exist; then it is skipped without reading the
+     * data, so a resubmitted job redoes only what is missing), recording the attempt.
+     *
+     * @param from the start checkpoint of {@code e2e-init}, the teacher of {@code select-weights}; null for the others
+     */
+    public Summary.StageResult run(StageId id, Path from) {
+        if ((id.kind() == StageId.Kind.E2E_INIT || id.kind() == StageId.Kind.SELECT_WEIGHTS) != (from != null))
+            throw new IllegalArgumentException(id + (from == null ? " needs a checkpoint to start from" : " takes no checkpoint"));
+        Summary.StageResult done = finished(runDir, id);
+        if (done != null) {
+            System.err.println(id + ": finished earlier, skipped (" + id.dir(runDir) + ")");
+            return done;
+        }
+        return Attempt.run(runDir, id, () -> switch (id.kind()) {
+            case META -> meta();
+            case MODULE -> module(id);
+            case ASSEMBLE -> assemble(id);
+            case FINETUNE -> finetune(id);
+            case E2E -> e2e(id, null);
+            case E2E_INIT -> e2e(id, from);
+            case SELECT_WEIGHTS -> selectWeights(from);
+            case REPORT -> throw new IllegalArgumentException("the report is not a training stage: run dma pipeline --report-only");
+        });
+    }
+
+    /** A finished stage's result (its output and then its result.json were written), or null if it has not finished. */
+    public static Summary.StageResult finished(Path runDir, StageId id) {
+        Path dir = id.dir(runDir);
+        return Files.isRegularFile(dir.resolve(ResultFile.NAME)) && Files.isRegularFile(id.output(runDir)) ? ResultFile.read(dir) : null;
     }
 
     /**
@@ -108,46 +102,21 @@ public final class Stages {
      * so that the K DistData jobs each read only their own share (DESIGN §8).
      */
     public void writeDistDataShards() {
-        requireTrainingSet("writing the DistData shards");
-        int k = plan.partition.modules();
-        int[][] parts = null;
-        for (int i = 0; i < k; i++) {
-            if (Files.exists(distDataShard(runDir, i))) continue;
-            if (parts == null) parts = Subsets.distData(train, k, plan.seed);
-            DataShard.of("distdata " + i + " of " + k, train.subset(parts[i]), train).write(distDataShard(runDir, i));
-        }
-        if (!Files.exists(testShard(runDir))) DataShard.of("test", test, train).write(testShard(runDir));
+        data.writeDistDataShards();
     }
 
-    private void requireTrainingSet(String what) {
-        if (train == null)
-            throw new IllegalStateException("this process read only DistData shard " + shardIndex + " (" + distDataShard(runDir, shardIndex)
-                    + "), not the training set needed for " + what);
+    /** Where module i's DistData share of the training set goes: {@code <run>/data/distdata-i.shard}. */
+    public static Path distDataShard(Path runDir, int i) {
+        return runDir.resolve("data").resolve(StageId.module(ModuleMethod.DISTDATA, i).name() + ".shard");
     }
 
-    public Path output(String stage) {
-        return output(runDir, stage);
+    /** The evaluation set for tasks that read only their shard: {@code <run>/data/test.shard}. */
+    public static Path testShard(Path runDir) {
+        return runDir.resolve("data").resolve("test.shard");
     }
 
-    /** A stage's output file: {@code <stage>/module.safetensors} for module stages, else {@code <stage>/model.safetensors}. */
-    public static Path output(Path runDir, String stage) {
-        return runDir.resolve(stage).resolve(stage.startsWith("incubate-") || stage.startsWith("imitate-") || stage.startsWith("distdata-")
-                ? "module.safetensors" : "model.safetensors");
-    }
-
-    /** A finished stage's result, or null if it has not finished. */
-    public Summary.StageResult finished(String stage) {
-        return finished(runDir, stage);
-    }
-
-    /** A finished stage's result (its output and then its result.json were written), or null if it has not finished. */
-    public static Summary.StageResult finished(Path runDir, String stage) {
-        Path dir = runDir.resolve(stage);
-        return Files.isRegularFile(dir.resolve(ResultFile.NAME)) && Files.isRegularFile(output(runDir, stage)) ? ResultFile.read(dir) : null;
-    }
-
-    private long seed(String stage) {
-        return dma.engine.CounterRng.derive(plan.seed, stage.hashCode());
+    private long seed(StageId id) {
+        return CounterRng.derive(plan.seed, id.name().hashCode());
     }
 
     private static Architecture withDropPath(Architecture a, double p) {
@@ -157,55 +126,57 @@ public final class Stages {
     }
 
     /** E2E: the target from scratch (or from {@code init}, e.g. a weight-selected checkpoint). */
-    public Summary.StageResult e2e(String name, Path init) throws IOException {
-        requireTrainingSet(name);
-        Plan.Recipe r = plan.recipe("e2e");
-        try (ImageClassifier model = withDropPath(plan.target, r.dropPath()).build(be, seed(name))) {
+    private Summary.StageResult e2e(StageId id, Path init) throws IOException {
+        Inputs in = data.all();
+        Plan.Recipe r = plan.recipe(id);
+        try (ImageClassifier model = withDropPath(plan.target, r.dropPath()).build(be, seed(id))) {
             if (init != null) loadInto(model, init);
-            return train(name, model, model.parameters(), task, train, r, runner.stepsFor(train, r.epochs()), "e2e", this::saveModel);
+            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
     /** The meta model: one block per module, trained end to end without drop path. */
-    public Summary.StageResult meta() throws IOException {
-        requireTrainingSet("meta");
-        Plan.Recipe r = plan.recipe("meta");
-        try (ImageClassifier model = withDropPath(plan.partition.meta(), r.dropPath()).build(be, seed("meta"))) {
-            return train("meta", model, model.parameters(), task, train, r, runner.stepsFor(train, r.epochs()), "assembling", this::saveModel);
+    private Summary.StageResult meta() throws IOException {
+        StageId id = StageId.META;
+        Inputs in = data.all();
+        Plan.Recipe r = plan.recipe(id);
+        try (ImageClassifier model = withDropPath(plan.partition.meta(), r.dropPath()).build(be, seed(id))) {
+            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
     /**
-     * Module i inside the frozen meta model. {@code kind}: "incubate" (task loss), "imitate" (L1 to the meta
-     * block's features) or "distdata" (task loss on the i-th class-balanced share of the data, same steps).
+     * Module i of a method inside the frozen meta model: incubate (task loss), imitate (L1 to the meta block's
+     * features) or distdata (task loss on the i-th class-balanced share of the data, same steps as the others). The meta
+     * checkpoint is read once; the meta model itself is built only for imitation, whose loss runs it.
      */
-    public Summary.StageResult module(String kind, int i) throws IOException {
+    private Summary.StageResult module(StageId id) throws IOException {
         Partition p = plan.partition;
-        Plan.Recipe r = plan.recipe(kind.equals("imitate") ? "imitate" : kind.equals("distdata") ? "distdata" : "incubate");
-        if (plan.config.stages() == null || !plan.config.stages().containsKey(r.stage())) r = plan.recipe("incubate");
-        String name = kind + "-" + i;
-        Path metaFile = requireOutput("meta");
-        Map<String, Tensor> metaState = TensorFiles.load(metaFile, be);
-        Plan.Recipe recipe = r;
-        try (ImageClassifier meta = Checkpoint.load(metaFile, be, null).model();
-             ImageClassifier hybrid = Assembly.hybrid(p, i, metaState, metaFile.toString(), be, seed(name),
-                     a -> withDropPath(a, recipe.dropPath()))) {
-            meta.train(false);
-            meta.setTrainable(false);
+        int i = id.module();
+        Plan.Recipe r = plan.recipe(id);
+        Inputs in = id.method() == ModuleMethod.DISTDATA ? data.distData(id) : data.all();
+        Path metaFile = requireOutput(StageId.META);
+        boolean imitate = id.method() == ModuleMethod.IMITATE;
+        ImageClassifier meta = imitate ? Checkpoint.load(metaFile, be, null).model() : null;
+        Map<String, Tensor> metaState = imitate ? meta.stateDict() : TensorFiles.load(metaFile, be);
+        try (ImageClassifier hybrid = Assembly.hybrid(p, i, metaState, metaFile.toString(), be, seed(id), a -> withDropPath(a, r.dropPath()))) {
             LinkedHashMap<String, Tensor> mine = new LinkedHashMap<>(hybrid.trainableParameters());
-            StageRunner.Objective objective = kind.equals("imitate") ? imitation(p, i, meta) : incubation(i);
-            Dataset data;
-            if (kind.equals("distdata") && shard != null && shardIndex == i) data = shard.data();
-            else {
-                requireTrainingSet(name);
-                data = kind.equals("distdata") ? train.subset(Subsets.distData(train, p.modules(), plan.seed)[i]) : train;
-            }
-            long steps = runner.stepsFor(trainSize, recipe.epochs()); // DistData: the same iterations on a smaller share
-            return train(name, hybrid, mine, objective, data, recipe, steps, methodOf(kind), (stage, model, steps1) ->
-                    TensorFiles.save(output(stage), Assembly.moduleState(p, i, model), Map.of("stage", stage, "module", Integer.toString(i))));
+            StageRunner.Objective objective = imitate ? imitation(p, i, meta) : incubation(i);
+            Map<String, String> metadata = new LinkedHashMap<>(); // ordered: the same module gives the same bytes
+            metadata.put("stage", id.name());
+            metadata.put("module", Integer.toString(i));
+            return train(id, hybrid, mine, objective, in, r, steps(in, r.epochs()), (stage, model, steps) ->
+                    TensorFiles.save(stage.output(runDir), Assembly.moduleState(p, i, model), metadata));
         } finally {
-            metaState.values().forEach(Tensor::close);
+            if (meta != null) meta.close();
+            else metaState.values().forEach(Tensor::close);
         }
+    }
+
+    /** The task loss: cross-entropy with the batch's soft targets and the plan's label smoothing. */
+    private StageRunner.Objective task() {
+        float smoothing = (float) plan.labelSmoothing;
+        return (model, x, y, rng) -> LossesOps.crossEntropy(model.forward(x, rng), y, smoothing);
     }
 
     /**
@@ -214,6 +185,7 @@ public final class Stages {
      * is recorded, and its backward computes input gradients only.
      */
     private StageRunner.Objective incubation(int i) {
+        float smoothing = (float) plan.labelSmoothing;
         return (hybrid, x, y, rng) -> LossesOps.crossEntropy(hybrid.forwardFrozenPrefix(x, i, rng), y, smoothing);
     }
 
@@ -222,10 +194,12 @@ public final class Stages {
      * owns the stem, so it reads the images; the last module owns the head, so it matches the meta logits.
      */
     private StageRunner.Objective imitation(Partition p, int i, ImageClassifier meta) {
+        meta.train(false);
+        meta.setTrainable(false);
         int k = p.modules(), d = p.depths()[i];
         return (hybrid, x, y, rng) -> {
             Tensor h, target;
-            try (var off = dma.engine.GradMode.disabled()) {
+            try (var off = GradMode.disabled()) {
                 h = i == 0 ? x : meta.forwardStem(x);
                 for (int j = 0; j < i; j++) h = meta.forwardBlock(j, h, null);
                 target = meta.forwardBlock(i, i == 0 ? meta.forwardStem(x) : h, null);
@@ -238,39 +212,39 @@ public final class Stages {
         };
     }
 
-    /** Assembles the K module checkpoints of a method ("incubate", "imitate", "distdata") into the target. */
-    public Summary.StageResult assemble(String kind) throws IOException {
-        String name = kind.equals("incubate") ? "assemble" : "assemble-" + kind;
+    /** Assembles the K module checkpoints of a method into the target and evaluates it. */
+    private Summary.StageResult assemble(StageId id) throws IOException {
         long t0 = System.nanoTime();
         List<Path> files = new ArrayList<>();
-        for (int i = 0; i < plan.partition.modules(); i++) files.add(requireOutput(kind + "-" + i));
+        for (int i = 0; i < plan.partition.modules(); i++) files.add(requireOutput(StageId.module(id.method(), i)));
+        Inputs in = data.all();
         try (ImageClassifier model = plan.target.build(be, 0)) {
             Assembly.assembleFiles(plan.partition, files, model, be);
-            double acc = runner.evaluate(model, test, Integer.MAX_VALUE);
-            Files.createDirectories(output(name).getParent());
-            Checkpoint.save(output(name), model, name, 0, null);
-            Summary.StageResult res = new Summary.StageResult(name, methodOf(kind), (System.nanoTime() - t0) / 1e9, 0, 0, 0, 0, acc);
-            ResultFile.write(runDir.resolve(name), res);
+            double acc = runner(in).evaluate(model, in.test(), Integer.MAX_VALUE);
+            Files.createDirectories(id.dir(runDir));
+            Checkpoint.save(id.output(runDir), model, id.name(), 0, null);
+            Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9, 0, 0, 0, 0, acc);
+            ResultFile.write(id.dir(runDir), res);
             return res;
         }
     }
 
-    /** Fine-tunes an assembled model end to end (no warm-up, clipping at 1.0, drop path). */
-    public Summary.StageResult finetune(String kind) throws IOException {
-        String from = kind.equals("incubate") ? "assemble" : "assemble-" + kind;
-        String name = kind.equals("incubate") ? "finetune" : "finetune-" + kind;
-        Plan.Recipe r = plan.recipe("finetune");
-        requireTrainingSet(name);
-        try (ImageClassifier model = withDropPath(plan.target, r.dropPath()).build(be, seed(name))) {
-            loadInto(model, requireOutput(from));
-            return train(name, model, model.parameters(), task, train, r, runner.stepsFor(train, r.epochs()), methodOf(kind), this::saveModel);
+    /** Fine-tunes a method's assembled model end to end (no warm-up, clipping at 1.0, drop path). */
+    private Summary.StageResult finetune(StageId id) throws IOException {
+        Plan.Recipe r = plan.recipe(id);
+        Inputs in = data.all();
+        try (ImageClassifier model = withDropPath(plan.target, r.dropPath()).build(be, seed(id))) {
+            loadInto(model, requireOutput(StageId.assemble(id.method())));
+            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
-    /** Weight selection (DESIGN §6.6): the target initialized from the plan's teacher checkpoint. */
-    public Summary.StageResult selectWeights(Path teacherFile) throws IOException {
+    /** Weight selection (DESIGN §6.6): the target initialized from a teacher checkpoint. */
+    private Summary.StageResult selectWeights(Path teacherFile) throws IOException {
+        StageId id = StageId.SELECT_WEIGHTS;
         long t0 = System.nanoTime();
-        try (ImageClassifier student = plan.target.build(be, seed("select-weights"));
+        Inputs in = data.all();
+        try (ImageClassifier student = plan.target.build(be, seed(id));
              ImageClassifier teacher = Checkpoint.load(teacherFile, be, null).model()) {
             LinkedHashMap<String, Tensor> selected = WeightSelection.select(teacher.stateDict(), student.stateDict());
             try {
@@ -278,11 +252,11 @@ public final class Stages {
             } finally {
                 selected.values().forEach(Tensor::close);
             }
-            Files.createDirectories(output("select-weights").getParent());
-            Checkpoint.save(output("select-weights"), student, "select-weights", 0, Map.of("teacher", teacherFile.toString()));
-            Summary.StageResult res = new Summary.StageResult("select-weights", "weight-selection", (System.nanoTime() - t0) / 1e9,
-                    0, 0, 0, 0, runner.evaluate(student, test, Integer.MAX_VALUE));
-            ResultFile.write(runDir.resolve("select-weights"), res);
+            Files.createDirectories(id.dir(runDir));
+            Checkpoint.save(id.output(runDir), student, id.name(), 0, Map.of("teacher", teacherFile.toString()));
+            Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9,
+                    0, 0, 0, 0, runner(in).evaluate(student, in.test(), Integer.MAX_VALUE));
+            ResultFile.write(id.dir(runDir), res);
             return res;
         }
     }
@@ -290,36 +264,29 @@ public final class Stages {
     /** How a stage writes its output once trained. */
     @FunctionalInterface
     private interface Output {
-        void save(String stage, ImageClassifier model, long steps);
+        void save(StageId stage, ImageClassifier model, long steps);
     }
 
-    private void saveModel(String stage, ImageClassifier model, long steps) {
-        Checkpoint.save(output(stage), model, stage, steps, null);
+    private void saveModel(StageId stage, ImageClassifier model, long steps) {
+        Checkpoint.save(stage.output(runDir), model, stage.name(), steps, null);
     }
 
     /** Trains, writes the output, then result.json (the mark of a finished stage), then drops the training checkpoint. */
-    private Summary.StageResult train(String name, ImageClassifier model, Map<String, Tensor> trainable, StageRunner.Objective objective,
-                              Dataset data, Plan.Recipe recipe, long steps, String method, Output out) throws IOException {
-        StageRunner.Result r = runner.run(new StageRunner.Spec(name, runDir.resolve(name), model, trainable, objective, data, test,
-                recipe, steps, seed(name)), resume);
-        out.save(name, model, r.steps());
-        Summary.StageResult res = new Summary.StageResult(name, method, r.wallSeconds(), r.flops().forward(), r.flops().inputGrad(),
-                r.flops().weightGrad(), r.images(), r.accuracy());
-        ResultFile.write(runDir.resolve(name), res);
-        Files.deleteIfExists(runDir.resolve(name).resolve("state.safetensors"));
+    private Summary.StageResult train(StageId id, ImageClassifier model, Map<String, Tensor> trainable, StageRunner.Objective objective,
+                                      Inputs in, Plan.Recipe recipe, long steps, Output out) throws IOException {
+        Path dir = id.dir(runDir);
+        StageRunner.Result r = runner(in).run(new StageRunner.Spec(id.name(), dir, model, trainable, objective, in.train(), in.test(),
+                recipe, steps, seed(id)), resume);
+        out.save(id, model, r.steps());
+        Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), r.wallSeconds(), r.flops().forward(),
+                r.flops().inputGrad(), r.flops().weightGrad(), r.images(), r.accuracy());
+        ResultFile.write(dir, res);
+        Files.deleteIfExists(dir.resolve("state.safetensors"));
         return res;
     }
 
-    private static String methodOf(String kind) {
-        return switch (kind) {
-            case "imitate" -> "imitation";
-            case "distdata" -> "distdata";
-            default -> "assembling";
-        };
-    }
-
-    private Path requireOutput(String stage) {
-        Path f = output(stage);
+    private Path requireOutput(StageId stage) {
+        Path f = stage.output(runDir);
         if (!Files.exists(f)) throw new IllegalStateException("stage '" + stage + "' has not finished: " + f + " is missing; run it first");
         return f;
     }
@@ -330,6 +297,81 @@ public final class Stages {
             model.load(state, file.toString(), true);
         } finally {
             state.values().forEach(Tensor::close);
+        }
+    }
+
+    /**
+     * What a stage trains and evaluates on: its training images (for DistData, its share), the whole training set's
+     * size (which sets every stage's step count) and the runner normalizing by the whole set's mean and std.
+     */
+    private record Inputs(Dataset train, Dataset test, int trainSize, float[] mean, float[] std) {}
+
+    private StageRunner runner(Inputs in) {
+        return new StageRunner(plan, be, in.mean(), in.std());
+    }
+
+    private long steps(Inputs in, double epochs) {
+        return runner(in).stepsFor(in.trainSize(), epochs);
+    }
+
+    /**
+     * The run's data, read at most once per process and only when a stage has to run: the training set (reduced to
+     * the plan's train_fraction) and the test set; or, for a DistData task in a process that has not read them, only
+     * its shard and the evaluation set, when the run directory holds them ({@link #writeDistDataShards}).
+     */
+    private static final class RunData {
+        private final Plan plan;
+        private final Path runDir;
+        private Split split;
+
+        RunData(Plan plan, Path runDir) {
+            this.plan = plan;
+            this.runDir = runDir;
+        }
+
+        synchronized Split split() {
+            if (split == null) split = Pipeline.data(plan);
+            return split;
+        }
+
+        Inputs all() {
+            Split s = split();
+            return new Inputs(s.train(), s.test(), s.train().size(), s.train().mean(), s.train().std());
+        }
+
+        /** Module i's DistData share: from the data in memory, else from its shard file, else from the data set read whole. */
+        Inputs distData(StageId id) {
+            int i = id.module();
+            Path mine = distDataShard(runDir, i), test = testShard(runDir);
+            boolean inMemory;
+            synchronized (this) {
+                inMemory = split != null;
+            }
+            if (!inMemory && Files.isRegularFile(mine) && Files.isRegularFile(test)) {
+                System.err.printf("%s: reading only its shard %s%n", id, mine);
+                DataShard shard = DataShard.read(mine);
+                DataShard.Header h = shard.header();
+                return new Inputs(shard.data(), DataShard.read(test).data(), h.trainSize(), h.mean(), h.std());
+            }
+            Split s = split();
+            Dataset share = s.train().subset(Subsets.distData(s.train(), plan.partition.modules(), plan.seed)[i]);
+            return new Inputs(share, s.test(), s.train().size(), s.train().mean(), s.train().std());
+        }
+
+        void writeDistDataShards() {
+            int k = plan.partition.modules();
+            int[][] parts = null;
+            Split s = null;
+            for (int i = 0; i < k; i++) {
+                if (Files.exists(distDataShard(runDir, i))) continue;
+                if (s == null) s = split();
+                if (parts == null) parts = Subsets.distData(s.train(), k, plan.seed);
+                DataShard.of(ModuleMethod.DISTDATA.command + " " + i + " of " + k, s.train().subset(parts[i]), s.train()).write(distDataShard(runDir, i));
+            }
+            if (!Files.exists(testShard(runDir))) {
+                if (s == null) s = split();
+                DataShard.of("test", s.test(), s.train()).write(testShard(runDir));
+            }
         }
     }
 }
