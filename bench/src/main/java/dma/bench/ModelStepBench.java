@@ -90,13 +90,13 @@ abstract class ModelStepBench implements Callable<Integer> {
 
     /** A batch of standard-normal images of the shape {@code arch} reads, outside any scope. */
     static Tensor images(Backend be, Architecture arch, int batch) {
-        int[] shape = arch instanceof ViTConfig v ? new int[]{batch, v.inChans(), v.imgSize(), v.imgSize()} : new int[]{batch, 3, 32, 32};
+        int[] shape = arch.inputShape(batch);
         return Scope.persistent(() -> Tensor.normal(be, 1, 0f, 1f, shape));
     }
 
     /** Labels 0, 1, 2, … cycling through the classes. */
     static int[] labels(Architecture arch, int batch) {
-        int classes = arch instanceof ViTConfig v ? v.numClasses() : ((ResNetConfig) arch).numClasses();
+        int classes = arch.numClasses();
         int[] labels = new int[batch];
         for (int i = 0; i < labels.length; i++) labels[i] = i % classes;
         return labels;

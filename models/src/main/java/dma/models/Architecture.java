@@ -14,8 +14,8 @@ public interface Architecture {
     /** Marks a state-dict key owned by the head. */
     int HEAD = -2;
 
-    /** "vit", "cifar_resnet" or "convnext". */
-    String family();
+    /** The family this is a shape of ({@link ModelFamily}); its {@code toString()} is its name: "vit", "cifar_resnet" or "convnext". */
+    ModelFamily<?> family();
 
     /** The number of blocks in the sequence. */
     int blocks();
@@ -52,6 +52,21 @@ public interface Architecture {
     /** The key of {@code suffix} in block {@code index} of this architecture ("blocks.3." + suffix). */
     String keyInBlock(int index, String suffix);
 
-    /** The fields written into checkpoint metadata. */
+    /**
+     * The same model with drop-path rate {@code rate} (the last block's; see each family): a stage's recipe sets it. A
+     * family without drop path (CifarResNet) returns itself.
+     */
+    Architecture withDropPath(double rate);
+
+    /** The classes the head predicts. */
+    int numClasses();
+
+    /**
+     * The shape of a batch of the images the model is meant for: [batch, in_chans, img_size, img_size]. (CifarResNet
+     * records no image size and runs on any: CIFAR's 32.)
+     */
+    int[] inputShape(int batch);
+
+    /** The fields written into checkpoint metadata ({@link ModelFamily#toMap}). */
     Map<String, Object> toMap();
 }

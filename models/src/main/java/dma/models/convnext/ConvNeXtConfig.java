@@ -4,8 +4,6 @@ import dma.engine.Backend;
 import dma.models.Architecture;
 
 import java.util.Arrays;
-import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -85,6 +83,7 @@ public record ConvNeXtConfig(int imgSize, int patchSize, int inChans, int numCla
         return new ConvNeXtConfig(imgSize, patchSize, inChans, numClasses, d, dims, dropPathRate);
     }
 
+    @Override
     public ConvNeXtConfig withDropPath(double p) {
         return new ConvNeXtConfig(imgSize, patchSize, inChans, numClasses, depths, dims, p);
     }
@@ -93,34 +92,14 @@ public record ConvNeXtConfig(int imgSize, int patchSize, int inChans, int numCla
         return new ConvNeXtConfig(imgSize, patchSize, inChans, n, depths, dims, dropPathRate);
     }
 
-    /**
-     * Named presets: timm's {@code convnext_femto} (2/2/6/2 blocks, 48/96/192/384 channels) and {@code convnext_tiny}
-     * (3/3/9/3, 96/192/384/768) at 224² with a patch-4 stem and 1000 classes, and small-image variants with a
-     * patch-2 stem: {@code _fmnist} (28², 1 channel, 10 classes: stages at 14, 7, 3, 1 pixels) and {@code _cifar}
-     * (32², 3 channels, 100 classes: 16, 8, 4, 2). A patch-4 stem would leave 7, 3, 1, 0 pixels at 28² (the last
-     * downsample has nothing to read) and 8, 4, 2, 1 at 32²; patch 1 would keep 28, 14, 7, 3 at four times the cost of
-     * patch 2 in every stage. Patch 2 gives the 8× reduction between the first and the last stage that ImageNet's
-     * 56 → 7 has and runs on two cores. Drop path 0.1 (the weight-selection recipe for ConvNeXt-F).
-     */
+    /** The preset called {@code name}: {@link ConvNeXtFamily#preset}, typed. */
     public static ConvNeXtConfig preset(String name) {
-        int[] femto = {2, 2, 6, 2}, femtoDims = {48, 96, 192, 384}, tiny = {3, 3, 9, 3}, tinyDims = {96, 192, 384, 768};
-        return switch (name.toLowerCase(Locale.ROOT)) {
-            case "convnext_femto" -> new ConvNeXtConfig(224, 4, 3, 1000, femto, femtoDims, 0.1);
-            case "convnext_tiny" -> new ConvNeXtConfig(224, 4, 3, 1000, tiny, tinyDims, 0.1);
-            case "convnext_femto_fmnist" -> new ConvNeXtConfig(28, 2, 1, 10, femto, femtoDims, 0.1);
-            case "convnext_tiny_fmnist" -> new ConvNeXtConfig(28, 2, 1, 10, tiny, tinyDims, 0.1);
-            case "convnext_femto_cifar" -> new ConvNeXtConfig(32, 2, 3, 100, femto, femtoDims, 0.1);
-            case "convnext_tiny_cifar" -> new ConvNeXtConfig(32, 2, 3, 100, tiny, tinyDims, 0.1);
-            default -> throw new IllegalArgumentException("unknown ConvNeXt preset '" + name + "'; known: " + String.join(", ", PRESETS));
-        };
+        return ConvNeXtFamily.INSTANCE.preset(name);
     }
 
-    public static final List<String> PRESETS = List.of("convnext_femto", "convnext_tiny", "convnext_femto_fmnist", "convnext_tiny_fmnist",
-            "convnext_femto_cifar", "convnext_tiny_cifar");
-
     @Override
-    public String family() {
-        return "convnext";
+    public ConvNeXtFamily family() {
+        return ConvNeXtFamily.INSTANCE;
     }
 
     @Override
@@ -209,43 +188,14 @@ public record ConvNeXtConfig(int imgSize, int patchSize, int inChans, int numCla
     }
 
     @Override
+    public int[] inputShape(int batch) {
+        return new int[]{batch, inChans, imgSize, imgSize};
+    }
+
+    /** {@link ConvNeXtFamily#toMap}. */
+    @Override
     public Map<String, Object> toMap() {
-        return Map.of("model", "convnext", "img_size", imgSize, "patch_size", patchSize, "in_chans", inChans, "num_classes", numClasses,
-                "depths", List.of(depths[0], depths[1], depths[2], depths[3]), "dims", List.of(dims[0], dims[1], dims[2], dims[3]),
-                "drop_path_rate", dropPathRate);
-    }
-
-    public static ConvNeXtConfig fromMap(Map<String, ?> m) {
-        return new ConvNeXtConfig(num(m, "img_size").intValue(), num(m, "patch_size").intValue(), num(m, "in_chans").intValue(),
-                num(m, "num_classes").intValue(), list(m, "depths"), list(m, "dims"),
-                m.containsKey("drop_path_rate") ? num(m, "drop_path_rate").doubleValue() : 0.0);
-    }
-
-    private static Number num(Map<String, ?> m, String key) {
-        Object v = m.get(key);
-        if (v instanceof Number n) return n;
-        if (v instanceof String s) {
-            try {
-                return Double.parseDouble(s);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("ConvNeXt config: field '" + key + "' must be a number, got '" + s + "'");
-            }
-        }
-        throw new IllegalArgumentException("ConvNeXt config: field '" + key + "' is " + (v == null ? "missing" : "not a number: " + v));
-    }
-
-    private static int[] list(Map<String, ?> m, String key) {
-        Object v = m.get(key);
-        if (v instanceof int[] a) return a;
-        if (!(v instanceof List<?> l) || l.size() != 4)
-            throw new IllegalArgumentException("ConvNeXt config: field '" + key + "' must list 4 numbers (one per stage), got " + v);
-        int[] out = new int[4];
-        for (int i = 0; i < 4; i++) {
-            if (!(l.get(i) instanceof Number n) || n.doubleValue() != n.intValue())
-                throw new IllegalArgumentException("ConvNeXt config: field '" + key + "' must list 4 whole numbers, got " + l);
-            out[i] = n.intValue();
-        }
-        return out;
+        return ConvNeXtFamily.INSTANCE.toMap(this);
     }
 
     @Override

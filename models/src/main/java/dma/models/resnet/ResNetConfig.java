@@ -36,8 +36,20 @@ public record ResNetConfig(int depth, int inChans, int numClasses, int baseWidth
     }
 
     @Override
-    public String family() {
-        return "cifar_resnet";
+    public ResNetFamily family() {
+        return ResNetFamily.INSTANCE;
+    }
+
+    /** No drop path: itself. */
+    @Override
+    public ResNetConfig withDropPath(double rate) {
+        return this;
+    }
+
+    /** [batch, in_chans, 32, 32]: CIFAR's images (the model records no image size and runs on any). */
+    @Override
+    public int[] inputShape(int batch) {
+        return new int[]{batch, inChans, 32, 32};
     }
 
     /** K = 3: the stage depths (equal for the standard depths; a selected student may have unequal stages). */
@@ -96,34 +108,10 @@ public record ResNetConfig(int depth, int inChans, int numClasses, int baseWidth
         return "layer" + (s + 1) + "." + j + "." + suffix;
     }
 
+    /** {@link ResNetFamily#toMap}. */
+    @Override
     public Map<String, Object> toMap() {
-        return Map.of("model", "cifar_resnet", "depth", depth, "in_chans", inChans, "num_classes", numClasses, "base_width", baseWidth,
-                "stage_blocks", java.util.List.of(stageBlocks[0], stageBlocks[1], stageBlocks[2]));
-    }
-
-    /** From checkpoint metadata: {@code stage_blocks} if present, else the standard stages of {@code depth}. */
-    public static ResNetConfig fromMap(Map<String, ?> m) {
-        int inChans = intField(m, "in_chans", 3), classes = intField(m, "num_classes", -1), base = intField(m, "base_width", 16);
-        if (classes < 0) throw new IllegalArgumentException("ResNet config: field 'num_classes' is missing");
-        Object blocks = m.get("stage_blocks");
-        if (blocks instanceof java.util.List<?> l) {
-            if (l.size() != 3) throw new IllegalArgumentException("ResNet config: field 'stage_blocks' must list 3 stages, got " + l);
-            int[] b = new int[3];
-            for (int i = 0; i < 3; i++) {
-                if (!(l.get(i) instanceof Number n)) throw new IllegalArgumentException("ResNet config: field 'stage_blocks' must hold numbers, got " + l);
-                b[i] = n.intValue();
-            }
-            return new ResNetConfig(2 * (b[0] + b[1] + b[2]) + 2, inChans, classes, base, b);
-        }
-        ResNetConfig c = cifar(intField(m, "depth", -1), inChans, classes);
-        return new ResNetConfig(c.depth(), inChans, classes, base, c.stageBlocks());
-    }
-
-    private static int intField(Map<String, ?> m, String key, int fallback) {
-        Object v = m.get(key);
-        if (v == null) return fallback;
-        if (v instanceof Number n) return n.intValue();
-        throw new IllegalArgumentException("ResNet config: field '" + key + "' must be a number, got '" + v + "'");
+        return ResNetFamily.INSTANCE.toMap(this);
     }
 
     @Override

@@ -4,14 +4,14 @@ import dma.engine.Backend;
 import dma.engine.DType;
 import dma.engine.Scope;
 import dma.engine.Tensor;
+import dma.models.ModelFamily;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * Weight selection (Xu et al., "Initializing Models with Larger Ones", ICLR 2024; DESIGN.md §6.6):
@@ -29,11 +29,11 @@ import java.util.TreeSet;
  *       with halves to even. The same rule applies to every dimension of every tensor; {@code qkv} is one
  *       tensor (not split per head); BatchNorm running statistics are selected like the weights.</li>
  *   <li>A ConvNeXt depthwise kernel {@code conv_dw.weight [C, 1, 7, 7]} has the same 1 × 7 × 7 in teacher and
- *       student, so only its channels are selected; the stem and downsample convolutions are selected in both
+ *       student, so only its channels are selected ({@link ModelFamily#selectsKernelTaps}); the stem and downsample convolutions are selected in both
  *       channel dimensions (their kernel sizes must agree, as every dimension may only shrink).</li>
  *   <li>{@code pos_embed [1, tokens, D]} keeps all tokens (the token counts must be equal) and selects
  *       channels.</li>
- *   <li>The head ({@code head.*} for ViT and ConvNeXt, where it includes {@code head.norm}; {@code fc.*} for CifarResNet) keeps the student's own
+ *   <li>The head ({@link ModelFamily#headPrefix}: {@code head.*} for ViT and ConvNeXt, where it includes {@code head.norm}; {@code fc.*} for CifarResNet) keeps the student's own
  *       initialization: its tensors are copied from the student.</li>
  * </ul>
  *
@@ -44,58 +44,6 @@ import java.util.TreeSet;
  */
 public final class WeightSelection {
     private WeightSelection() {}
-
-    /** Model families whose timm-style parameter names this class understands. */
-    public enum Family {
-        /** {@code VisionTransformer}: {@code patch_embed.*, cls_token, pos_embed, blocks.i.*, norm.*, head.*}. */
-        VIT("patch_embed.proj.weight", "head."),
-        /** {@code CifarResNet}: {@code conv1.weight, bn1.*, layer{1,2,3}.j.{conv1,bn1,conv2,bn2}.*, fc.*}. */
-        CIFAR_RESNET("layer1.0.conv1.weight", "fc."),
-        /**
-         * timm {@code ConvNeXt}: {@code stem.{0,1}.*, stages.i.downsample.{0,1}.*, stages.i.blocks.j.{conv_dw, norm, mlp.fc1,
-         * mlp.fc2, gamma}, head.{norm, fc}.*}. The head includes {@code head.norm}, which keeps its init too, as the
-         * official weight-selection code does.
-         */
-        CONVNEXT("stages.0.blocks.0.conv_dw.weight", "head.");
-
-        /** A name only this family has; its presence identifies the family. */
-        public final String marker;
-        /** Prefix of the classifier head's parameters, which keep the student's own initialization. */
-        public final String headPrefix;
-
-        Family(String marker, String headPrefix) {
-            this.marker = marker;
-            this.headPrefix = headPrefix;
-        }
-
-        /** Whether {@code name} is a parameter of this family's classifier head. */
-        public boolean isHead(String name) {
-            return name.startsWith(headPrefix);
-        }
-
-        /** The family whose marker name is among {@code names}. */
-        public static Family infer(Set<String> names) {
-            List<Family> found = new ArrayList<>();
-            for (Family f : values()) if (names.contains(f.marker)) found.add(f);
-            if (found.size() == 1) return found.get(0);
-            StringBuilder expected = new StringBuilder();
-            for (Family f : values()) {
-                if (expected.length() > 0) expected.append(" or ");
-                expected.append('\'').append(f.marker).append("' (").append(f).append(')');
-            }
-            if (found.isEmpty())
-                throw new IllegalArgumentException("cannot infer the model family from " + names.size()
-                        + " tensor names: expected " + expected + "; names begin " + preview(names));
-            throw new IllegalArgumentException("cannot infer the model family: the names contain the markers of "
-                    + found + " (expected exactly one of " + expected + ")");
-        }
-
-        private static String preview(Set<String> names) {
-            List<String> sorted = new ArrayList<>(new TreeSet<>(names));
-            if (sorted.size() <= 5) return sorted.toString();
-            return sorted.subList(0, 5) + " … (" + (sorted.size() - 5) + " more)";
-        }
-    }
 
     /**
      * The teacher indices kept along one dimension of teacher size {@code teacherSize} and student size
@@ -127,9 +75,9 @@ public final class WeightSelection {
         return out;
     }
 
-    /** {@link #select(Map, Map, Family)} with the family inferred from the student's names. */
+    /** {@link #select(Map, Map, ModelFamily)} with the family inferred from the student's names ({@link ModelFamily#ofMarker}). */
     public static LinkedHashMap<String, Tensor> select(Map<String, Tensor> teacher, Map<String, Tensor> student) {
-        return select(teacher, student, Family.infer(student.keySet()));
+        return select(teacher, student, ModelFamily.ofMarker(student.keySet()));
     }
 
     /**
@@ -138,16 +86,16 @@ public final class WeightSelection {
      * student tensor's backend, created outside any scope; the caller owns (closes) them. Neither input
      * is modified.
      */
-    public static LinkedHashMap<String, Tensor> select(Map<String, Tensor> teacher, Map<String, Tensor> student, Family family) {
+    public static LinkedHashMap<String, Tensor> select(Map<String, Tensor> teacher, Map<String, Tensor> student, ModelFamily<?> family) {
         if (family == null) throw new IllegalArgumentException("weight selection: family is null");
-        Family teacherFamily = Family.infer(teacher.keySet());
-        Family studentFamily = Family.infer(student.keySet());
+        ModelFamily<?> teacherFamily = ModelFamily.ofMarker(teacher.keySet());
+        ModelFamily<?> studentFamily = ModelFamily.ofMarker(student.keySet());
         if (teacherFamily != studentFamily)
-            throw new IllegalArgumentException("weight selection: the teacher is a " + teacherFamily + " (has '" + teacherFamily.marker
-                    + "') but the student is a " + studentFamily + " (has '" + studentFamily.marker + "'); both must be the same family");
+            throw new IllegalArgumentException("weight selection: the teacher is a " + label(teacherFamily) + " (has '" + teacherFamily.marker()
+                    + "') but the student is a " + label(studentFamily) + " (has '" + studentFamily.marker() + "'); both must be the same family");
         if (family != studentFamily)
-            throw new IllegalArgumentException("weight selection: asked for family " + family + " but teacher and student are "
-                    + studentFamily + " (they have '" + studentFamily.marker + "', not '" + family.marker + "')");
+            throw new IllegalArgumentException("weight selection: asked for family " + label(family) + " but teacher and student are "
+                    + label(studentFamily) + " (they have '" + studentFamily.marker() + "', not '" + family.marker() + "')");
 
         // Plan and validate everything before creating any tensor.
         List<Plan> plans = new ArrayList<>(student.size());
@@ -165,10 +113,10 @@ public final class WeightSelection {
                         + " has no teacher counterpart (the teacher has no tensor of that name; first-N layer mapping takes teacher "
                         + "layer i for student layer i, so the student may not be deeper than the teacher)");
             requireF32(name, "teacher", t);
-            if (family == Family.CONVNEXT && s.rank() == 4 && t.rank() == 4 && (s.dim(2) != t.dim(2) || s.dim(3) != t.dim(3)))
+            if (!family.selectsKernelTaps() && s.rank() == 4 && t.rank() == 4 && (s.dim(2) != t.dim(2) || s.dim(3) != t.dim(3)))
                 throw new IllegalArgumentException("weight selection: convolution '" + name + "' has a " + s.dim(2) + "×" + s.dim(3)
                         + " kernel in the student but " + t.dim(2) + "×" + t.dim(3) + " in the teacher (student " + s.shapeString()
-                        + ", teacher " + t.shapeString() + "); ConvNeXt kernels are selected in their channels only, so kernel sizes "
+                        + ", teacher " + t.shapeString() + "); " + label(family) + " kernels are selected in their channels only, so kernel sizes "
                         + "(and the stem's patch size) must agree");
             plans.add(new Plan(name, s, t, planIndices(name, t.shape(), s.shape())));
         }
@@ -187,6 +135,11 @@ public final class WeightSelection {
             throw ex;
         }
         return out;
+    }
+
+    /** A family as these messages name it: VIT, CIFAR_RESNET, CONVNEXT. */
+    private static String label(ModelFamily<?> family) {
+        return family.name().toUpperCase(Locale.ROOT);
     }
 
     private record Plan(String name, Tensor student, Tensor teacher, int[][] index) {}

@@ -3,7 +3,6 @@ package dma.models.vit;
 import dma.engine.Backend;
 import dma.models.Architecture;
 
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -38,6 +37,7 @@ public record ViTConfig(int imgSize, int patchSize, int inChans, int numClasses,
         return new ViTConfig(imgSize, patchSize, inChans, numClasses, embedDim, d, numHeads, mlpRatio, dropPathRate);
     }
 
+    @Override
     public ViTConfig withDropPath(double p) {
         return new ViTConfig(imgSize, patchSize, inChans, numClasses, embedDim, depth, numHeads, mlpRatio, p);
     }
@@ -51,29 +51,14 @@ public record ViTConfig(int imgSize, int patchSize, int inChans, int numClasses,
         return depth == 1 ? 0.0 : dropPathRate * block / (depth - 1);
     }
 
-    /**
-     * Named presets: DeiT on ImageNet (224², patch 16), the paper's CIFAR models (32², patch 4, width 192,
-     * 3 heads) and Fashion-MNIST sizes (28², 1 channel, patch 4, 10 classes).
-     */
+    /** The preset called {@code name}: {@link ViTFamily#preset}, typed. */
     public static ViTConfig preset(String name) {
-        return switch (name.toLowerCase(Locale.ROOT)) {
-            case "deit_tiny_patch16_224" -> new ViTConfig(224, 16, 3, 1000, 192, 12, 3, 4, 0.1);
-            case "deit_small_patch16_224" -> new ViTConfig(224, 16, 3, 1000, 384, 12, 6, 4, 0.1);
-            case "deit_base_patch16_224" -> new ViTConfig(224, 16, 3, 1000, 768, 12, 12, 4, 0.1);
-            case "deit_tiny_d32_p4_32" -> new ViTConfig(32, 4, 3, 100, 192, 32, 3, 4, 0.1);
-            case "deit_tiny_d128_p4_32" -> new ViTConfig(32, 4, 3, 100, 192, 128, 3, 4, 0.1);
-            case "vit_fmnist_tiny" -> new ViTConfig(28, 4, 1, 10, 64, 8, 2, 4, 0.1);
-            case "vit_fmnist_d12_w192" -> new ViTConfig(28, 4, 1, 10, 192, 12, 3, 4, 0.1);
-            default -> throw new IllegalArgumentException("unknown ViT preset '" + name + "'; known: " + String.join(", ", PRESETS));
-        };
+        return ViTFamily.INSTANCE.preset(name);
     }
 
-    public static final java.util.List<String> PRESETS = java.util.List.of("deit_tiny_patch16_224", "deit_small_patch16_224",
-            "deit_base_patch16_224", "deit_tiny_d32_p4_32", "deit_tiny_d128_p4_32", "vit_fmnist_tiny", "vit_fmnist_d12_w192");
-
     @Override
-    public String family() {
-        return "vit";
+    public ViTFamily family() {
+        return ViTFamily.INSTANCE;
     }
 
     @Override
@@ -129,29 +114,14 @@ public record ViTConfig(int imgSize, int patchSize, int inChans, int numClasses,
         return "blocks." + index + "." + suffix;
     }
 
-    /** The config as flat string fields (timm's argument names), for checkpoint metadata. */
+    @Override
+    public int[] inputShape(int batch) {
+        return new int[]{batch, inChans, imgSize, imgSize};
+    }
+
+    /** The config as flat fields (timm's argument names), for checkpoint metadata: {@link ViTFamily#toMap}. */
+    @Override
     public Map<String, Object> toMap() {
-        return Map.of("model", "vit", "img_size", imgSize, "patch_size", patchSize, "in_chans", inChans, "num_classes", numClasses,
-                "embed_dim", embedDim, "depth", depth, "num_heads", numHeads, "mlp_ratio", mlpRatio, "drop_path_rate", dropPathRate);
-    }
-
-    public static ViTConfig fromMap(Map<String, ?> m) {
-        return new ViTConfig(num(m, "img_size").intValue(), num(m, "patch_size").intValue(), num(m, "in_chans").intValue(),
-                num(m, "num_classes").intValue(), num(m, "embed_dim").intValue(), num(m, "depth").intValue(),
-                num(m, "num_heads").intValue(), m.containsKey("mlp_ratio") ? num(m, "mlp_ratio").doubleValue() : 4.0,
-                m.containsKey("drop_path_rate") ? num(m, "drop_path_rate").doubleValue() : 0.0);
-    }
-
-    private static Number num(Map<String, ?> m, String key) {
-        Object v = m.get(key);
-        if (v instanceof Number n) return n;
-        if (v instanceof String s) {
-            try {
-                return Double.parseDouble(s);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("ViT config: field '" + key + "' must be a number, got '" + s + "'");
-            }
-        }
-        throw new IllegalArgumentException("ViT config: field '" + key + "' is " + (v == null ? "missing" : "not a number: " + v));
+        return ViTFamily.INSTANCE.toMap(this);
     }
 }

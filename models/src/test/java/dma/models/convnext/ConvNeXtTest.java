@@ -287,7 +287,7 @@ class ConvNeXtTest {
         try (ConvNeXt teacher = teacherArch.build(be, 21); ConvNeXt student = small.build(be, 22)) {
             perturb(teacher, 0.5f);
             perturb(student, 0.5f);
-            assertEquals(WeightSelection.Family.CONVNEXT, WeightSelection.Family.infer(student.stateDict().keySet()));
+            assertEquals(ConvNeXtFamily.INSTANCE, dma.models.ModelFamily.ofMarker(student.stateDict().keySet()));
             LinkedHashMap<String, Tensor> out = WeightSelection.select(teacher.stateDict(), student.stateDict());
             try {
                 for (var e : out.entrySet()) {

@@ -11,9 +11,7 @@ import dma.engine.io.TensorFiles;
 import dma.engine.ops.LossesOps;
 import dma.engine.ops.OptimOps;
 import dma.models.ImageClassifier;
-import dma.models.convnext.ConvNeXtConfig;
-import dma.models.resnet.ResNetConfig;
-import dma.models.vit.ViTConfig;
+import dma.models.ModelFamily;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
@@ -56,11 +54,7 @@ class PyTorchGoldenTest {
         Path path = Path.of(getClass().getResource("/golden/" + file).toURI());
         Safetensors.Loaded golden = Safetensors.read(path);
         Map<String, Object> config = new ObjectMapper().readValue(golden.metadata().get("config"), Map.class);
-        ImageClassifier model = resnet
-                ? ResNetConfig.cifar(((Number) config.get("depth")).intValue(), ((Number) config.get("in_chans")).intValue(),
-                ((Number) config.get("num_classes")).intValue()).build(be, 0)
-                : "convnext".equals(config.get("model")) ? ConvNeXtConfig.fromMap(config).build(be, 0)
-                : ViTConfig.fromMap(config).build(be, 0);
+        ImageClassifier model = ModelFamily.of((String) config.get("model")).fromMap(config).build(be, 0);
         Map<String, Tensor> g = new HashMap<>();
         try (model) {
             golden.tensors().forEach((k, v) -> g.put(k, TensorFiles.fromHost(be, v)));

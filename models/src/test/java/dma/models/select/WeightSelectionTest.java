@@ -4,7 +4,9 @@ import dma.engine.Backend;
 import dma.engine.Scope;
 import dma.engine.Tensor;
 import dma.engine.cpu.CpuBackend;
-import dma.models.select.WeightSelection.Family;
+import dma.models.ModelFamily;
+import dma.models.resnet.ResNetFamily;
+import dma.models.vit.ViTFamily;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -234,9 +236,9 @@ class WeightSelectionTest {
         // Teacher depth 3, width 8 (2 heads) → student depth 2, width 4; 10 teacher classes, 5 student classes.
         Map<String, Tensor> teacher = vit(teacherDict(), 3, 8, 10).map;
         Map<String, Tensor> student = vit(studentDict(), 2, 4, 5).map;
-        assertEquals(Family.VIT, Family.infer(teacher.keySet()));
+        assertEquals(ViTFamily.INSTANCE, ModelFamily.ofMarker(teacher.keySet()));
 
-        LinkedHashMap<String, Tensor> out = WeightSelection.select(teacher, student, Family.VIT);
+        LinkedHashMap<String, Tensor> out = WeightSelection.select(teacher, student, ViTFamily.INSTANCE);
         checkAgainstHalving(teacher, student, out, "head.");
 
         // qkv weight [24, 8] → [12, 4]: rows 0, 2, …, 22 and columns 0, 2, 4, 6, as one tensor (not per head).
@@ -280,7 +282,7 @@ class WeightSelectionTest {
         // Width 10 → 4 keeps channels 0, 3, 6, 9 in every tensor; mlp 40 → 16 keeps round(linspace(0, 39, 16)).
         Map<String, Tensor> teacher = vit(teacherDict(), 1, 10, 3).map;
         Map<String, Tensor> student = vit(studentDict(), 1, 4, 3).map;
-        LinkedHashMap<String, Tensor> out = WeightSelection.select(teacher, student, Family.VIT);
+        LinkedHashMap<String, Tensor> out = WeightSelection.select(teacher, student, ViTFamily.INSTANCE);
         made.addAll(out.values());
 
         int[] ch = {0, 3, 6, 9};
@@ -305,9 +307,9 @@ class WeightSelectionTest {
         // Teacher 3 blocks per stage, channels 16/32/64 → student 1 block per stage, 8/16/32.
         Map<String, Tensor> teacher = resnet(teacherDict(), 3, 16, 10).map;
         Map<String, Tensor> student = resnet(studentDict(), 1, 8, 10).map;
-        assertEquals(Family.CIFAR_RESNET, Family.infer(student.keySet()));
+        assertEquals(ResNetFamily.INSTANCE, ModelFamily.ofMarker(student.keySet()));
 
-        LinkedHashMap<String, Tensor> out = WeightSelection.select(teacher, student, Family.CIFAR_RESNET);
+        LinkedHashMap<String, Tensor> out = WeightSelection.select(teacher, student, ResNetFamily.INSTANCE);
         checkAgainstHalving(teacher, student, out, "fc.");
 
         // layer2.0.conv1.weight [32, 16, 3, 3] → [16, 8, 3, 3]: out channels 0, 2, …, in channels 0, 2, …, 3×3 kept.
@@ -352,7 +354,7 @@ class WeightSelectionTest {
 
     @Test
     void inferNamesWhatItExpected() {
-        var e = assertThrows(IllegalArgumentException.class, () -> Family.infer(Set.of("encoder.weight", "decoder.bias")));
+        var e = assertThrows(IllegalArgumentException.class, () -> ModelFamily.ofMarker(Set.of("encoder.weight", "decoder.bias")));
         assertTrue(e.getMessage().contains("patch_embed.proj.weight"), e.getMessage());
         assertTrue(e.getMessage().contains("layer1.0.conv1.weight"), e.getMessage());
         assertTrue(e.getMessage().contains("encoder.weight"), e.getMessage());
@@ -362,11 +364,11 @@ class WeightSelectionTest {
     void familiesDiffer() {
         Map<String, Tensor> teacher = vit(teacherDict(), 1, 8, 10).map;
         Map<String, Tensor> student = resnet(studentDict(), 1, 8, 10).map;
-        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, student, Family.CIFAR_RESNET));
+        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, student, ResNetFamily.INSTANCE));
         assertTrue(e.getMessage().contains("VIT") && e.getMessage().contains("CIFAR_RESNET"), e.getMessage());
 
         Map<String, Tensor> teacher2 = resnet(teacherDict(), 2, 16, 10).map;
-        var e2 = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher2, student, Family.VIT));
+        var e2 = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher2, student, ViTFamily.INSTANCE));
         assertTrue(e2.getMessage().contains("VIT") && e2.getMessage().contains("CIFAR_RESNET"), e2.getMessage());
     }
 
@@ -374,7 +376,7 @@ class WeightSelectionTest {
     void studentDeeperThanTeacherNamesTheMissingTensor() {
         Map<String, Tensor> teacher = vit(teacherDict(), 2, 8, 10).map;
         Map<String, Tensor> student = vit(studentDict(), 3, 4, 10).map;
-        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, student, Family.VIT));
+        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, student, ViTFamily.INSTANCE));
         assertTrue(e.getMessage().contains("'blocks.2.norm1.weight'"), e.getMessage());
         assertTrue(e.getMessage().contains("no teacher counterpart"), e.getMessage());
     }
@@ -383,7 +385,7 @@ class WeightSelectionTest {
     void studentWiderThanTeacherNamesTensorDimensionAndShapes() {
         Map<String, Tensor> teacher = vit(teacherDict(), 1, 8, 10).map;
         Map<String, Tensor> student = vit(studentDict(), 1, 16, 10).map;
-        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, student, Family.VIT));
+        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, student, ViTFamily.INSTANCE));
         String m = e.getMessage();
         // The first non-head tensor in the student's order is cls_token [1, 1, 16] vs [1, 1, 8]: dimension 2.
         assertTrue(m.contains("'cls_token'"), m);
@@ -398,7 +400,7 @@ class WeightSelectionTest {
         Tensor flat = Tensor.of(CPU, new float[8 * 3 * 9], 8, 27);
         made.add(flat);
         s.map.put("conv1.weight", flat); // keeps its position in the map
-        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, s.map, Family.CIFAR_RESNET));
+        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, s.map, ResNetFamily.INSTANCE));
         String m = e.getMessage();
         assertTrue(m.contains("'conv1.weight'") && m.contains("rank"), m);
         assertTrue(m.contains("[8, 27]") && m.contains("[16, 3, 3, 3]"), m);
@@ -411,7 +413,7 @@ class WeightSelectionTest {
         Tensor pos = Tensor.of(CPU, new float[17 * 4], 1, 17, 4);
         made.add(pos);
         s.map.put("pos_embed", pos);
-        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, s.map, Family.VIT));
+        var e = assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, s.map, ViTFamily.INSTANCE));
         String m = e.getMessage();
         assertTrue(m.contains("pos_embed") && m.contains("[1, 17, 4]") && m.contains("[1, 5, 8]"), m);
         assertTrue(m.contains("tokens"), m);
@@ -422,7 +424,7 @@ class WeightSelectionTest {
         Map<String, Tensor> teacher = vit(teacherDict(), 1, 8, 10).map;
         Map<String, Tensor> student = vit(studentDict(), 2, 4, 10).map;
         long before = CPU.memory().liveBytes();
-        assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, student, Family.VIT));
+        assertThrows(IllegalArgumentException.class, () -> WeightSelection.select(teacher, student, ViTFamily.INSTANCE));
         assertEquals(before, CPU.memory().liveBytes());
     }
 }

@@ -1,10 +1,8 @@
 package dma.trainer.config;
 
 import dma.models.Architecture;
+import dma.models.ModelFamily;
 import dma.models.assemble.Partition;
-import dma.models.convnext.ConvNeXtConfig;
-import dma.models.resnet.ResNetConfig;
-import dma.models.vit.ViTConfig;
 import dma.trainer.config.ConfigLoader.ConfigException;
 import dma.trainer.stage.ModuleMethod;
 import dma.trainer.stage.StageId;
@@ -15,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 
 /** A {@link RunConfig} with every default filled in and every field checked; errors name the field. */
 public final class Plan {
@@ -76,7 +75,7 @@ public final class Plan {
         target = architecture(c.model());
         partition = partition(c);
         batchSize = c.batchSize() != null ? positive("batch_size", c.batchSize()) : 128;
-        optimizer = c.optimizer() != null ? c.optimizer() : (target instanceof ResNetConfig ? "sgd" : "adamw");
+        optimizer = c.optimizer() != null ? c.optimizer() : target.family().defaultOptimizer();
         if (!List.of("adamw", "sgd").contains(optimizer)) throw error("optimizer", "'" + optimizer + "' is not one of adamw, sgd");
         minLr = orDefault(c.minLr(), 1e-5);
         warmupLr = orDefault(c.warmupLr(), 1e-6);
@@ -137,10 +136,10 @@ public final class Plan {
         // fine-tuning starts from trained weights: no warm-up (DESIGN §6.4)
         double warmup = r.warmupEpochs() != null ? r.warmupEpochs() : stage.equals(StageId.FINETUNE_COMMAND) ? 0.0 : Math.min(1.0, epochs / 5);
         if (!(warmup >= 0 && warmup <= epochs)) throw error(f + "warmup_epochs", "must be in [0, epochs], got " + warmup);
-        // ConvNeXt: the weight-selection recipe for ConvNeXt-F (AdamW, lr 4e-3 not scaled by batch, wd 0.05, drop path 0.1)
-        boolean convnext = target instanceof ConvNeXtConfig && optimizer.equals("adamw");
-        double base = r.baseLr() != null ? r.baseLr() : orDefault(config.baseLr(), optimizer.equals("sgd") ? 0.1 : convnext ? 4e-3 : 5e-4);
-        boolean scale = config.scaleLrByBatch() != null ? config.scaleLrByBatch() : !optimizer.equals("sgd") && !convnext;
+        // a family's recipe may fix the base lr, used unscaled (ConvNeXt with AdamW: 4e-3, the weight-selection recipe for ConvNeXt-F)
+        OptionalDouble fixed = target.family().fixedBaseLr(optimizer);
+        double base = r.baseLr() != null ? r.baseLr() : orDefault(config.baseLr(), fixed.orElse(optimizer.equals("sgd") ? 0.1 : 5e-4));
+        boolean scale = config.scaleLrByBatch() != null ? config.scaleLrByBatch() : !optimizer.equals("sgd") && fixed.isEmpty();
         double lr = scale ? base * batchSize / 512.0 : base;
         if (!(lr > 0)) throw error(f + "base_lr", "must be positive, got " + base);
         // meta model and module incubation train without drop path in the meta parts' own training (§6.2)
@@ -157,28 +156,12 @@ public final class Plan {
         try {
             if (preset != null) {
                 if (!(preset instanceof String p)) throw error("model.preset", "must be a string");
-                if (p.startsWith("convnext")) {
-                    Map<String, Object> base = new HashMap<>(ConvNeXtConfig.preset(p).toMap());
-                    base.putAll(fields);
-                    return ConvNeXtConfig.fromMap(base);
-                }
-                if (p.startsWith("cifar_resnet")) {
-                    int depth = Integer.parseInt(p.substring("cifar_resnet".length()));
-                    Map<String, Object> base = new HashMap<>(ResNetConfig.cifar(depth, 3, 10).toMap());
-                    base.putAll(fields);
-                    return ResNetConfig.fromMap(base);
-                }
-                Map<String, Object> base = new HashMap<>(ViTConfig.preset(p).toMap());
-                base.putAll(fields);
-                return ViTConfig.fromMap(base);
+                return ModelFamily.resolvePreset(p, fields);
             }
-            Object family = fields.getOrDefault("model", "vit");
-            if ("vit".equals(family)) return ViTConfig.fromMap(fields);
-            if ("cifar_resnet".equals(family)) return ResNetConfig.fromMap(fields);
-            if ("convnext".equals(family)) return ConvNeXtConfig.fromMap(fields);
-            throw error("model.model", "'" + family + "' is not one of vit, cifar_resnet, convnext");
-        } catch (NumberFormatException e) {
-            throw error("model.preset", "'" + preset + "' is not a known preset");
+            Object name = fields.getOrDefault("model", "vit");
+            ModelFamily<?> family = name instanceof String s ? ModelFamily.find(s).orElse(null) : null;
+            if (family == null) throw error("model.model", "'" + name + "' is not one of " + String.join(", ", ModelFamily.names()));
+            return family.fromMap(fields);
         } catch (IllegalArgumentException e) {
             if (e instanceof ConfigException) throw e;
             throw new ConfigException(origin + ": model: " + e.getMessage());
@@ -192,7 +175,7 @@ public final class Plan {
                     throw error("modules", c.modules() + " disagrees with divided_depths, which lists " + c.dividedDepths().length + " modules");
                 return Partition.of(target, c.dividedDepths());
             }
-            int k = c.modules() != null ? c.modules() : (target instanceof ResNetConfig ? 3 : 4);
+            int k = c.modules() != null ? c.modules() : target.family().defaultModules();
             if (k > target.blocks()) throw error("modules", "K = " + k + " is more than the model's depth " + target.blocks());
             return Partition.equal(target, k);
         } catch (IllegalArgumentException e) {
