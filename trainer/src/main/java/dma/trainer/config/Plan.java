@@ -153,19 +153,27 @@ public final class Plan {
     private Architecture architecture(Map<String, Object> m) {
         Map<String, Object> fields = new HashMap<>(m != null ? m : Map.of("preset", "vit_fmnist_tiny"));
         Object preset = fields.remove("preset");
+        Architecture a;
         try {
             if (preset != null) {
                 if (!(preset instanceof String p)) throw error("model.preset", "must be a string");
-                return ModelFamily.resolvePreset(p, fields);
+                a = ModelFamily.resolvePreset(p, fields);
+            } else {
+                Object name = fields.getOrDefault("model", "vit");
+                ModelFamily<?> family = name instanceof String s ? ModelFamily.find(s).orElse(null) : null;
+                if (family == null) throw error("model.model", "'" + name + "' is not one of " + String.join(", ", ModelFamily.names()));
+                a = family.fromMap(fields);
             }
-            Object name = fields.getOrDefault("model", "vit");
-            ModelFamily<?> family = name instanceof String s ? ModelFamily.find(s).orElse(null) : null;
-            if (family == null) throw error("model.model", "'" + name + "' is not one of " + String.join(", ", ModelFamily.names()));
-            return family.fromMap(fields);
         } catch (IllegalArgumentException e) {
             if (e instanceof ConfigException) throw e;
             throw new ConfigException(origin + ": model: " + e.getMessage());
         }
+        // a run config is strict (a misspelt field is an error); checkpoint metadata from other tools is not
+        java.util.Set<String> known = a.toMap().keySet();
+        for (String key : fields.keySet())
+            if (!known.contains(key))
+                throw error("model." + key, "is not a field of " + a.family() + " models (fields: preset, " + String.join(", ", new java.util.TreeSet<>(known)) + ")");
+        return a;
     }
 
     private Partition partition(RunConfig c) {

@@ -6,14 +6,11 @@ import dma.engine.GradMode;
 import dma.engine.Tensor;
 import dma.engine.io.TensorFiles;
 import dma.engine.ops.LossesOps;
-import dma.models.Architecture;
 import dma.models.Checkpoint;
 import dma.models.ImageClassifier;
 import dma.models.assemble.Assembly;
 import dma.models.assemble.Partition;
-import dma.models.convnext.ConvNeXtConfig;
 import dma.models.select.WeightSelection;
-import dma.models.vit.ViTConfig;
 import dma.trainer.config.Plan;
 import dma.trainer.data.DataShard;
 import dma.trainer.data.Dataset;
@@ -119,17 +116,11 @@ public final class Stages {
         return CounterRng.derive(plan.seed, id.name().hashCode());
     }
 
-    private static Architecture withDropPath(Architecture a, double p) {
-        if (a instanceof ViTConfig v) return v.withDropPath(p);
-        if (a instanceof ConvNeXtConfig c) return c.withDropPath(p);
-        return a;
-    }
-
     /** E2E: the target from scratch (or from {@code init}, e.g. a weight-selected checkpoint). */
     private Summary.StageResult e2e(StageId id, Path init) throws IOException {
         Inputs in = data.all();
         Plan.Recipe r = plan.recipe(id);
-        try (ImageClassifier model = withDropPath(plan.target, r.dropPath()).build(be, seed(id))) {
+        try (ImageClassifier model = plan.target.withDropPath(r.dropPath()).build(be, seed(id))) {
             if (init != null) loadInto(model, init);
             return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
@@ -140,7 +131,7 @@ public final class Stages {
         StageId id = StageId.META;
         Inputs in = data.all();
         Plan.Recipe r = plan.recipe(id);
-        try (ImageClassifier model = withDropPath(plan.partition.meta(), r.dropPath()).build(be, seed(id))) {
+        try (ImageClassifier model = plan.partition.meta().withDropPath(r.dropPath()).build(be, seed(id))) {
             return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
@@ -159,7 +150,7 @@ public final class Stages {
         boolean imitate = id.method() == ModuleMethod.IMITATE;
         ImageClassifier meta = imitate ? Checkpoint.load(metaFile, be, null).model() : null;
         Map<String, Tensor> metaState = imitate ? meta.stateDict() : TensorFiles.load(metaFile, be);
-        try (ImageClassifier hybrid = Assembly.hybrid(p, i, metaState, metaFile.toString(), be, seed(id), a -> withDropPath(a, r.dropPath()))) {
+        try (ImageClassifier hybrid = Assembly.hybrid(p, i, metaState, metaFile.toString(), be, seed(id), a -> a.withDropPath(r.dropPath()))) {
             LinkedHashMap<String, Tensor> mine = new LinkedHashMap<>(hybrid.trainableParameters());
             StageRunner.Objective objective = imitate ? imitation(p, i, meta) : incubation(i);
             Map<String, String> metadata = new LinkedHashMap<>(); // ordered: the same module gives the same bytes
@@ -233,7 +224,7 @@ public final class Stages {
     private Summary.StageResult finetune(StageId id) throws IOException {
         Plan.Recipe r = plan.recipe(id);
         Inputs in = data.all();
-        try (ImageClassifier model = withDropPath(plan.target, r.dropPath()).build(be, seed(id))) {
+        try (ImageClassifier model = plan.target.withDropPath(r.dropPath()).build(be, seed(id))) {
             loadInto(model, requireOutput(StageId.assemble(id.method())));
             return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }

@@ -38,6 +38,11 @@ class ConfigErrorsTest {
         String m = error("{" + data() + ", \"stages\": {\"meta\": {\"epochz\": 3}}}");
         assertTrue(m.contains("unknown field 'stages.meta.epochz'") && m.contains("epochs"), m);
         assertTrue(error("{\"bach_size\": 3}").contains("unknown field 'bach_size'"));
+        // the model section too, with or without a preset
+        String model = error("{" + data() + ", \"model\": {\"preset\": \"vit_fmnist_tiny\", \"depht\": 16}}");
+        assertTrue(model.contains("field 'model.depht' is not a field of vit models") && model.contains("depth"), model);
+        model = error("{" + data() + ", \"model\": {\"model\": \"cifar_resnet\", \"depth\": 20, \"num_classes\": 10, \"widht\": 8}}");
+        assertTrue(model.contains("field 'model.widht' is not a field of cifar_resnet models"), model);
     }
 
     @Test
