@@ -4,6 +4,7 @@ import dma.models.Architecture;
 import dma.models.ModelFamily;
 import dma.models.assemble.Partition;
 import dma.trainer.config.ConfigLoader.ConfigException;
+import dma.trainer.stage.Costs;
 import dma.trainer.stage.ModuleMethod;
 import dma.trainer.stage.StageId;
 
@@ -51,6 +52,11 @@ public final class Plan {
     public final Integer moduleThreads;
     public final RunConfig.SlurmConfig slurm;
     public final String teacher;
+    /** Budget mode's settings, or null when the stages' epochs are set by hand. */
+    public final RunConfig.BudgetConfig budget;
+    /** The epochs budget mode gives each recipe key (empty without a budget). */
+    private final Map<String, Double> budgetEpochs;
+    private Costs costs;
 
     /** A stage's resolved schedule. */
     public record Recipe(String stage, double epochs, double warmupEpochs, double lr, double dropPath, double clipGrad, double weightDecay) {}
@@ -112,6 +118,8 @@ public final class Plan {
                 if (slurm.options().get(i) == null || !slurm.options().get(i).startsWith("-"))
                     throw error("slurm.options[" + i + "]", "must be an sbatch option such as \"--qos=high\", got " + slurm.options().get(i));
         teacher = c.teacher();
+        budget = c.budget();
+        budgetEpochs = budget == null ? Map.of() : budgetEpochs(budget);
         for (String s : RunConfig.STAGES) recipe(s); // validate every recipe now, not mid-pipeline
     }
 
@@ -122,16 +130,51 @@ public final class Plan {
     public Recipe recipe(StageId id) {
         String key = id.recipeKey();
         if (key == null) throw new IllegalArgumentException(id + " does not train: it has no recipe");
-        if (id.isModule() && (config.stages() == null || !config.stages().containsKey(key))) key = ModuleMethod.INCUBATE.command;
+        if (id.isModule() && (config.stages() == null || !config.stages().containsKey(key))) return recipe(ModuleMethod.INCUBATE.command, key);
         return recipe(key);
     }
 
     /** The resolved schedule of a recipe key: its own fields, else the top-level ones, else the method's defaults. */
     public Recipe recipe(String stage) {
+        return recipe(stage, stage);
+    }
+
+    /**
+     * Training FLOPs per image of each kind of step this plan takes (measured once, by one step of each model on one image),
+     * from which budget mode derives the epochs and {@code resolved.json} reports each method's cost.
+     */
+    public synchronized Costs costs() {
+        if (costs == null) costs = Costs.probe(target, partition);
+        return costs;
+    }
+
+    private Map<String, Double> budgetEpochs(RunConfig.BudgetConfig b) {
+        if (b.e2eEpochs() == null) throw error("budget.e2e_epochs", "is required: the E2E baseline's epochs, which set the budget of every method");
+        if (!(b.e2eEpochs() > 0)) throw error("budget.e2e_epochs", "must be positive, got " + b.e2eEpochs());
+        double meta = orDefault(b.metaShare(), 0.25), modules = orDefault(b.modulesShare(), 0.5), finetune = orDefault(b.finetuneShare(), 0.25);
+        for (var share : Map.of("meta_share", meta, "modules_share", modules, "finetune_share", finetune).entrySet())
+            if (!(share.getValue() > 0 && share.getValue() < 1)) throw error("budget." + share.getKey(), "must be in (0, 1), got " + share.getValue());
+        if (Math.abs(meta + modules + finetune - 1) > 1e-9)
+            throw error("budget", "meta_share + modules_share + finetune_share must be 1, got " + (meta + modules + finetune));
+        Map<String, Double> epochs = costs().epochs(b.e2eEpochs(), meta, modules, finetune);
+        if (config.stages() != null)
+            for (String key : epochs.keySet()) {
+                RunConfig.StageRecipe r = config.stages().get(key);
+                if (r != null && r.epochs() != null)
+                    throw error("stages." + key + ".epochs", "is set by the budget (budget.e2e_epochs and the shares); remove one of the two");
+            }
+        return epochs;
+    }
+
+    /**
+     * The schedule of recipe key {@code stage}, its length in budget mode that of {@code budgetKey} (a baseline's modules
+     * follow incubation's recipe at their own budgeted length).
+     */
+    private Recipe recipe(String stage, String budgetKey) {
         RunConfig.StageRecipe r = config.stages() != null ? config.stages().get(stage) : null;
         if (r == null) r = new RunConfig.StageRecipe(null, null, null, null, null, null);
         String f = "stages." + stage + ".";
-        double epochs = r.epochs() != null ? r.epochs() : 1.0;
+        double epochs = r.epochs() != null ? r.epochs() : budgetEpochs.getOrDefault(budgetKey, 1.0);
         if (!(epochs > 0)) throw error(f + "epochs", "must be positive, got " + epochs);
         // fine-tuning starts from trained weights: no warm-up (DESIGN §6.4)
         double warmup = r.warmupEpochs() != null ? r.warmupEpochs() : stage.equals(StageId.FINETUNE_COMMAND) ? 0.0 : Math.min(1.0, epochs / 5);

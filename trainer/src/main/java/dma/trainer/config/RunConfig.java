@@ -40,7 +40,8 @@ public record RunConfig(
         @JsonProperty("teacher") String teacher,
         @JsonProperty("launcher") String launcher,
         @JsonProperty("module_threads") Integer moduleThreads,
-        @JsonProperty("slurm") SlurmConfig slurm) {
+        @JsonProperty("slurm") SlurmConfig slurm,
+        @JsonProperty("budget") BudgetConfig budget) {
 
     /** Where the images come from. */
     public record Data(@JsonProperty("kind") String kind, @JsonProperty("path") String path,
@@ -55,6 +56,14 @@ public record RunConfig(
     public record StageRecipe(@JsonProperty("epochs") Double epochs, @JsonProperty("warmup_epochs") Double warmupEpochs,
                               @JsonProperty("base_lr") Double baseLr, @JsonProperty("drop_path") Double dropPath,
                               @JsonProperty("clip_grad") Double clipGrad, @JsonProperty("weight_decay") Double weightDecay) {}
+
+    /**
+     * Budget mode: every stage's length derived from one training budget, E2E's {@code e2e_epochs} of the target, so
+     * that every method costs the same training FLOPs; the meta model, the K modules and the fine-tuning take the given
+     * shares of it (default 0.25 / 0.5 / 0.25, summing to 1).
+     */
+    public record BudgetConfig(@JsonProperty("e2e_epochs") Double e2eEpochs, @JsonProperty("meta_share") Double metaShare,
+                               @JsonProperty("modules_share") Double modulesShare, @JsonProperty("finetune_share") Double finetuneShare) {}
 
     /**
      * What the slurm launcher adds to every sbatch call (DESIGN §8): partition, time limit, account, GPUs per

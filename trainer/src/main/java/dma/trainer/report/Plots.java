@@ -47,22 +47,31 @@ public final class Plots {
         save(lossChart(metrics), png);
     }
 
-    /** Evaluation accuracy against epoch, one line per stage; only metrics that carry an evaluation count. */
-    public static void accuracyPerStage(List<Metric> metrics, Path png) throws IOException {
-        save(accuracyChart(metrics), png);
+    /**
+     * Evaluation accuracy against epoch, one line per stage; only metrics that carry an evaluation count. {@code evaluatedOn}
+     * (may be null) is printed under the title: which set, how many images.
+     */
+    public static void accuracyPerStage(List<Metric> metrics, Path png, String evaluatedOn) throws IOException {
+        save(noted(accuracyChart(metrics), evaluatedOn), png);
     }
 
     /**
      * Accuracy against cumulative training cost, one line per method ("E2E", "Model Assembling").
      * Each point is {FLOPs, accuracy in %}; the axis unit (GFLOP … EFLOP) follows the largest cost.
      */
-    public static void accuracyVsCost(Map<String, List<double[]>> curves, Path png) throws IOException {
-        save(costChart(curves), png);
+    public static void accuracyVsCost(Map<String, List<double[]>> curves, Path png, String evaluatedOn) throws IOException {
+        save(noted(costChart(curves), evaluatedOn), png);
     }
 
     /** Accuracy against cumulative training time, one line per method; each point is {minutes, accuracy in %}. */
-    public static void accuracyVsWallTime(Map<String, List<double[]>> curves, Path png) throws IOException {
-        save(curves("Accuracy vs training time", "training time (minutes)", curves, 1), png);
+    public static void accuracyVsWallTime(Map<String, List<double[]>> curves, Path png, String evaluatedOn) throws IOException {
+        save(noted(curves("Accuracy vs training time", "training time (minutes)", curves, 1), evaluatedOn), png);
+    }
+
+    /** The chart with {@code note} as a subtitle (what the accuracies were measured on), or as it is for a null note. */
+    static JFreeChart noted(JFreeChart chart, String note) {
+        if (note != null) chart.addSubtitle(new org.jfree.chart.title.TextTitle(note, new Font(Font.SANS_SERIF, Font.PLAIN, 13)));
+        return chart;
     }
 
     /**

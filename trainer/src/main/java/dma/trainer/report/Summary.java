@@ -27,20 +27,37 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
      * One stage of one method. FLOPs are split as the incubation cost model counts them (frozen parts compute input
      * gradients only).
      *
-     * @param method   "assembling", "e2e", "imitation", "distdata", "weight-selection", ...
-     * @param images   training images processed
-     * @param accuracy of the stage's model after the stage, null when not evaluated
+     * @param method        "assembling", "e2e", "imitation", "distdata", "weight-selection", ...
+     * @param images        training images processed
+     * @param accuracy      top-1 of the stage's model on the whole test set after the stage, null when not evaluated
+     * @param trainLoss     the training objective's mean over the stage's last epoch (augmentation, smoothing and all), null
+     *                      for stages that do not train
+     * @param trainAccuracy top-1 of the final model on a fixed sample of the stage's training images, without augmentation
+     * @param testImages    test images {@code accuracy} was measured on
+     * @param trainSample   training images {@code trainAccuracy} was measured on (the first ones of the stage's training set)
      */
     public record StageResult(String name, String method, double wallSeconds, long forwardFlops, long inputGradFlops,
-                              long weightGradFlops, long images, Double accuracy) {
+                              long weightGradFlops, long images, Double accuracy, Double trainLoss, Double trainAccuracy,
+                              Integer testImages, Integer trainSample) {
+        /** A stage that reports no training loss or training-set accuracy (assembly, weight selection, older runs). */
+        public StageResult(String name, String method, double wallSeconds, long forwardFlops, long inputGradFlops, long weightGradFlops,
+                           long images, Double accuracy) {
+            this(name, method, wallSeconds, forwardFlops, inputGradFlops, weightGradFlops, images, accuracy, null, null, null, null);
+        }
+
         @JsonIgnore
         public long totalFlops() {
             return forwardFlops + inputGradFlops + weightGradFlops;
         }
     }
 
-    /** @param accuracy of the method's final model, NaN when it was never evaluated */
-    public record MethodResult(String method, double accuracy, long totalFlops, double wallSeconds, List<String> stages) {}
+    /**
+     * @param accuracy      of the method's final model, NaN when it was never evaluated
+     * @param trainLoss     the final stage's mean training loss over its last epoch, null when not measured
+     * @param trainAccuracy the final model's top-1 on its fixed training sample, null when not measured
+     */
+    public record MethodResult(String method, double accuracy, long totalFlops, double wallSeconds, List<String> stages,
+                               Double trainLoss, Double trainAccuracy) {}
 
     public Summary {
         stages = List.copyOf(stages);
@@ -59,13 +76,18 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
         List<MethodResult> methods = new ArrayList<>();
         byMethod.forEach((method, list) -> {
             double accuracy = Double.NaN, wall = 0;
+            Double trainLoss = null, trainAccuracy = null;
             long flops = 0;
             for (StageResult s : list) {
                 flops += s.totalFlops();
                 wall += s.wallSeconds();
-                if (s.accuracy() != null) accuracy = s.accuracy();
+                if (s.accuracy() != null) {
+                    accuracy = s.accuracy();
+                    trainLoss = s.trainLoss();
+                    trainAccuracy = s.trainAccuracy();
+                }
             }
-            methods.add(new MethodResult(method, accuracy, flops, wall, list.stream().map(StageResult::name).toList()));
+            methods.add(new MethodResult(method, accuracy, flops, wall, list.stream().map(StageResult::name).toList(), trainLoss, trainAccuracy));
         });
         return new Summary(stages, methods);
     }
@@ -83,25 +105,46 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
         return Json.MAPPER.readValue(file.toFile(), Summary.class);
     }
 
-    /** The method table, as printed at the end of a run. */
+    static double orNaN(Double d) {
+        return d == null ? Double.NaN : d;
+    }
+
+    /** The method table, as printed at the end of a run, and a line saying what the accuracies were measured on. */
     public String table() {
-        StringBuilder sb = new StringBuilder("| method | accuracy | training cost (FLOPs) | training time | stages |\n")
-                .append("|---|---:|---:|---:|---|\n");
+        StringBuilder sb = new StringBuilder("| method | test accuracy | train loss | train accuracy | training cost (FLOPs) | training time | stages |\n")
+                .append("|---|---:|---:|---:|---:|---:|---|\n");
         for (MethodResult m : methods)
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s |\n", m.method(), percent(m.accuracy()), flops(m.totalFlops()),
-                    clock(m.wallSeconds()), String.join(", ", m.stages())));
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s |\n", m.method(), percent(m.accuracy()), loss(orNaN(m.trainLoss())),
+                    percent(orNaN(m.trainAccuracy())), flops(m.totalFlops()), clock(m.wallSeconds()), String.join(", ", m.stages())));
+        String note = evaluationNote();
+        if (note != null) sb.append('\n').append(note).append('\n');
         return sb.toString();
+    }
+
+    /**
+     * What the accuracies were measured on: the whole test set (its size), the training sample, and the training loss's
+     * definition; null for a summary whose stages do not say (runs written before these fields existed).
+     */
+    String evaluationNote() {
+        Integer test = null, sample = null;
+        for (StageResult s : stages) {
+            if (s.testImages() != null) test = s.testImages();
+            if (s.trainSample() != null) sample = s.trainSample();
+        }
+        if (test == null) return null;
+        return String.format(Locale.ROOT, "Test accuracy: top-1 on the whole test set (%,d images). Train loss: the training objective's mean over "
+                + "the last epoch. Train accuracy: top-1 on the first %,d training images, without augmentation.", test, sample == null ? 0 : sample);
     }
 
     /** The whole summary.md: methods, then every stage. */
     public String markdown() {
         StringBuilder sb = new StringBuilder("# Run summary\n\n## Methods\n\n").append(table())
-                .append("\n## Stages\n\n| stage | method | accuracy | forward | input grad | weight grad | total | images | time |\n")
-                .append("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+                .append("\n## Stages\n\n| stage | method | test accuracy | train loss | train accuracy | forward | input grad | weight grad | total | images | time |\n")
+                .append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (StageResult s : stages)
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", s.name(), s.method(),
-                    percent(s.accuracy() == null ? Double.NaN : s.accuracy()), flops(s.forwardFlops()), flops(s.inputGradFlops()),
-                    flops(s.weightGradFlops()), flops(s.totalFlops()), s.images(), clock(s.wallSeconds())));
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", s.name(), s.method(),
+                    percent(orNaN(s.accuracy())), loss(orNaN(s.trainLoss())), percent(orNaN(s.trainAccuracy())), flops(s.forwardFlops()),
+                    flops(s.inputGradFlops()), flops(s.weightGradFlops()), flops(s.totalFlops()), s.images(), clock(s.wallSeconds())));
         return sb.toString();
     }
 
@@ -130,6 +173,10 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
         if (!Double.isFinite(seconds)) return "—";
         long s = Math.round(seconds);
         return s >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String.format(Locale.ROOT, "%d:%02d", s / 60, s % 60);
+    }
+
+    static String loss(double v) {
+        return Double.isFinite(v) ? String.format(Locale.ROOT, "%.4f", v) : "—";
     }
 
     static String percent(double fraction) {

@@ -131,6 +131,32 @@ public final class Pipeline {
         m.put("baselines", plan.baselines);
         m.put("launcher", plan.launcher);
         if (plan.moduleThreads != null) m.put("module_threads", plan.moduleThreads);
+        if (plan.budget != null) m.put("budget", plan.budget);
+        m.put("costs", costs(plan));
+        return m;
+    }
+
+    /**
+     * What the plan's methods cost, as the recipes' epochs give it: each kind of step's training FLOPs per image, and
+     * each method's FLOPs per image of the training set (times the training images: the method's training FLOPs), with
+     * its ratio to E2E's. The counts are what the run's summary will add up (to the rounding of epochs to whole steps).
+     */
+    private static Map<String, Object> costs(Plan plan) {
+        Costs c = plan.costs();
+        Map<String, Object> perImage = new LinkedHashMap<>();
+        perImage.put("target", c.target());
+        perImage.put(StageId.META.name(), c.meta());
+        perImage.put(ModuleMethod.INCUBATE.command, c.incubate());
+        perImage.put(ModuleMethod.IMITATE.command, c.imitate());
+        Map<String, Double> methods = c.perTrainingImage(id -> plan.recipe(id).epochs(), plan.moduleMethods, true);
+        double e2e = methods.get(StageId.E2E.summaryMethod());
+        Map<String, Double> relative = new LinkedHashMap<>();
+        methods.forEach((k, v) -> relative.put(k, v / e2e));
+        if (!plan.e2e) methods.remove(StageId.E2E.summaryMethod());
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("step_flops_per_image", perImage);
+        m.put("method_flops_per_training_image", methods);
+        m.put("method_cost_relative_to_e2e", relative);
         return m;
     }
 
@@ -160,7 +186,7 @@ public final class Pipeline {
             }
             Summary.StageResult last = list.get(list.size() - 1);
             methods.add(new Summary.MethodResult(method, last.accuracy() == null ? Double.NaN : last.accuracy(), flops, wall,
-                    list.stream().map(Summary.StageResult::name).toList()));
+                    list.stream().map(Summary.StageResult::name).toList(), last.trainLoss(), last.trainAccuracy()));
         });
         Summary summary = new Summary(results, methods);
         summary.write(runDir);
@@ -183,6 +209,16 @@ public final class Pipeline {
         }
     }
 
+    /** What the plotted accuracies were measured on: the test set, whole or its first eval_limit images. */
+    private String curveNote() {
+        Integer test = null;
+        for (Summary.StageResult r : results) if (r.testImages() != null) test = r.testImages();
+        if (test == null) return null;
+        return plan.evalLimit < test
+                ? String.format(java.util.Locale.ROOT, "test accuracy during training on the first %,d of the %,d test images; final accuracies in the summary on all", plan.evalLimit, test)
+                : String.format(java.util.Locale.ROOT, "test accuracy on the whole test set (%,d images)", test);
+    }
+
     private void plots(Map<String, List<Summary.StageResult>> byMethod) throws IOException {
         String unavailable = plotsUnavailable();
         if (unavailable != null) {
@@ -197,7 +233,7 @@ public final class Pipeline {
         }
         Path plotDir = Files.createDirectories(runDir.resolve("plots"));
         Plots.lossPerStage(metrics, plotDir.resolve("loss.png"));
-        Plots.accuracyPerStage(metrics, plotDir.resolve("accuracy.png"));
+        Plots.accuracyPerStage(metrics, plotDir.resolve("accuracy.png"), curveNote());
         // accuracy against cumulative cost: each method's stages laid end to end, points at the last stage's evaluations
         Map<String, List<double[]>> byFlops = new LinkedHashMap<>(), byTime = new LinkedHashMap<>();
         String e2eMethod = StageId.E2E.summaryMethod();
@@ -219,7 +255,7 @@ public final class Pipeline {
             byFlops.put(label, cost);
             byTime.put(label, time);
         });
-        Plots.accuracyVsCost(byFlops, plotDir.resolve("accuracy_vs_flops.png"));
-        Plots.accuracyVsWallTime(byTime, plotDir.resolve("accuracy_vs_time.png"));
+        Plots.accuracyVsCost(byFlops, plotDir.resolve("accuracy_vs_flops.png"), curveNote());
+        Plots.accuracyVsWallTime(byTime, plotDir.resolve("accuracy_vs_time.png"), curveNote());
     }
 }

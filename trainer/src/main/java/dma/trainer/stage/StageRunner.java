@@ -43,8 +43,18 @@ public final class StageRunner {
     public record Spec(String stage, Path dir, ImageClassifier model, Map<String, Tensor> trainable, Objective objective,
                        Dataset train, Dataset test, Plan.Recipe recipe, long steps, long seed) {}
 
-    /** What a finished stage cost and reached. */
-    public record Result(String stage, double wallSeconds, Flops.Count flops, long images, double accuracy, long steps) {}
+    /**
+     * What a finished stage cost and reached.
+     *
+     * @param accuracy      top-1 on the whole test set ({@code testImages} images)
+     * @param trainLoss     the objective's mean over the last epoch's steps
+     * @param trainAccuracy top-1 on the first {@code trainSample} training images, without augmentation
+     */
+    public record Result(String stage, double wallSeconds, Flops.Count flops, long images, double accuracy, long steps,
+                         double trainLoss, double trainAccuracy, int testImages, int trainSample) {}
+
+    /** Training images the final model is evaluated on (the first ones of the stage's training set): a 2σ error of at most ±1.4 points. */
+    static final int TRAIN_SAMPLE = 5_000;
 
     /** Training stopped on a NaN or infinite loss. */
     public static final class DivergedException extends IllegalStateException {
@@ -95,11 +105,15 @@ public final class StageRunner {
             Schedule schedule = new Schedule(r.lr(), plan.warmupLr, plan.minLr, Math.round(total * r.warmupEpochs() / r.epochs()), total);
             long step = 0;
             double wallBefore = 0;
+            // the last epoch's losses, summed for the stage's final training loss (carried across a resume)
+            long lastEpochStart = Math.max(0, total - perEpoch);
+            double lastEpochLossSum = 0;
             Flops.Count flopsBefore = new Flops.Count(0, 0, 0);
             if (resume && Files.exists(state)) {
                 Map<String, String> meta = restore(state, model, opt);
                 step = Long.parseLong(meta.get("step"));
                 wallBefore = Double.parseDouble(meta.get("wall_s"));
+                lastEpochLossSum = Double.parseDouble(meta.getOrDefault("last_epoch_loss_sum", "0"));
                 flopsBefore = new Flops.Count(Long.parseLong(meta.get("flops_forward")), Long.parseLong(meta.get("flops_input_grad")),
                         Long.parseLong(meta.get("flops_weight_grad")));
                 System.err.printf("%s: resuming at step %d of %d from %s%n", spec.stage(), step, total, state);
@@ -124,6 +138,7 @@ public final class StageRunner {
                     opt.zeroGrad();
                     Tensor loss = spec.objective().loss(model, x, y, new Rng(CounterRng.derive(spec.seed(), 1_000_003L * step)));
                     lastLoss = loss.item();
+                    if (step >= lastEpochStart) lastEpochLossSum += lastLoss;
                     if (!Double.isFinite(lastLoss))
                         throw new DivergedException(spec.stage() + ": loss is " + lastLoss + " at step " + step + "; stopped. "
                                 + (Files.exists(state) ? "The last good checkpoint is " + state : "No checkpoint was written yet."));
@@ -146,13 +161,16 @@ public final class StageRunner {
                 if (acc != null || step % logEvery == 0)
                     log.log(new MetricsLog.Metric(spec.stage(), step, (int) ((step - 1) / perEpoch) + 1, lastLoss, lr,
                             (double) step * plan.batchSize / Math.max(wall, 1e-9), acc, wall, flops.total()));
-                if (step % plan.checkpointEvery == 0 && step < total) save(state, model, opt, step, wall, flops);
+                if (step % plan.checkpointEvery == 0 && step < total) save(state, model, opt, step, wall, flops, lastEpochLossSum);
             }
             double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
             Flops.Count flops = flopsBefore.plus(Flops.now().minus(flops0));
             // per-epoch evaluations may use a prefix of the test set (eval_limit); the stage's result uses all of it
             double accuracy = plan.evalLimit >= spec.test().size() && lastAccuracy != null ? lastAccuracy : evaluate(model, spec.test(), Integer.MAX_VALUE);
-            return new Result(spec.stage(), wall, flops, total * plan.batchSize, accuracy, total);
+            int sample = Math.min(TRAIN_SAMPLE, spec.train().size());
+            double trainAccuracy = evaluate(model, spec.train(), sample);
+            return new Result(spec.stage(), wall, flops, total * plan.batchSize, accuracy, total, lastEpochLossSum / (total - lastEpochStart),
+                    trainAccuracy, spec.test().size(), sample);
         }
     }
 
@@ -194,7 +212,7 @@ public final class StageRunner {
         return (double) correct / data.size();
     }
 
-    private void save(Path file, ImageClassifier model, Optimizer opt, long step, double wall, Flops.Count flops) {
+    private void save(Path file, ImageClassifier model, Optimizer opt, long step, double wall, Flops.Count flops, double lastEpochLossSum) {
         LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
         model.stateDict().forEach((k, v) -> tensors.put("model." + k, v));
         tensors.putAll(opt.stateDict());
@@ -205,6 +223,7 @@ public final class StageRunner {
         meta.put("flops_forward", Long.toString(flops.forward()));
         meta.put("flops_input_grad", Long.toString(flops.inputGrad()));
         meta.put("flops_weight_grad", Long.toString(flops.weightGrad()));
+        meta.put("last_epoch_loss_sum", Double.toString(lastEpochLossSum));
         TensorFiles.save(file, tensors, meta);
     }
 

@@ -2,10 +2,8 @@ package dma.trainer.stage;
 
 import dma.engine.Backend;
 import dma.engine.CounterRng;
-import dma.engine.GradMode;
 import dma.engine.Tensor;
 import dma.engine.io.TensorFiles;
-import dma.engine.ops.LossesOps;
 import dma.models.Checkpoint;
 import dma.models.ImageClassifier;
 import dma.models.assemble.Assembly;
@@ -122,7 +120,7 @@ public final class Stages {
         Plan.Recipe r = plan.recipe(id);
         try (ImageClassifier model = plan.target.withDropPath(r.dropPath()).build(be, seed(id))) {
             if (init != null) loadInto(model, init);
-            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
+            return train(id, model, model.parameters(), Objectives.task((float) plan.labelSmoothing), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
@@ -132,7 +130,7 @@ public final class Stages {
         Inputs in = data.all();
         Plan.Recipe r = plan.recipe(id);
         try (ImageClassifier model = plan.partition.meta().withDropPath(r.dropPath()).build(be, seed(id))) {
-            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
+            return train(id, model, model.parameters(), Objectives.task((float) plan.labelSmoothing), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
@@ -152,7 +150,7 @@ public final class Stages {
         Map<String, Tensor> metaState = imitate ? meta.stateDict() : TensorFiles.load(metaFile, be);
         try (ImageClassifier hybrid = Assembly.hybrid(p, i, metaState, metaFile.toString(), be, seed(id), a -> a.withDropPath(r.dropPath()))) {
             LinkedHashMap<String, Tensor> mine = new LinkedHashMap<>(hybrid.trainableParameters());
-            StageRunner.Objective objective = imitate ? imitation(p, i, meta) : incubation(i);
+            StageRunner.Objective objective = imitate ? Objectives.imitation(p, i, meta) : Objectives.incubation(i, (float) plan.labelSmoothing);
             Map<String, String> metadata = new LinkedHashMap<>(); // ordered: the same module gives the same bytes
             metadata.put("stage", id.name());
             metadata.put("module", Integer.toString(i));
@@ -162,45 +160,6 @@ public final class Stages {
             if (meta != null) meta.close();
             else metaState.values().forEach(Tensor::close);
         }
-    }
-
-    /** The task loss: cross-entropy with the batch's soft targets and the plan's label smoothing. */
-    private StageRunner.Objective task() {
-        float smoothing = (float) plan.labelSmoothing;
-        return (model, x, y, rng) -> LossesOps.crossEntropy(model.forward(x, rng), y, smoothing);
-    }
-
-    /**
-     * The task loss of the hybrid for module i (incubation, DistData): the frozen meta prefix before module i runs
-     * without the tape and is freed at once ({@link ImageClassifier#forwardFrozenPrefix}); the frozen suffix after it
-     * is recorded, and its backward computes input gradients only.
-     */
-    private StageRunner.Objective incubation(int i) {
-        float smoothing = (float) plan.labelSmoothing;
-        return (hybrid, x, y, rng) -> LossesOps.crossEntropy(hybrid.forwardFrozenPrefix(x, i, rng), y, smoothing);
-    }
-
-    /**
-     * Module Imitation's loss: mean |M_i(h) − M̂_i(h)| with h the frozen meta prefix's output. Module 0 also
-     * owns the stem, so it reads the images; the last module owns the head, so it matches the meta logits.
-     */
-    private StageRunner.Objective imitation(Partition p, int i, ImageClassifier meta) {
-        meta.train(false);
-        meta.setTrainable(false);
-        int k = p.modules(), d = p.depths()[i];
-        return (hybrid, x, y, rng) -> {
-            Tensor h, target;
-            try (var off = GradMode.disabled()) {
-                h = i == 0 ? x : meta.forwardStem(x);
-                for (int j = 0; j < i; j++) h = meta.forwardBlock(j, h, null);
-                target = meta.forwardBlock(i, i == 0 ? meta.forwardStem(x) : h, null);
-                if (i == k - 1) target = meta.forwardHead(target);
-            }
-            Tensor out = i == 0 ? hybrid.forwardStem(h) : h;
-            for (int j = 0; j < d; j++) out = hybrid.forwardBlock(i + j, out, rng);
-            if (i == k - 1) out = hybrid.forwardHead(out);
-            return LossesOps.l1(out, target);
-        };
     }
 
     /** Assembles the K module checkpoints of a method into the target and evaluates it. */
@@ -226,7 +185,7 @@ public final class Stages {
         Inputs in = data.all();
         try (ImageClassifier model = plan.target.withDropPath(r.dropPath()).build(be, seed(id))) {
             loadInto(model, requireOutput(StageId.assemble(id.method())));
-            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
+            return train(id, model, model.parameters(), Objectives.task((float) plan.labelSmoothing), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
@@ -270,7 +229,8 @@ public final class Stages {
                 recipe, steps, seed(id)), resume);
         out.save(id, model, r.steps());
         Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), r.wallSeconds(), r.flops().forward(),
-                r.flops().inputGrad(), r.flops().weightGrad(), r.images(), r.accuracy());
+                r.flops().inputGrad(), r.flops().weightGrad(), r.images(), r.accuracy(), r.trainLoss(), r.trainAccuracy(), r.testImages(),
+                r.trainSample());
         ResultFile.write(dir, res);
         Files.deleteIfExists(dir.resolve("state.safetensors"));
         return res;

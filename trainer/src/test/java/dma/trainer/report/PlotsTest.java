@@ -61,11 +61,11 @@ class PlotsTest {
     void writesReadableCharts(@TempDir Path dir) throws IOException {
         Path out = dir.resolve("plots"); // created on demand
         Plots.lossPerStage(metrics(), out.resolve("loss.png"));
-        Plots.accuracyPerStage(metrics(), out.resolve("accuracy.png"));
-        Plots.accuracyVsCost(costCurves(), out.resolve("cost.png"));
+        Plots.accuracyPerStage(metrics(), out.resolve("accuracy.png"), null);
+        Plots.accuracyVsCost(costCurves(), out.resolve("cost.png"), null);
         Map<String, List<double[]>> minutes = new LinkedHashMap<>();
         costCurves().forEach((k, v) -> minutes.put(k, v.stream().map(p -> new double[]{p[0] / 6e13, p[1]}).toList()));
-        Plots.accuracyVsWallTime(minutes, out.resolve("time.png"));
+        Plots.accuracyVsWallTime(minutes, out.resolve("time.png"), null);
         checkAll(out, "");
     }
 
@@ -135,9 +135,9 @@ class PlotsTest {
     @Test
     void emptyInputsStillWriteAChart(@TempDir Path dir) throws IOException {
         Plots.lossPerStage(List.of(), dir.resolve("loss.png"));
-        Plots.accuracyPerStage(metrics().stream().filter(m -> m.evalAccuracy() == null).toList(), dir.resolve("accuracy.png"));
-        Plots.accuracyVsCost(Map.of(), dir.resolve("cost.png"));
-        Plots.accuracyVsWallTime(Map.of("E2E", List.of()), dir.resolve("time.png"));
+        Plots.accuracyPerStage(metrics().stream().filter(m -> m.evalAccuracy() == null).toList(), dir.resolve("accuracy.png"), null);
+        Plots.accuracyVsCost(Map.of(), dir.resolve("cost.png"), null);
+        Plots.accuracyVsWallTime(Map.of("E2E", List.of()), dir.resolve("time.png"), null);
         checkAll(dir, "empty-");
     }
 

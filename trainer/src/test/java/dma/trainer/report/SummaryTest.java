@@ -20,7 +20,8 @@ class SummaryTest {
                 new StageResult("e2e", "e2e", 125, 500_000_000_000_000L, 500_000_000_000_000L, 500_000_000_000_000L, 60_000, 0.80),
                 new StageResult("meta", "assembling", 20, 10_000_000_000_000L, 10_000_000_000_000L, 10_000_000_000_000L, 20_000, 0.70),
                 new StageResult("incubate-0", "assembling", 30, 10_000_000_000_000L, 5_000_000_000_000L, 600_000_000_000L, 20_000, null),
-                new StageResult("finetune", "assembling", 10, 5_000_000_000_000L, 0, 5_000_000_000_000L, 10_000, 0.8125)));
+                new StageResult("finetune", "assembling", 10, 5_000_000_000_000L, 0, 5_000_000_000_000L, 10_000, 0.8125, 0.51234, 0.9,
+                        10_000, 5_000)));
     }
 
     @Test
@@ -55,20 +56,21 @@ class SummaryTest {
         Summary s = Summary.of(List.of(new StageResult("select-weights", "weight-selection", 1, 0, 0, 0, 0, null)));
         s.write(dir);
         assertTrue(Double.isNaN(Summary.read(dir).methods().get(0).accuracy()));
-        assertTrue(s.table().contains("| weight-selection | — | 0 FLOP | 0:01 | select-weights |"), s.table());
+        assertTrue(s.table().contains("| weight-selection | — | — | — | 0 FLOP | 0:01 | select-weights |"), s.table());
     }
 
     @Test
     void markdownTables(@TempDir Path dir) throws IOException {
         Summary s = sample();
         String table = s.table();
-        assertTrue(table.startsWith("| method | accuracy | training cost (FLOPs) | training time | stages |\n"), table);
-        assertTrue(table.contains("| e2e | 80.00% | 1.50 PFLOP | 2:05 | e2e |"), table);
-        assertTrue(table.contains("| assembling | 81.25% | 55.6 TFLOP | 1:00 | meta, incubate-0, finetune |"), table);
+        assertTrue(table.startsWith("| method | test accuracy | train loss | train accuracy | training cost (FLOPs) | training time | stages |\n"), table);
+        assertTrue(table.contains("| e2e | 80.00% | — | — | 1.50 PFLOP | 2:05 | e2e |"), table);
+        assertTrue(table.contains("| assembling | 81.25% | 0.5123 | 90.00% | 55.6 TFLOP | 1:00 | meta, incubate-0, finetune |"), table);
+        assertTrue(table.contains("top-1 on the whole test set (10,000 images)") && table.contains("first 5,000 training images"), table);
         s.write(dir);
         String md = Files.readString(dir.resolve("summary.md"));
         assertTrue(md.contains(table), md);
-        assertTrue(md.contains("| incubate-0 | assembling | — | 10.0 TFLOP | 5.00 TFLOP | 600 GFLOP | 15.6 TFLOP | 20000 | 0:30 |"), md);
+        assertTrue(md.contains("| incubate-0 | assembling | — | — | — | 10.0 TFLOP | 5.00 TFLOP | 600 GFLOP | 15.6 TFLOP | 20000 | 0:30 |"), md);
     }
 
     @Test
