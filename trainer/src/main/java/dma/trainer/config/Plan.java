@@ -40,7 +40,11 @@ public final class Plan {
     }
     public final RunConfig.AugmentConfig augment;
     public final List<String> baselines;
-    /** The module methods the run trains: incubation, then the baselines imitate and distdata where configured. */
+    /**
+     * The module methods the run trains: incubation (unless {@code assembling} is false, e.g. an E2E-only run of a
+     * learning-rate sweep), then the baselines imitate and distdata where configured; the meta model is trained iff
+     * this is not empty.
+     */
     public final List<ModuleMethod> moduleMethods;
     /** Whether the run trains the E2E baseline. */
     public final boolean e2e;
@@ -96,10 +100,12 @@ public final class Plan {
         for (int i = 0; i < baselines.size(); i++)
             if (!RunConfig.BASELINES.contains(baselines.get(i)))
                 throw error("baselines[" + i + "]", "'" + baselines.get(i) + "' is not one of " + RunConfig.BASELINES);
-        List<ModuleMethod> methods = new ArrayList<>(List.of(ModuleMethod.INCUBATE));
+        List<ModuleMethod> methods = new ArrayList<>();
+        if (c.assembling() == null || c.assembling()) methods.add(ModuleMethod.INCUBATE);
         for (ModuleMethod m : ModuleMethod.values()) if (m != ModuleMethod.INCUBATE && baselines.contains(m.command)) methods.add(m);
         moduleMethods = List.copyOf(methods);
         e2e = baselines.contains(StageId.E2E_COMMAND);
+        if (moduleMethods.isEmpty() && !e2e) throw error("assembling", "is false and baselines name no method: the run would train nothing");
         if (c.stages() != null)
             for (String s : c.stages().keySet())
                 if (!RunConfig.STAGES.contains(s)) throw error("stages." + s, "unknown stage; stages are " + RunConfig.STAGES);

@@ -41,7 +41,8 @@ public record RunConfig(
         @JsonProperty("launcher") String launcher,
         @JsonProperty("module_threads") Integer moduleThreads,
         @JsonProperty("slurm") SlurmConfig slurm,
-        @JsonProperty("budget") BudgetConfig budget) {
+        @JsonProperty("budget") BudgetConfig budget,
+        @JsonProperty("assembling") Boolean assembling) {
 
     /** Where the images come from. */
     public record Data(@JsonProperty("kind") String kind, @JsonProperty("path") String path,

@@ -121,7 +121,7 @@ public final class SlurmLauncher {
     private List<Job> plan() throws IOException {
         List<Job> jobs = new ArrayList<>();
         RunArgs whole = args.withThreads(threads), modules = args.withThreads(moduleThreads);
-        if (Stages.finished(runDir, StageId.META) == null)
+        if (!plan.moduleMethods.isEmpty() && Stages.finished(runDir, StageId.META) == null)
             jobs.add(new Job(StageId.META.name(), "the meta model", List.of(StageId.META), null, threads, true, List.of(StageId.META.argv(whole)), List.of()));
         int k = plan.partition.modules();
         List<String> finals = new ArrayList<>();

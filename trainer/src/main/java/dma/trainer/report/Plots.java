@@ -68,6 +68,19 @@ public final class Plots {
         save(noted(curves("Accuracy vs training time", "training time (minutes)", curves, 1), evaluatedOn), png);
     }
 
+    /**
+     * Accuracy against a study axis (depth, data fraction, …), one line per series, points {x, accuracy in %}; the x
+     * axis spans the data, not zero.
+     */
+    public static void accuracyAgainst(String title, String xLabel, Map<String, List<double[]>> series, Path png, String note) throws IOException {
+        Map<String, XYSeries> s = new LinkedHashMap<>();
+        series.forEach((name, points) -> {
+            XYSeries xy = s.computeIfAbsent(name, k -> new XYSeries(k, true, true));
+            for (double[] p : points) point(xy, p[0], p[1]);
+        });
+        save(noted(chart(title, xLabel, "accuracy (%)", s, true, false), note), png);
+    }
+
     /** The chart with {@code note} as a subtitle (what the accuracies were measured on), or as it is for a null note. */
     static JFreeChart noted(JFreeChart chart, String note) {
         if (note != null) chart.addSubtitle(new org.jfree.chart.title.TextTitle(note, new Font(Font.SANS_SERIF, Font.PLAIN, 13)));

@@ -149,7 +149,7 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
     }
 
     /** Three significant digits in SI units: 1.5e15 → "1.50 PFLOP", 4.56e13 → "45.6 TFLOP". */
-    static String flops(double f) {
+    public static String flops(double f) {
         String[] units = {"FLOP", "kFLOP", "MFLOP", "GFLOP", "TFLOP", "PFLOP", "EFLOP"};
         if (!Double.isFinite(f)) return "—";
         if (Math.abs(f) < 1000) return String.format(Locale.ROOT, "%.0f FLOP", f);
@@ -169,7 +169,7 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
     }
 
     /** m:ss, or h:mm:ss from an hour on: 125 s → "2:05". */
-    static String clock(double seconds) {
+    public static String clock(double seconds) {
         if (!Double.isFinite(seconds)) return "—";
         long s = Math.round(seconds);
         return s >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String.format(Locale.ROOT, "%d:%02d", s / 60, s % 60);

@@ -89,7 +89,7 @@ public final class Pipeline {
 
     public Summary run() throws IOException {
         writeRunFiles(plan, runDir);
-        results.add(stages.run(StageId.META));
+        if (!plan.moduleMethods.isEmpty()) results.add(stages.run(StageId.META));
         for (ModuleMethod m : plan.moduleMethods) modules(m);
         for (ModuleMethod m : plan.moduleMethods) {
             results.add(stages.run(StageId.assemble(m)));
@@ -166,12 +166,12 @@ public final class Pipeline {
      */
     private Summary report() throws IOException {
         Map<String, List<Summary.StageResult>> byMethod = new LinkedHashMap<>();
-        Summary.StageResult meta = results.stream().filter(r -> r.name().equals(StageId.META.name())).findFirst().orElseThrow();
+        String meta = StageId.META.name();
         for (ModuleMethod m : ModuleMethod.values()) {
             List<Summary.StageResult> list = new ArrayList<>();
-            for (Summary.StageResult r : results) if (r.method().equals(m.summaryName) && !r.name().equals(meta.name())) list.add(r);
+            for (Summary.StageResult r : results) if (r.method().equals(m.summaryName) && !r.name().equals(meta)) list.add(r);
             if (list.isEmpty()) continue;
-            list.add(0, meta);
+            results.stream().filter(r -> r.name().equals(meta)).findFirst().ifPresent(r -> list.add(0, r));
             byMethod.put(m.summaryName, list);
         }
         String e2e = StageId.E2E.summaryMethod();

@@ -70,11 +70,12 @@ public record StageId(Kind kind, ModuleMethod method, int module) {
     }
 
     /**
-     * Every stage the plan runs, in pipeline order: meta; the K modules of each module method (incubate, then the
+     * Every stage the plan runs, in pipeline order: meta (when a module method runs); the K modules of each module method (incubate, then the
      * configured baselines imitate and distdata); each method's assemble and finetune; e2e if configured.
      */
     public static List<StageId> pipeline(Plan plan) {
-        List<StageId> ids = new ArrayList<>(List.of(META));
+        List<StageId> ids = new ArrayList<>();
+        if (!plan.moduleMethods.isEmpty()) ids.add(META);
         for (ModuleMethod m : plan.moduleMethods)
             for (int i = 0; i < plan.partition.modules(); i++) ids.add(module(m, i));
         for (ModuleMethod m : plan.moduleMethods) {

@@ -1,0 +1,181 @@
+package dma.trainer.study;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A study: a base run config and axes, each a config field (a dotted path such as {@code model.depth},
+ * {@code data.train_fraction}, {@code budget.e2e_epochs}, {@code stages.finetune.base_lr}, {@code seed}) with the values
+ * it takes. It expands into the cartesian product of the axes, one ordinary run per cell, each in its own run directory
+ * under {@code runs}; a finished run's small files (summary, resolved config, metrics) are copied into {@code results},
+ * which outlives the machine (commit it), and a run whose summary is there is not run again.
+ *
+ * <pre>{
+ *   "name": "depth",
+ *   "base": "base.json",                       // a config file (relative to the study file), or the config itself
+ *   "axes": {"model.depth": [8, 16], "seed": [0, 1]},
+ *   "runs": "runs/study/depth",                // default: runs/study/NAME (relative to the working directory)
+ *   "results": "bench/results/science/depth"   // default: bench/results/science/NAME
+ * }</pre>
+ *
+ * @param file the study file (its directory resolves {@code base})
+ */
+public record Study(Path file, String name, ObjectNode base, Map<String, List<JsonNode>> axes, Path runs, Path results) {
+    static final ObjectMapper JSON = new ObjectMapper();
+    /** The axis whose cells are repetitions of one experiment: the report averages over it. */
+    public static final String SEED = "seed";
+    private static final Set<String> FIELDS = Set.of("name", "base", "axes", "runs", "results");
+
+    /**
+     * One run of the study.
+     *
+     * @param name   its directory's name: the axes' labels and values, e.g. {@code depth-16_seed-0}
+     * @param values the value of every axis, by axis
+     * @param config the base config with the cell's values set
+     */
+    public record Cell(String name, Map<String, JsonNode> values, ObjectNode config) {
+        /** The cell's values without the seed: the experiment it repeats. */
+        public Map<String, JsonNode> experiment() {
+            Map<String, JsonNode> m = new LinkedHashMap<>(values);
+            m.remove(SEED);
+            return m;
+        }
+    }
+
+    /** Reads a study file; every problem is an IllegalArgumentException naming the file and the field. */
+    public static Study read(Path file) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(file.toFile());
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage());
+        }
+        if (!(root instanceof ObjectNode o)) throw new IllegalArgumentException(file + ": a study is a JSON object");
+        for (Iterator<String> it = o.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            if (!FIELDS.contains(f)) throw new IllegalArgumentException(file + ": unknown field '" + f + "'; a study has " + FIELDS);
+        }
+        String name = text(file, o, "name");
+        if (!name.matches("[A-Za-z0-9._-]+")) throw new IllegalArgumentException(file + ": field 'name' must be letters, digits, '.', '_' or '-', got '" + name + "'");
+        JsonNode b = o.get("base");
+        ObjectNode base;
+        if (b instanceof ObjectNode inline) base = inline.deepCopy();
+        else if (b != null && b.isTextual()) {
+            Path f = file.toAbsolutePath().getParent().resolve(b.asText());
+            try {
+                JsonNode read = JSON.readTree(f.toFile());
+                if (!(read instanceof ObjectNode ro)) throw new IllegalArgumentException(f + ": a run config is a JSON object");
+                base = ro;
+            } catch (IOException e) {
+                throw new IllegalArgumentException(file + ": field 'base': cannot read " + f + ": " + e.getMessage());
+            }
+        } else throw new IllegalArgumentException(file + ": field 'base' must be a run config (an object) or the path of one");
+        Map<String, List<JsonNode>> axes = new LinkedHashMap<>();
+        JsonNode a = o.get("axes");
+        if (a != null && !(a instanceof ObjectNode)) throw new IllegalArgumentException(file + ": field 'axes' must be an object of field → values");
+        if (a != null)
+            for (Iterator<Map.Entry<String, JsonNode>> it = a.fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (!(e.getValue() instanceof ArrayNode values) || values.isEmpty())
+                    throw new IllegalArgumentException(file + ": axis '" + e.getKey() + "' must list at least one value");
+                if (!e.getKey().matches("[a-z0-9_]+(\\.[a-z0-9_]+)*"))
+                    throw new IllegalArgumentException(file + ": axis '" + e.getKey() + "' is not a config field path such as model.depth");
+                List<JsonNode> list = new ArrayList<>();
+                values.forEach(list::add);
+                axes.put(e.getKey(), list);
+            }
+        Path runs = Path.of(o.has("runs") ? text(file, o, "runs") : "runs/study/" + name);
+        Path results = Path.of(o.has("results") ? text(file, o, "results") : "bench/results/science/" + name);
+        return new Study(file, name, base, axes, runs, results);
+    }
+
+    private static String text(Path file, ObjectNode o, String field) {
+        JsonNode v = o.get(field);
+        if (v == null || !v.isTextual() || v.asText().isBlank()) throw new IllegalArgumentException(file + ": field '" + field + "' must be a non-empty string");
+        return v.asText();
+    }
+
+    /** Every cell, in the order of the axes' cartesian product (the last axis varying fastest). */
+    public List<Cell> cells() {
+        List<Map<String, JsonNode>> combos = new ArrayList<>(List.of(new LinkedHashMap<>()));
+        for (var axis : axes.entrySet()) {
+            List<Map<String, JsonNode>> next = new ArrayList<>();
+            for (Map<String, JsonNode> c : combos)
+                for (JsonNode v : axis.getValue()) {
+                    Map<String, JsonNode> m = new LinkedHashMap<>(c);
+                    m.put(axis.getKey(), v);
+                    next.add(m);
+                }
+            combos = next;
+        }
+        List<Cell> cells = new ArrayList<>();
+        for (Map<String, JsonNode> values : combos) {
+            ObjectNode config = base.deepCopy();
+            values.forEach((path, v) -> set(config, path, v));
+            cells.add(new Cell(cellName(values), values, config));
+        }
+        return cells;
+    }
+
+    /** Sets a dotted path in a config tree, creating the objects on the way. */
+    static void set(ObjectNode root, String path, JsonNode value) {
+        String[] parts = path.split("\\.");
+        ObjectNode o = root;
+        for (int i = 0; i < parts.length - 1; i++) {
+            JsonNode child = o.get(parts[i]);
+            if (child == null || child.isNull()) child = o.putObject(parts[i]);
+            if (!(child instanceof ObjectNode co))
+                throw new IllegalArgumentException("axis '" + path + "': '" + parts[i] + "' is not an object in the base config");
+            o = co;
+        }
+        o.set(parts[parts.length - 1], value.deepCopy());
+    }
+
+    /** {@code depth-16_train_fraction-0.1_seed-0}: each axis by its last name (its whole path where two share one) and value. */
+    String cellName(Map<String, JsonNode> values) {
+        List<String> parts = new ArrayList<>();
+        for (var e : values.entrySet()) parts.add(label(e.getKey()) + "-" + valueText(e.getValue()));
+        return parts.isEmpty() ? "base" : String.join("_", parts);
+    }
+
+    /** An axis's short name: its last path element, unless another axis ends the same way. */
+    public String label(String axis) {
+        String last = axis.substring(axis.lastIndexOf('.') + 1);
+        long same = axes.keySet().stream().filter(a -> a.substring(a.lastIndexOf('.') + 1).equals(last)).count();
+        return same > 1 ? axis.replace('.', '-') : last;
+    }
+
+    /** A value as a file name's part: numbers and strings as written, lists joined with '+'. */
+    public static String valueText(JsonNode v) {
+        if (v.isArray()) {
+            List<String> parts = new ArrayList<>();
+            v.forEach(x -> parts.add(valueText(x)));
+            return String.join("+", parts);
+        }
+        String s = v.isTextual() ? v.asText() : v.toString();
+        return s.replaceAll("[^A-Za-z0-9.+-]", "_");
+    }
+
+    /** Writes a cell's config for its run: {@code <runs>/<cell>/study-config.json}. */
+    public Path writeConfig(Cell cell) throws IOException {
+        Path dir = Files.createDirectories(runs.resolve(cell.name()));
+        Path f = dir.resolve("study-config.json");
+        Files.writeString(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(cell.config()) + "\n");
+        return f;
+    }
+}

@@ -1,0 +1,124 @@
+package dma.trainer.study;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dma.trainer.report.Plots;
+import dma.trainer.report.Summary;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code dma study --report}: the study's finished runs aggregated over seeds into {@code <results>/STUDY.md} (a table per
+ * method and experiment: mean ± sample standard deviation and the number of seeds), {@code <results>/study.json} (the
+ * same numbers for tools) and PNG plots in {@code <results>/plots/}: accuracy against training cost per method, and
+ * accuracy against every numeric axis that takes two or more values.
+ */
+public final class StudyReport {
+    private StudyReport() {}
+
+    /** Writes the report of whatever runs have finished; returns the Markdown. */
+    public static String write(Study study, boolean plots) throws IOException {
+        List<StudyResults.Run> runs = StudyResults.read(study);
+        List<StudyResults.Row> rows = StudyResults.rows(runs);
+        Files.createDirectories(study.results());
+        String md = markdown(study, runs.size(), rows);
+        Files.writeString(study.results().resolve("STUDY.md"), md);
+        Files.writeString(study.results().resolve("study.json"), Study.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json(rows)) + "\n");
+        if (plots) plots(study, rows);
+        return md;
+    }
+
+    static String markdown(Study study, int finished, List<StudyResults.Row> rows) {
+        StringBuilder b = new StringBuilder("# Study " + study.name() + "\n\n");
+        b.append(String.format(Locale.ROOT, "%d of %d runs finished. Each row: one experiment (the study's cell without its seed) and one method, "
+                + "over its seeds: mean ± sample standard deviation (n = seeds). Test accuracy on the whole test set; train loss the "
+                + "objective's mean over the final stage's last epoch; train accuracy on the final stage's first training images. "
+                + "Every figure comes from the `summary.json` of the cells listed in `study.json`.%n%n", finished, study.cells().size()));
+        List<String> axes = study.axes().keySet().stream().filter(a -> !a.equals(Study.SEED)).toList();
+        b.append("|");
+        for (String a : axes) b.append(' ').append(study.label(a)).append(" |");
+        b.append(" method | n | test accuracy | train loss | train accuracy | training FLOPs | training time |\n|");
+        for (int i = 0; i < axes.size(); i++) b.append("---:|");
+        b.append("---|---:|---:|---:|---:|---:|---:|\n");
+        for (StudyResults.Row r : rows) {
+            b.append("|");
+            for (String a : axes) b.append(' ').append(Study.valueText(r.experiment().get(a))).append(" |");
+            b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s |%n", r.method(), r.accuracy().n(), percent(r.accuracy()),
+                    plain(r.trainLoss(), 4), percent(r.trainAccuracy()), Summary.flops(r.flops().mean()), Summary.clock(r.wallSeconds().mean())));
+        }
+        return b.toString();
+    }
+
+    /** 84.13 ± 0.42%, or 84.13% for a single seed. */
+    static String percent(StudyResults.Stats s) {
+        if (s.n() == 0) return "—";
+        return s.n() > 1 ? String.format(Locale.ROOT, "%.2f ± %.2f%%", 100 * s.mean(), 100 * s.sd()) : String.format(Locale.ROOT, "%.2f%%", 100 * s.mean());
+    }
+
+    static String plain(StudyResults.Stats s, int decimals) {
+        if (s.n() == 0) return "—";
+        String f = "%." + decimals + "f";
+        return s.n() > 1 ? String.format(Locale.ROOT, f + " ± " + f, s.mean(), s.sd()) : String.format(Locale.ROOT, f, s.mean());
+    }
+
+    static ArrayNode json(List<StudyResults.Row> rows) {
+        ArrayNode a = Study.JSON.createArrayNode();
+        for (StudyResults.Row r : rows) {
+            ObjectNode o = a.addObject();
+            ObjectNode exp = o.putObject("experiment");
+            r.experiment().forEach(exp::set);
+            o.put("method", r.method());
+            stats(o.putObject("accuracy"), r.accuracy());
+            stats(o.putObject("train_loss"), r.trainLoss());
+            stats(o.putObject("train_accuracy"), r.trainAccuracy());
+            stats(o.putObject("flops"), r.flops());
+            stats(o.putObject("wall_seconds"), r.wallSeconds());
+            ArrayNode cells = o.putArray("cells");
+            r.cells().forEach(cells::add);
+        }
+        return a;
+    }
+
+    private static void stats(ObjectNode o, StudyResults.Stats s) {
+        o.put("mean", s.mean()).put("sd", s.sd()).put("min", s.min()).put("max", s.max()).put("n", s.n());
+    }
+
+    /** Accuracy against cost (a point per experiment and method), and against each numeric axis with two or more values. */
+    static void plots(Study study, List<StudyResults.Row> rows) throws IOException {
+        String unavailable = dma.trainer.stage.Pipeline.plotsUnavailable();
+        if (unavailable != null) {
+            System.err.println("study: plots not drawn: " + unavailable);
+            return;
+        }
+        Path dir = Files.createDirectories(study.results().resolve("plots"));
+        String note = "mean over seeds; test accuracy on the whole test set";
+        Map<String, List<double[]>> byCost = new LinkedHashMap<>();
+        for (StudyResults.Row r : rows)
+            byCost.computeIfAbsent(r.method(), k -> new ArrayList<>()).add(new double[]{r.flops().mean(), 100 * r.accuracy().mean()});
+        byCost.values().forEach(points -> points.sort((p, q) -> Double.compare(p[0], q[0])));
+        Plots.accuracyVsCost(byCost, dir.resolve("accuracy_vs_flops.png"), note);
+        for (var axis : study.axes().entrySet()) {
+            if (axis.getKey().equals(Study.SEED) || axis.getValue().size() < 2 || !axis.getValue().stream().allMatch(JsonNode::isNumber)) continue;
+            // one line per method and combination of the other axes
+            Map<String, List<double[]>> series = new LinkedHashMap<>();
+            for (StudyResults.Row r : rows) {
+                StringBuilder name = new StringBuilder(r.method());
+                r.experiment().forEach((a, v) -> {
+                    if (!a.equals(axis.getKey())) name.append(", ").append(study.label(a)).append(' ').append(Study.valueText(v));
+                });
+                series.computeIfAbsent(name.toString(), k -> new ArrayList<>())
+                        .add(new double[]{r.experiment().get(axis.getKey()).asDouble(), 100 * r.accuracy().mean()});
+            }
+            String label = study.label(axis.getKey());
+            Plots.accuracyAgainst("Accuracy vs " + label, label, series, dir.resolve("accuracy_vs_" + label + ".png"), note);
+        }
+    }
+}
