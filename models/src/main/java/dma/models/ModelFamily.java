@@ -37,8 +37,13 @@ public interface ModelFamily<C extends Architecture> {
 
     // ------------------------------------------------------------------ presets
 
+    /** The family's named presets (a family whose presets follow a pattern, as CifarResNet's, also overrides {@link #preset}). */
+    Presets<C> presetTable();
+
     /** The names of this family's presets, for listings and messages. */
-    List<String> presets();
+    default List<String> presets() {
+        return presetTable().names();
+    }
 
     /**
      * Whether {@code name} (any case) is one of this family's presets or has the form of one ("convnext_…",
@@ -47,7 +52,9 @@ public interface ModelFamily<C extends Architecture> {
     boolean claimsPreset(String name);
 
     /** The preset called {@code name} (any case); an {@link IllegalArgumentException} naming the family's presets if none is. */
-    C preset(String name);
+    default C preset(String name) {
+        return presetTable().get(name);
+    }
 
     // ------------------------------------------------------------------ metadata
 

@@ -3,6 +3,7 @@ package dma.models.convnext;
 import dma.models.ConfigFields;
 import dma.models.ConfigFields.Field;
 import dma.models.ModelFamily;
+import dma.models.Presets;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,41 +37,34 @@ public final class ConvNeXtFamily implements ModelFamily<ConvNeXtConfig> {
      * the cost of patch 2 in every stage. Patch 2 gives the 8× reduction between the first and the last stage that
      * ImageNet's 56 → 7 has and runs on two cores. Drop path 0.1 (the weight-selection recipe for ConvNeXt-F).
      */
-    private static final Map<String, ConvNeXtConfig> PRESETS = new LinkedHashMap<>();
+    private static final Presets<ConvNeXtConfig> PRESETS = new Presets<>("ConvNeXt");
 
     static {
         int[] femto = {2, 2, 6, 2}, femtoDims = {48, 96, 192, 384}, tiny = {3, 3, 9, 3}, tinyDims = {96, 192, 384, 768};
-        PRESETS.put("convnext_femto", new ConvNeXtConfig(224, 4, 3, 1000, femto, femtoDims, 0.1));
-        PRESETS.put("convnext_tiny", new ConvNeXtConfig(224, 4, 3, 1000, tiny, tinyDims, 0.1));
-        PRESETS.put("convnext_femto_fmnist", new ConvNeXtConfig(28, 2, 1, 10, femto, femtoDims, 0.1));
-        PRESETS.put("convnext_tiny_fmnist", new ConvNeXtConfig(28, 2, 1, 10, tiny, tinyDims, 0.1));
-        PRESETS.put("convnext_femto_cifar", new ConvNeXtConfig(32, 2, 3, 100, femto, femtoDims, 0.1));
-        PRESETS.put("convnext_tiny_cifar", new ConvNeXtConfig(32, 2, 3, 100, tiny, tinyDims, 0.1));
+        PRESETS.add("convnext_femto", new ConvNeXtConfig(224, 4, 3, 1000, femto, femtoDims, 0.1));
+        PRESETS.add("convnext_tiny", new ConvNeXtConfig(224, 4, 3, 1000, tiny, tinyDims, 0.1));
+        PRESETS.add("convnext_femto_fmnist", new ConvNeXtConfig(28, 2, 1, 10, femto, femtoDims, 0.1));
+        PRESETS.add("convnext_tiny_fmnist", new ConvNeXtConfig(28, 2, 1, 10, tiny, tinyDims, 0.1));
+        PRESETS.add("convnext_femto_cifar", new ConvNeXtConfig(32, 2, 3, 100, femto, femtoDims, 0.1));
+        PRESETS.add("convnext_tiny_cifar", new ConvNeXtConfig(32, 2, 3, 100, tiny, tinyDims, 0.1));
     }
 
     private ConvNeXtFamily() {}
+
+    @Override
+    public Presets<ConvNeXtConfig> presetTable() {
+        return PRESETS;
+    }
 
     @Override
     public String name() {
         return "convnext";
     }
 
-    @Override
-    public List<String> presets() {
-        return List.copyOf(PRESETS.keySet());
-    }
-
     /** The presets and any other "convnext…" name. */
     @Override
     public boolean claimsPreset(String name) {
         return name.toLowerCase(Locale.ROOT).startsWith("convnext");
-    }
-
-    @Override
-    public ConvNeXtConfig preset(String name) {
-        ConvNeXtConfig c = PRESETS.get(name.toLowerCase(Locale.ROOT));
-        if (c == null) throw new IllegalArgumentException("unknown ConvNeXt preset '" + name + "'; known: " + String.join(", ", presets()));
-        return c;
     }
 
     @Override

@@ -3,6 +3,7 @@ package dma.models.resnet;
 import dma.models.ConfigFields;
 import dma.models.ConfigFields.Field;
 import dma.models.ModelFamily;
+import dma.models.Presets;
 
 import java.util.List;
 import java.util.Locale;
@@ -22,6 +23,10 @@ public final class ResNetFamily implements ModelFamily<ResNetConfig> {
             BASE_WIDTH = ConfigFields.integer("base_width", 16, ResNetConfig::baseWidth);
     private static final Field<ResNetConfig, int[]> STAGE_BLOCKS = ConfigFields.ints("stage_blocks", 3, "one per stage", ResNetConfig::stageBlocks);
 
+    private static final Presets<ResNetConfig> STANDARD = new Presets<ResNetConfig>("CifarResNet")
+            .add("cifar_resnet20", ResNetConfig.cifar(20, 3, 10)).add("cifar_resnet56", ResNetConfig.cifar(56, 3, 10))
+            .add("cifar_resnet110", ResNetConfig.cifar(110, 3, 10));
+
     private ResNetFamily() {}
 
     @Override
@@ -35,10 +40,10 @@ public final class ResNetFamily implements ModelFamily<ResNetConfig> {
         return List.of("resnet");
     }
 
-    /** The standard depths; any cifar_resnet&lt;6n+2&gt; resolves. */
+    /** The standard depths; any cifar_resnet&lt;6n+2&gt; resolves ({@link #preset}). */
     @Override
-    public List<String> presets() {
-        return List.of("cifar_resnet20", "cifar_resnet56", "cifar_resnet110");
+    public Presets<ResNetConfig> presetTable() {
+        return STANDARD;
     }
 
     @Override

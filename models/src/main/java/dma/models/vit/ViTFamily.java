@@ -3,6 +3,7 @@ package dma.models.vit;
 import dma.models.ConfigFields;
 import dma.models.ConfigFields.Field;
 import dma.models.ModelFamily;
+import dma.models.Presets;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -32,28 +33,28 @@ public final class ViTFamily implements ModelFamily<ViTConfig> {
      * Named presets, in listing order: DeiT on ImageNet (224², patch 16), the paper's CIFAR models (32², patch 4, width 192, 3 heads) and
      * Fashion-MNIST sizes (28², 1 channel, patch 4, 10 classes).
      */
-    private static final Map<String, ViTConfig> PRESETS = new LinkedHashMap<>();
+    private static final Presets<ViTConfig> PRESETS = new Presets<>("ViT");
 
     static {
-        PRESETS.put("deit_tiny_patch16_224", new ViTConfig(224, 16, 3, 1000, 192, 12, 3, 4, 0.1));
-        PRESETS.put("deit_small_patch16_224", new ViTConfig(224, 16, 3, 1000, 384, 12, 6, 4, 0.1));
-        PRESETS.put("deit_base_patch16_224", new ViTConfig(224, 16, 3, 1000, 768, 12, 12, 4, 0.1));
-        PRESETS.put("deit_tiny_d32_p4_32", new ViTConfig(32, 4, 3, 100, 192, 32, 3, 4, 0.1));
-        PRESETS.put("deit_tiny_d128_p4_32", new ViTConfig(32, 4, 3, 100, 192, 128, 3, 4, 0.1));
-        PRESETS.put("vit_fmnist_tiny", new ViTConfig(28, 4, 1, 10, 64, 8, 2, 4, 0.1));
-        PRESETS.put("vit_fmnist_d12_w192", new ViTConfig(28, 4, 1, 10, 192, 12, 3, 4, 0.1));
+        PRESETS.add("deit_tiny_patch16_224", new ViTConfig(224, 16, 3, 1000, 192, 12, 3, 4, 0.1));
+        PRESETS.add("deit_small_patch16_224", new ViTConfig(224, 16, 3, 1000, 384, 12, 6, 4, 0.1));
+        PRESETS.add("deit_base_patch16_224", new ViTConfig(224, 16, 3, 1000, 768, 12, 12, 4, 0.1));
+        PRESETS.add("deit_tiny_d32_p4_32", new ViTConfig(32, 4, 3, 100, 192, 32, 3, 4, 0.1));
+        PRESETS.add("deit_tiny_d128_p4_32", new ViTConfig(32, 4, 3, 100, 192, 128, 3, 4, 0.1));
+        PRESETS.add("vit_fmnist_tiny", new ViTConfig(28, 4, 1, 10, 64, 8, 2, 4, 0.1));
+        PRESETS.add("vit_fmnist_d12_w192", new ViTConfig(28, 4, 1, 10, 192, 12, 3, 4, 0.1));
     }
 
     private ViTFamily() {}
 
     @Override
-    public String name() {
-        return "vit";
+    public Presets<ViTConfig> presetTable() {
+        return PRESETS;
     }
 
     @Override
-    public List<String> presets() {
-        return List.copyOf(PRESETS.keySet());
+    public String name() {
+        return "vit";
     }
 
     /** The presets and any other "deit_…" or "vit_…" name. */
@@ -61,13 +62,6 @@ public final class ViTFamily implements ModelFamily<ViTConfig> {
     public boolean claimsPreset(String name) {
         String n = name.toLowerCase(Locale.ROOT);
         return n.startsWith("deit_") || n.startsWith("vit_");
-    }
-
-    @Override
-    public ViTConfig preset(String name) {
-        ViTConfig c = PRESETS.get(name.toLowerCase(Locale.ROOT));
-        if (c == null) throw new IllegalArgumentException("unknown ViT preset '" + name + "'; known: " + String.join(", ", presets()));
-        return c;
     }
 
     @Override
