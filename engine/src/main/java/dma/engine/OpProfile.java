@@ -85,6 +85,26 @@ public final class OpProfile implements AutoCloseable {
         if (trace != null) trace.stepEnded(last);
     }
 
+    /**
+     * Stops timing until {@link #resume}: the ops run meanwhile (an evaluation between two traced training steps) are
+     * neither in the table nor on the timeline, which shows the pause as a gap.
+     */
+    public void pause() {
+        if (current != this) throw new IllegalStateException("the profile is not running");
+        if (trace != null) Parallel.stopRecording(trace.recorder);
+        current = null;
+    }
+
+    /** Starts timing again after {@link #pause}, from now. */
+    public void resume() {
+        if (current == this) return;
+        if (current != null) throw new IllegalStateException("an op profile is already open");
+        device.synchronize();
+        last = System.nanoTime();
+        current = this;
+        if (trace != null) Parallel.record(Thread.currentThread(), trace.recorder);
+    }
+
     /** Whether a profile is open. */
     public static boolean active() {
         return current != null;
