@@ -28,11 +28,10 @@ final class ProfileOption {
             "profiled step is slower than a timed one; the shares are what it is for). With --json, as \"profile\"."})
     int steps;
 
-    @Option(names = "--trace", paramLabel = "FILE.json", description = {
-            "Write the profiled steps as a timeline in the Chrome Trace Event format (open it in ui.perfetto.dev or",
-            "chrome://tracing): one event per op, forward and backward, with its output shape, one per step, and on the",
-            "CPU backend one track per thread with each parallel chunk, named after its op. Without --profile, profiles "
-                    + TRACE_STEPS + " steps."})
+    @Option(names = "--trace", paramLabel = "FILE.json", description = "Write the profiled steps as a timeline in the Chrome"
+            + " Trace Event format (open it in ui.perfetto.dev or chrome://tracing): one event per op, forward and backward, with"
+            + " its output shape, one per step, and on the CPU backend one track per thread with each parallel chunk, named after"
+            + " its op. Without --profile, profiles " + TRACE_STEPS + " steps.")
     Path trace;
 
     /** The steps profiled by {@link #run}. */
