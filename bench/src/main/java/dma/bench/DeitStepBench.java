@@ -107,7 +107,7 @@ final class DeitStepBench implements Callable<Integer> {
                 Timing.Result t = Timing.time(call, o.reps, be::synchronize);
                 ours = Report.side("dma", t.inner(), "images_per_s", Arrays.stream(t.seconds()).map(s -> batch / s).toArray());
                 peakMb = b.equals("cuda") ? be.memory().peakBytes() / 1048576.0 : ModelStepBench.peakRssMb();
-                profiled = profile.run(call, be);
+                profiled = profile.run(call, be, "dma bench deit-step", spec.commandLine().getErr());
             }
         } catch (RuntimeException e) {
             // a backend that cannot run some op of the step yet: reported, and the peer still measured

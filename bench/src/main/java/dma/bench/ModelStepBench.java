@@ -68,7 +68,7 @@ abstract class ModelStepBench implements Callable<Integer> {
             Runnable step = trainingStep(model, opt, model.parameters().values(), x, labels(arch, batch()));
             r = Rounds.run(o.rounds, () -> Timing.time(step, o.reps), s -> batch() / s,
                     o.noPeer ? null : () -> Peer.run(o.threads, workload(), args), "images_per_s");
-            profiled = profile.run(step, be);
+            profiled = profile.run(step, be, "dma bench " + workload(), spec.commandLine().getErr());
         }
         ObjectNode ours = Report.side("dma", r.inner(), "images_per_s", r.ours());
         ours.put("peak_rss_mb", peakRssMb());

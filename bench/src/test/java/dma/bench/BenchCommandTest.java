@@ -73,6 +73,57 @@ class BenchCommandTest {
                 && out.toString().contains("in all"), out.toString());
     }
 
+    /**
+     * --trace: the profiled step of a small ViT on two threads as a Chrome Trace Event file that parses, whose events
+     * have the format's fields, that holds an event for every row of the step's profile, and whose chunk events run on
+     * both threads; without --profile, three steps.
+     */
+    @Test
+    void traceWritesTheProfiledStepsOpsAsAChromeTimeline(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path file = dir.resolve("vit.json");
+        assertEquals(0, run("bench", "vit-step", "--no-peer", "--json", "--batch", "8", "--depth", "1", "--width", "32", "--heads", "2",
+                "--threads", "2", "--profile", "1", "--trace", file.toString()), err.toString());
+        JsonNode rows = Report.JSON.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(out.toString()).get("profile");
+        assertTrue(err.toString().contains("trace: ") && err.toString().contains(file.toString()), err.toString());
+        JsonNode trace = Report.JSON.readTree(file.toFile());
+        assertEquals("ms", trace.get("displayTimeUnit").asText());
+        java.util.Set<String> seen = new java.util.HashSet<>(), chunkThreads = new java.util.HashSet<>(), tracks = new java.util.HashSet<>();
+        int steps = 0;
+        String process = null;
+        for (JsonNode e : trace.get("traceEvents")) {
+            for (String f : new String[]{"name", "ph", "pid", "tid"}) assertTrue(e.has(f), f + " in " + e);
+            if (e.get("ph").asText().equals("M")) {
+                if (e.get("name").asText().equals("thread_name")) tracks.add(e.get("tid").asText());
+                if (e.get("name").asText().equals("process_name")) process = e.get("args").get("name").asText();
+                continue;
+            }
+            assertEquals("X", e.get("ph").asText(), e.toString());
+            for (String f : new String[]{"cat", "ts", "dur", "args"}) assertTrue(e.has(f), f + " in " + e);
+            assertTrue(e.get("ts").asDouble() >= 0 && e.get("dur").asDouble() >= 0, e.toString());
+            assertTrue(tracks.contains(e.get("tid").asText()), "the track of " + e + " is named");
+            String cat = e.get("cat").asText();
+            if (cat.equals("step")) steps++;
+            else if (cat.equals("chunk")) chunkThreads.add(e.get("tid").asText());
+            else seen.add((e.get("args").get("phase").asText() + " " + (cat.equals("mark") ? "" : e.get("name").asText()) + " "
+                    + e.get("args").get("shape").asText()).trim());
+        }
+        assertEquals("dma bench vit-step", process);
+        assertEquals(1, steps);
+        for (JsonNode r : rows) {
+            String row = (r.get("phase").asText() + " " + r.get("op").asText() + " " + r.get("shape").asText()).trim();
+            assertTrue(seen.contains(row), "no event for the profile's row '" + row + "'");
+        }
+        assertTrue(seen.contains("backward attention [8, 2, 50, 16]"), seen.toString());
+        assertTrue(chunkThreads.size() >= 2, "parallel chunks on both threads: " + chunkThreads);
+
+        out.getBuffer().setLength(0);
+        assertEquals(0, run("bench", "resnet-step", "--no-peer", "--json", "--batch", "2", "--depth", "8", "--threads", "1",
+                "--trace", file.toString()), err.toString());
+        int resnetSteps = 0;
+        for (JsonNode e : Report.JSON.readTree(file.toFile()).get("traceEvents")) if (e.path("cat").asText().equals("step")) resnetSteps++;
+        assertEquals(ProfileOption.TRACE_STEPS, resnetSteps, "--trace alone profiles a few steps");
+    }
+
     @Test
     void resnetStepRoundsPoolTheirRepetitions() throws Exception {
         assertEquals(0, run("bench", "resnet-step", "--no-peer", "--json", "--batch", "2", "--depth", "8", "--rounds", "2",

@@ -1,5 +1,7 @@
 package dma.engine;
 
+import dma.engine.cpu.Parallel;
+
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -17,6 +19,10 @@ import java.util.Map;
  * <p>The synchronizations cost time of their own (tens of µs each on a GPU), so a profiled step is slower than a
  * plain one: the shares are what a profile is for, and speeds come from the benchmarks. One profile at a time, on
  * the thread that runs the ops.
+ *
+ * <p>A traced profile ({@link #open(Backend, boolean)}) also keeps each interval as an event of a {@link Trace}, with the
+ * steps the caller names ({@link #stepStarts}, {@link #stepEnded}) and the chunks of the CPU backend's parallel regions
+ * that this thread opens, on the threads that ran them. The table does not change with it.
  */
 public final class OpProfile implements AutoCloseable {
     /** One line of the profile: a phase ("forward", "backward" or a mark) with an op and its output's shape. */
@@ -38,19 +44,65 @@ public final class OpProfile implements AutoCloseable {
 
     private final Backend device;
     private final Map<String, Sum> sums = new LinkedHashMap<>();
+    private final Trace trace;
     private long last;
 
-    private OpProfile(Backend device) {
+    private OpProfile(Backend device, boolean traced) {
         this.device = device;
         device.synchronize();
         last = System.nanoTime();
+        trace = traced ? new Trace(Thread.currentThread(), last) : null;
+        if (trace != null) Parallel.record(Thread.currentThread(), trace.recorder);
     }
 
     /** Starts profiling the ops run on {@code device}; close it to stop. */
     public static OpProfile open(Backend device) {
+        return open(device, false);
+    }
+
+    /** {@link #open(Backend)}, keeping a timeline ({@link #trace()}) too when {@code traced}. */
+    public static OpProfile open(Backend device, boolean traced) {
         if (current != null) throw new IllegalStateException("an op profile is already open");
-        current = new OpProfile(device);
+        current = new OpProfile(device, traced);
         return current;
+    }
+
+    /** The timeline of a traced profile, or null. */
+    public Trace trace() {
+        return trace;
+    }
+
+    /**
+     * Starts a step called {@code name} on the trace's timeline at the last boundary (the end of the last op or mark),
+     * so that a step that begins and ends with a mark holds its ops exactly. Only the trace sees steps (no-op without one).
+     */
+    public void stepStarts(String name) {
+        if (trace != null) trace.stepStarts(name, last);
+    }
+
+    /** Ends the step at the last boundary: call it after the step's last op or mark. */
+    public void stepEnded() {
+        if (trace != null) trace.stepEnded(last);
+    }
+
+    /**
+     * Stops timing until {@link #resume}: the ops run meanwhile (an evaluation between two traced training steps) are
+     * neither in the table nor on the timeline, which shows the pause as a gap.
+     */
+    public void pause() {
+        if (current != this) throw new IllegalStateException("the profile is not running");
+        if (trace != null) Parallel.stopRecording(trace.recorder);
+        current = null;
+    }
+
+    /** Starts timing again after {@link #pause}, from now. */
+    public void resume() {
+        if (current == this) return;
+        if (current != null) throw new IllegalStateException("an op profile is already open");
+        device.synchronize();
+        last = System.nanoTime();
+        current = this;
+        if (trace != null) Parallel.record(Thread.currentThread(), trace.recorder);
     }
 
     /** Whether a profile is open. */
@@ -61,20 +113,20 @@ public final class OpProfile implements AutoCloseable {
     /** The time since the last op or mark, under {@code label} (no-op when no profile is open). */
     public static void mark(String label) {
         OpProfile p = current;
-        if (p != null) p.add(label, "", "", p.boundary());
+        if (p != null) p.add(label, "", "", p.boundary(), true);
     }
 
     /** Called by the tape as an op ends: the time since the previous boundary is this op's forward. */
     public static void forwardEnded(String op, Tensor out) {
         OpProfile p = current;
-        if (p != null) p.add("forward", op, out.shapeString(), p.boundary());
+        if (p != null) p.add("forward", op, out.shapeString(), p.boundary(), false);
     }
 
     /** Called by the tape before a node's backward runs; returns the start to hand to {@link #backwardEnded}. */
     public static long backwardStarts() {
         OpProfile p = current;
         if (p == null) return 0;
-        p.add("backward", "(the tape, between nodes)", "", p.boundary());
+        p.add("backward", "(the tape, between nodes)", "", p.boundary(), false);
         return p.last;
     }
 
@@ -83,7 +135,7 @@ public final class OpProfile implements AutoCloseable {
         OpProfile p = current;
         if (p != null) {
             p.boundary();
-            p.add("backward", op, out.shapeString(), p.last - start);
+            p.add("backward", op, out.shapeString(), p.last - start, false);
         }
     }
 
@@ -95,7 +147,9 @@ public final class OpProfile implements AutoCloseable {
         return elapsed;
     }
 
-    private void add(String phase, String op, String shape, long nanos) {
+    /** Adds the interval of {@code nanos} that ends at the last boundary. */
+    private void add(String phase, String op, String shape, long nanos, boolean mark) {
+        if (trace != null) trace.interval(phase, op, shape, mark, last - nanos, last);
         Sum sum = sums.computeIfAbsent(phase + '\0' + op + '\0' + shape, k -> new Sum(phase, op, shape));
         sum.nanos += nanos;
         sum.calls++;
@@ -127,6 +181,7 @@ public final class OpProfile implements AutoCloseable {
 
     @Override
     public void close() {
+        if (trace != null) Parallel.stopRecording(trace.recorder);
         if (current == this) current = null;
     }
 }

@@ -34,6 +34,10 @@ class OpProfileTest {
             for (int i = 0; i < 3; i++) {
                 step(w);
                 OpProfile.mark("optimizer step");
+                p.pause();
+                assertFalse(OpProfile.active());
+                step(w); // paused: not counted
+                p.resume();
             }
             rows = p.rows();
             String table = p.table(3, 2);

@@ -30,6 +30,35 @@ public final class Parallel {
         void run(int chunk, int start, int end);
     }
 
+    /**
+     * Told of every chunk of the regions one thread opens while a trace records them ({@link #record}): which chunk of
+     * how many, on the thread that ran it (the caller for chunk 0, a thread of the team for the others), from when to when
+     * ({@link System#nanoTime}). Called on that thread right after the chunk's body, before the region ends.
+     */
+    @FunctionalInterface
+    public interface ChunkRecorder {
+        void chunk(int chunk, int chunks, long startNanos, long endNanos);
+    }
+
+    /** A recorder and the thread whose regions it records. */
+    private record Recording(Thread caller, ChunkRecorder to) {
+        /** The body, timed chunk by chunk when the current thread is the recorded one. */
+        Chunk wrap(Chunk body, int chunks) {
+            if (Thread.currentThread() != caller) return body;
+            return (c, s, e) -> {
+                long start = System.nanoTime();
+                try {
+                    body.run(c, s, e);
+                } finally {
+                    to.chunk(c, chunks, start, System.nanoTime());
+                }
+            };
+        }
+    }
+
+    /** The recording in force, or null: read once per region with more than one chunk, so untraced runs pay one volatile read. */
+    private static volatile Recording recording;
+
     /** How long an idle thread of the team (or a caller waiting for it) spins before it parks. */
     static final long SPIN_NANOS = 100_000;
 
@@ -42,6 +71,20 @@ public final class Parallel {
     public Parallel(int threads) {
         if (threads < 1) throw new IllegalArgumentException("threads must be ≥ 1, got " + threads);
         this.threads = threads;
+    }
+
+    /**
+     * Times every chunk of the regions that {@code caller} opens on any team until {@code to} is given to {@link #stopRecording}
+     * (one recording at a time; a new one replaces the old). Chunks are split as without a recording, so results do not change.
+     */
+    public static void record(Thread caller, ChunkRecorder to) {
+        recording = new Recording(caller, to);
+    }
+
+    /** Ends the recording into {@code to}, if it is the one in force. */
+    public static void stopRecording(ChunkRecorder to) {
+        Recording r = recording;
+        if (r != null && r.to() == to) recording = null;
     }
 
     /** The default thread count: the environment's DMA_THREADS, else the machine's cores. */
@@ -81,7 +124,8 @@ public final class Parallel {
             if (n > 0) body.run(0, 0, n);
             return;
         }
-        team().run(body, n, chunks);
+        Recording r = recording;
+        team().run(r == null ? body : r.wrap(body, chunks), n, chunks);
     }
 
     /** The chunk count {@link #forChunks} uses for n indices (1 when called from inside a parallel region). */

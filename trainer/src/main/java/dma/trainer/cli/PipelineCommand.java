@@ -86,6 +86,9 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
         System.out.printf("pipeline: %s, %s; data %s (%s); run directory %s; launcher %s%n", plan.target.family(), plan.partition,
                 plan.dataKind, plan.dataPath, run.runDir, how);
         String resume = resumeLine(how, threads, fixed);
+        if (run.trace != null && !how.equals("sequential"))
+            System.err.printf("pipeline: %s is not handed on to the stages that --launcher %s runs in other processes: %s%n", RunArgs.TRACE, how,
+                    how.equals("slurm") ? "nothing is traced" : "the module stages are not traced");
         if (how.equals("slurm")) return slurm(plan, threads, perModule, resume);
 
         Stages stages = run.stages(plan);

@@ -15,6 +15,9 @@ import java.util.List;
 public record RunArgs(Path config, Path runDir, String backend, Integer threads, boolean resume) {
     public static final String CONFIG = "--config", RUN_DIR = "--run-dir", BACKEND = "--backend", THREADS = "--threads", RESUME = "--resume";
 
+    /** Options of the stage commands that launchers do not hand on: a timeline of a few steps of each stage ({@link StageTrace}). */
+    public static final String TRACE = "--trace", TRACE_STEPS = "--trace-steps";
+
     public RunArgs withThreads(int n) {
         return new RunArgs(config, runDir, backend, n, resume);
     }

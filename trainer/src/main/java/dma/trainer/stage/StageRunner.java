@@ -4,6 +4,7 @@ import dma.engine.Backend;
 import dma.engine.CounterRng;
 import dma.engine.Flops;
 import dma.engine.GradMode;
+import dma.engine.OpProfile;
 import dma.engine.Rng;
 import dma.engine.Scope;
 import dma.engine.Tensor;
@@ -67,12 +68,20 @@ public final class StageRunner {
     private final Backend backend;
     /** Per-channel normalization of the full training set, used for every stage's batches and for evaluation. */
     private final float[] mean, std;
+    /** The timeline asked for, or null. */
+    private StageTrace trace;
 
     public StageRunner(Plan plan, Backend backend, float[] mean, float[] std) {
         this.plan = plan;
         this.backend = backend;
         this.mean = mean.clone();
         this.std = std.clone();
+    }
+
+    /** Traces a few steps of the stages this runner trains ({@link StageTrace}); null: none. */
+    public StageRunner traced(StageTrace t) {
+        trace = t;
+        return this;
     }
 
     /** Steps that {@code epochs} epochs of {@code data} take at the plan's batch size. */
@@ -98,7 +107,8 @@ public final class StageRunner {
         try (MetricsLog log = new MetricsLog(spec.dir()); // one log per stage: parallel incubations never share a file
              Optimizer opt = Optimizer.create(plan.optimizer, spec.trainable(), r.weightDecay(), plan.momentum);
              BatchLoader loader = new BatchLoader(spec.train(), plan.batchSize, augment(), mean, std,
-                     spec.seed(), true, plan.workers)) {
+                     spec.seed(), true, plan.workers);
+             StageTrace.Recorder tracing = StageTrace.recorder(trace, spec.stage(), backend)) {
             int perEpoch = loader.stepsPerEpoch();
             long total = spec.steps();
             // warm-up as a fraction of the stage, so a DistData shard (more, shorter epochs) warms up as long as the others
@@ -129,6 +139,7 @@ public final class StageRunner {
             int epoch = (int) (step / perEpoch);
             loader.start(epoch, (int) (step % perEpoch));
             while (step < total) {
+                tracing.beforeStep(step, total);
                 if (step > 0 && step % perEpoch == 0 && step / perEpoch != epoch) loader.start(epoch = (int) (step / perEpoch), 0);
                 BatchLoader.Batch batch = loader.next();
                 float lr = (float) schedule.at(step);
@@ -136,6 +147,7 @@ public final class StageRunner {
                     Tensor x = Tensor.of(backend, batch.images(), batch.size(), spec.train().channels(), spec.train().height(), spec.train().width());
                     Tensor y = Tensor.of(backend, batch.targets(), batch.size(), spec.train().classes());
                     opt.zeroGrad();
+                    OpProfile.mark("next batch, zero gradients"); // no-op unless traced
                     Tensor loss = spec.objective().loss(model, x, y, new Rng(CounterRng.derive(spec.seed(), 1_000_003L * step)));
                     lastLoss = loss.item();
                     if (step >= lastEpochStart) lastEpochLossSum += lastLoss;
@@ -146,6 +158,7 @@ public final class StageRunner {
                     if (r.clipGrad() > 0) OptimOps.clipGradNorm(trainable, r.clipGrad());
                     opt.step(lr);
                 }
+                tracing.afterStep(step);
                 step++;
                 double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
                 Flops.Count flops = flopsBefore.plus(Flops.now().minus(flops0));

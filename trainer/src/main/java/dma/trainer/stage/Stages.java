@@ -36,6 +36,8 @@ public final class Stages {
     private final Backend be;
     private final boolean resume;
     private final RunData data;
+    /** The timeline asked for (--trace), or null. */
+    private StageTrace trace;
 
     /** The stages of a run whose data is read from the plan when a stage first needs it. */
     public Stages(Plan plan, Path runDir, Backend be, boolean resume) {
@@ -52,7 +54,15 @@ public final class Stages {
 
     /** The same run on another backend (e.g. the module stages' thread count), sharing the data already read. */
     public Stages on(Backend other) {
-        return other == be ? this : new Stages(plan, runDir, other, resume, data);
+        if (other == be) return this;
+        Stages s = new Stages(plan, runDir, other, resume, data);
+        s.trace(trace);
+        return s;
+    }
+
+    /** Traces a few steps of each stage that trains from now on, one file per stage ({@link StageTrace}); null: none. */
+    public void trace(StageTrace t) {
+        trace = t;
     }
 
     /** {@link #run(StageId, Path)} for the stages that take no checkpoint from outside the run. */
@@ -225,7 +235,7 @@ public final class Stages {
     private Summary.StageResult train(StageId id, ImageClassifier model, Map<String, Tensor> trainable, StageRunner.Objective objective,
                                       Inputs in, Plan.Recipe recipe, long steps, Output out) throws IOException {
         Path dir = id.dir(runDir);
-        StageRunner.Result r = runner(in).run(new StageRunner.Spec(id.name(), dir, model, trainable, objective, in.train(), in.test(),
+        StageRunner.Result r = runner(in).traced(trace).run(new StageRunner.Spec(id.name(), dir, model, trainable, objective, in.train(), in.test(),
                 recipe, steps, seed(id)), resume);
         out.save(id, model, r.steps());
         Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), r.wallSeconds(), r.flops().forward(),
