@@ -88,6 +88,12 @@ public final class Pipeline {
     }
 
     public Summary run() throws IOException {
+        try (RunLock lock = RunLock.pipeline(runDir)) {
+            return runLocked();
+        }
+    }
+
+    private Summary runLocked() throws IOException {
         writeRunFiles(plan, runDir);
         if (!plan.moduleMethods.isEmpty()) results.add(stages.run(StageId.META));
         for (ModuleMethod m : plan.moduleMethods) modules(m);

@@ -84,6 +84,14 @@ public final class Stages {
             System.err.println(id + ": finished earlier, skipped (" + id.dir(runDir) + ")");
             return done;
         }
+        try (RunLock lock = RunLock.stage(runDir, id)) {
+            done = finished(runDir, id); // finished by the process that held the lock just now
+            if (done != null) return done;
+            return attempt(id, from);
+        }
+    }
+
+    private Summary.StageResult attempt(StageId id, Path from) {
         return Attempt.run(runDir, id, () -> switch (id.kind()) {
             case META -> meta();
             case MODULE -> module(id);
