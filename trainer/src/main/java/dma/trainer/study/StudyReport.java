@@ -41,20 +41,28 @@ public final class StudyReport {
         b.append(String.format(Locale.ROOT, "%d of %d runs finished. Each row: one experiment (the study's cell without its seed) and one method, "
                 + "over its seeds: mean ± sample standard deviation (n = seeds). Test accuracy on the whole test set; train loss the "
                 + "objective's mean over the final stage's last epoch; train accuracy on the final stage's first training images. "
-                + "Every figure comes from the `summary.json` of the cells listed in `study.json`.%n%n", finished, study.cells().size()));
+                + "Acc. gain, last ¼: the final stage's test accuracy (on its curve's eval_limit images) at its end minus at 75%% of its steps; "
+                + "loss change, last ¼: its mean training loss over the last quarter minus over the third; a run has converged when the "
+                + "accuracy no longer gains. Every figure comes from the `summary.json` and metrics of the cells listed in `study.json`.%n%n", finished, study.cells().size()));
         List<String> axes = study.axes().keySet().stream().filter(a -> !a.equals(Study.SEED)).toList();
         b.append("|");
         for (String a : axes) b.append(' ').append(study.label(a)).append(" |");
-        b.append(" method | n | test accuracy | train loss | train accuracy | training FLOPs | training time |\n|");
+        b.append(" method | n | test accuracy | train loss | train accuracy | training FLOPs | training time | acc. gain, last ¼ | loss change, last ¼ |\n|");
         for (int i = 0; i < axes.size(); i++) b.append("---:|");
-        b.append("---|---:|---:|---:|---:|---:|---:|\n");
+        b.append("---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (StudyResults.Row r : rows) {
             b.append("|");
             for (String a : axes) b.append(' ').append(Study.valueText(r.experiment().get(a))).append(" |");
-            b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s |%n", r.method(), r.accuracy().n(), percent(r.accuracy()),
-                    plain(r.trainLoss(), 4), percent(r.trainAccuracy()), Summary.flops(r.flops().mean()), Summary.clock(r.wallSeconds().mean())));
+            b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s | %s | %s |%n", r.method(), r.accuracy().n(), percent(r.accuracy()),
+                    plain(r.trainLoss(), 4), percent(r.trainAccuracy()), Summary.flops(r.flops().mean()), Summary.clock(r.wallSeconds().mean()),
+                    points(r.lateAccuracyGain()), plain(r.lateLossChange(), 4)));
         }
         return b.toString();
+    }
+
+    /** An accuracy change in points: +0.42 pt (the mean over seeds). */
+    static String points(StudyResults.Stats s) {
+        return s.n() == 0 ? "—" : String.format(Locale.ROOT, "%+.2f pt", 100 * s.mean());
     }
 
     /** 84.13 ± 0.42%, or 84.13% for a single seed. */
@@ -81,6 +89,8 @@ public final class StudyReport {
             stats(o.putObject("train_accuracy"), r.trainAccuracy());
             stats(o.putObject("flops"), r.flops());
             stats(o.putObject("wall_seconds"), r.wallSeconds());
+            stats(o.putObject("late_accuracy_gain"), r.lateAccuracyGain());
+            stats(o.putObject("late_loss_change"), r.lateLossChange());
             ArrayNode cells = o.putArray("cells");
             r.cells().forEach(cells::add);
         }

@@ -24,8 +24,42 @@ import java.util.stream.Stream;
 public final class StudyResults {
     private StudyResults() {}
 
-    /** A finished run as the results folder holds it. */
-    public record Run(String cell, Map<String, JsonNode> values, Summary summary) {}
+    /**
+     * A finished run as the results folder holds it.
+     *
+     * @param lateGain per method, how its final stage's curves moved over the stage's last quarter (null where not logged)
+     */
+    public record Run(String cell, Map<String, JsonNode> values, Summary summary, Map<String, LateGain> lateGain) {}
+
+    /**
+     * How much a stage still learned at its end, the study's test of convergence: the change of the logged test accuracy
+     * (on the first eval_limit test images) from the last evaluation at or before 75% of the steps to the final one, and
+     * the change of the mean training loss from the third quarter of the steps to the fourth (under a cosine schedule the
+     * loss keeps falling as the rate decays, so the accuracy's change is the one to read).
+     */
+    public record LateGain(double accuracy, double loss) {
+        static LateGain of(List<MetricsLog.Metric> metrics) {
+            if (metrics.isEmpty()) return null;
+            long total = metrics.get(metrics.size() - 1).step();
+            Double at75 = null, end = null;
+            double third = 0, fourth = 0;
+            int n3 = 0, n4 = 0;
+            for (MetricsLog.Metric m : metrics) {
+                if (m.evalAccuracy() != null) {
+                    if (m.step() <= 0.75 * total) at75 = m.evalAccuracy();
+                    end = m.evalAccuracy();
+                }
+                if (m.step() > 0.75 * total) {
+                    fourth += m.loss();
+                    n4++;
+                } else if (m.step() > 0.5 * total) {
+                    third += m.loss();
+                    n3++;
+                }
+            }
+            return new LateGain(at75 == null || end == null ? Double.NaN : end - at75, n3 == 0 || n4 == 0 ? Double.NaN : fourth / n4 - third / n3);
+        }
+    }
 
     public static Path dir(Study study, Study.Cell cell) {
         return study.results().resolve(cell.name());
@@ -58,8 +92,16 @@ public final class StudyResults {
     /** Every finished run of the study's cells, in the study's order (cells not finished are left out). */
     public static List<Run> read(Study study) throws IOException {
         List<Run> runs = new ArrayList<>();
-        for (Study.Cell c : study.cells())
-            if (done(study, c)) runs.add(new Run(c.name(), c.values(), Summary.read(dir(study, c))));
+        for (Study.Cell c : study.cells()) {
+            if (!done(study, c)) continue;
+            Summary s = Summary.read(dir(study, c));
+            Map<String, LateGain> late = new LinkedHashMap<>();
+            for (Summary.MethodResult m : s.methods()) {
+                Path f = dir(study, c).resolve("metrics").resolve(m.stages().get(m.stages().size() - 1) + ".jsonl");
+                if (Files.isRegularFile(f)) late.put(m.method(), LateGain.of(MetricsLog.read(f)));
+            }
+            runs.add(new Run(c.name(), c.values(), s, late));
+        }
         return runs;
     }
 
@@ -81,21 +123,25 @@ public final class StudyResults {
      * training loss, training-set accuracy, training FLOPs and wall time.
      */
     public record Row(Map<String, JsonNode> experiment, String method, Stats accuracy, Stats trainLoss, Stats trainAccuracy, Stats flops,
-                      Stats wallSeconds, List<String> cells) {}
+                      Stats wallSeconds, Stats lateAccuracyGain, Stats lateLossChange, List<String> cells) {}
 
     /** The runs grouped by experiment and method, in the study's order. */
     public static List<Row> rows(List<Run> runs) {
         Map<String, Map<String, List<Summary.MethodResult>>> groups = new LinkedHashMap<>();
         Map<String, Map<String, JsonNode>> experiments = new LinkedHashMap<>();
         Map<String, List<String>> cells = new LinkedHashMap<>();
+        Map<String, Map<String, List<LateGain>>> late = new LinkedHashMap<>();
         for (Run r : runs) {
             Map<String, JsonNode> exp = new LinkedHashMap<>(r.values());
             exp.remove(Study.SEED);
             String key = exp.toString();
             experiments.put(key, exp);
             cells.computeIfAbsent(key, k -> new ArrayList<>()).add(r.cell());
-            for (Summary.MethodResult m : r.summary().methods())
+            for (Summary.MethodResult m : r.summary().methods()) {
                 groups.computeIfAbsent(key, k -> new LinkedHashMap<>()).computeIfAbsent(m.method(), k -> new ArrayList<>()).add(m);
+                LateGain g = r.lateGain().get(m.method());
+                if (g != null) late.computeIfAbsent(key, k -> new LinkedHashMap<>()).computeIfAbsent(m.method(), k -> new ArrayList<>()).add(g);
+            }
         }
         List<Row> rows = new ArrayList<>();
         groups.forEach((key, byMethod) -> byMethod.forEach((method, ms) -> rows.add(new Row(experiments.get(key), method,
@@ -103,7 +149,10 @@ public final class StudyResults {
                 Stats.of(ms.stream().map(Summary.MethodResult::trainLoss).toList()),
                 Stats.of(ms.stream().map(Summary.MethodResult::trainAccuracy).toList()),
                 Stats.of(ms.stream().map(m -> (double) m.totalFlops()).toList()),
-                Stats.of(ms.stream().map(Summary.MethodResult::wallSeconds).toList()), cells.get(key)))));
+                Stats.of(ms.stream().map(Summary.MethodResult::wallSeconds).toList()),
+                Stats.of(late.getOrDefault(key, Map.of()).getOrDefault(method, List.of()).stream().map(LateGain::accuracy).toList()),
+                Stats.of(late.getOrDefault(key, Map.of()).getOrDefault(method, List.of()).stream().map(LateGain::loss).toList()),
+                cells.get(key)))));
         return rows;
     }
 }

@@ -70,6 +70,7 @@ class StudyTest {
         assertEquals(4, rows.size()); // 2 depths × {assembling, e2e}
         for (JsonNode r : rows) {
             assertEquals(2, r.path("accuracy").path("n").asInt(), r.toString());
+            assertEquals(2, r.path("late_accuracy_gain").path("n").asInt(), r.toString()); // read from the copied metrics
             double sum = 0;
             for (JsonNode cell : r.path("cells"))
                 sum += Summary.read(dir.resolve("results").resolve(cell.asText())).methods().stream()
