@@ -241,7 +241,19 @@ public final class StageRunner {
     }
 
     private Map<String, String> restore(Path file, ImageClassifier model, Optimizer opt) {
+        try {
+            return restoreFrom(file, model, opt);
+        } catch (RuntimeException e) {
+            // never train on from a damaged state: say which file, and that deleting it restarts the stage from its start
+            throw new IllegalStateException(file + " cannot be resumed from (" + e.getMessage() + "); delete it to train the stage again "
+                    + "from its start, or run without --resume", e);
+        }
+    }
+
+    private Map<String, String> restoreFrom(Path file, ImageClassifier model, Optimizer opt) {
         Safetensors.Loaded loaded = Safetensors.read(file);
+        for (String key : List.of("step", "optimizer_steps", "wall_s", "flops_forward", "flops_input_grad", "flops_weight_grad"))
+            if (loaded.metadata().get(key) == null) throw new IllegalArgumentException("its metadata has no '" + key + "'");
         Map<String, Tensor> modelState = new LinkedHashMap<>(), optState = new LinkedHashMap<>();
         try {
             loaded.tensors().forEach((k, v) -> {
