@@ -26,14 +26,22 @@ import java.util.Set;
  * <pre>{
  *   "name": "depth",
  *   "base": "base.json",                       // a config file (relative to the study file), or the config itself
- *   "axes": {"model.depth": [8, 16], "seed": [0, 1]},
+ *   "axes": {"model.depth": [8, 16], "seed": [0, 1],
+ *            "size": {"data.train_fraction": [0.1, 0.25], "budget.e2e_epochs": [30, 12]}},   // fields that change together
  *   "runs": "runs/study/depth",                // default: runs/study/NAME (relative to the working directory)
  *   "results": "bench/results/science/depth"   // default: bench/results/science/NAME
  * }</pre>
  *
- * @param file the study file (its directory resolves {@code base})
+ * An axis given as an object of fields with lists of equal length sets those fields together, value i of each in
+ * its i-th cell (a data size and its epochs, say); it is named by its key, and its first field's value stands for it in
+ * cell names and the report.
+ *
+ * @param file   the study file (its directory resolves {@code base})
+ * @param axes   each axis's values (a linked axis: its first field's)
+ * @param linked the linked axes: per value, every field it sets
  */
-public record Study(Path file, String name, ObjectNode base, Map<String, List<JsonNode>> axes, Path runs, Path results) {
+public record Study(Path file, String name, ObjectNode base, Map<String, List<JsonNode>> axes, Map<String, List<Map<String, JsonNode>>> linked,
+                    Path runs, Path results) {
     static final ObjectMapper JSON = new ObjectMapper();
     /** The axis whose cells are repetitions of one experiment: the report averages over it. */
     public static final String SEED = "seed";
@@ -86,22 +94,45 @@ public record Study(Path file, String name, ObjectNode base, Map<String, List<Js
             }
         } else throw new IllegalArgumentException(file + ": field 'base' must be a run config (an object) or the path of one");
         Map<String, List<JsonNode>> axes = new LinkedHashMap<>();
+        Map<String, List<Map<String, JsonNode>>> linked = new LinkedHashMap<>();
         JsonNode a = o.get("axes");
         if (a != null && !(a instanceof ObjectNode)) throw new IllegalArgumentException(file + ": field 'axes' must be an object of field → values");
         if (a != null)
             for (Iterator<Map.Entry<String, JsonNode>> it = a.fields(); it.hasNext(); ) {
                 var e = it.next();
-                if (!(e.getValue() instanceof ArrayNode values) || values.isEmpty())
-                    throw new IllegalArgumentException(file + ": axis '" + e.getKey() + "' must list at least one value");
-                if (!e.getKey().matches("[a-z0-9_]+(\\.[a-z0-9_]+)*"))
-                    throw new IllegalArgumentException(file + ": axis '" + e.getKey() + "' is not a config field path such as model.depth");
-                List<JsonNode> list = new ArrayList<>();
-                values.forEach(list::add);
-                axes.put(e.getKey(), list);
+                if (e.getValue() instanceof ObjectNode fields) {
+                    if (!e.getKey().matches("[a-z0-9_]+")) throw new IllegalArgumentException(file + ": linked axis '" + e.getKey() + "' needs a plain name");
+                    List<Map<String, JsonNode>> settings = null;
+                    for (Iterator<Map.Entry<String, JsonNode>> f = fields.fields(); f.hasNext(); ) {
+                        var field = f.next();
+                        List<JsonNode> values = values(file, e.getKey() + "." + field.getKey(), field.getKey(), field.getValue());
+                        if (settings == null) {
+                            settings = new ArrayList<>();
+                            for (JsonNode ignored : values) settings.add(new LinkedHashMap<>());
+                        }
+                        if (values.size() != settings.size())
+                            throw new IllegalArgumentException(file + ": linked axis '" + e.getKey() + "': its fields must list as many values each");
+                        for (int i = 0; i < values.size(); i++) settings.get(i).put(field.getKey(), values.get(i));
+                    }
+                    if (settings == null) throw new IllegalArgumentException(file + ": linked axis '" + e.getKey() + "' names no field");
+                    linked.put(e.getKey(), settings);
+                    axes.put(e.getKey(), settings.stream().map(s -> s.values().iterator().next()).toList());
+                } else axes.put(e.getKey(), values(file, e.getKey(), e.getKey(), e.getValue()));
             }
         Path runs = Path.of(o.has("runs") ? text(file, o, "runs") : "runs/study/" + name);
         Path results = Path.of(o.has("results") ? text(file, o, "results") : "bench/results/science/" + name);
-        return new Study(file, name, base, axes, runs, results);
+        return new Study(file, name, base, axes, linked, runs, results);
+    }
+
+    /** An axis's values: a non-empty list, set at a config field path. */
+    private static List<JsonNode> values(Path file, String axis, String path, JsonNode v) {
+        if (!(v instanceof ArrayNode values) || values.isEmpty())
+            throw new IllegalArgumentException(file + ": axis '" + axis + "' must list at least one value");
+        if (!path.matches("[a-z0-9_]+(\\.[a-z0-9_]+)*"))
+            throw new IllegalArgumentException(file + ": axis '" + axis + "': '" + path + "' is not a config field path such as model.depth");
+        List<JsonNode> list = new ArrayList<>();
+        values.forEach(list::add);
+        return list;
     }
 
     private static String text(Path file, ObjectNode o, String field) {
@@ -112,21 +143,26 @@ public record Study(Path file, String name, ObjectNode base, Map<String, List<Js
 
     /** Every cell, in the order of the axes' cartesian product (the last axis varying fastest). */
     public List<Cell> cells() {
-        List<Map<String, JsonNode>> combos = new ArrayList<>(List.of(new LinkedHashMap<>()));
+        List<Map<String, Integer>> combos = new ArrayList<>(List.of(new LinkedHashMap<>()));
         for (var axis : axes.entrySet()) {
-            List<Map<String, JsonNode>> next = new ArrayList<>();
-            for (Map<String, JsonNode> c : combos)
-                for (JsonNode v : axis.getValue()) {
-                    Map<String, JsonNode> m = new LinkedHashMap<>(c);
-                    m.put(axis.getKey(), v);
+            List<Map<String, Integer>> next = new ArrayList<>();
+            for (Map<String, Integer> c : combos)
+                for (int i = 0; i < axis.getValue().size(); i++) {
+                    Map<String, Integer> m = new LinkedHashMap<>(c);
+                    m.put(axis.getKey(), i);
                     next.add(m);
                 }
             combos = next;
         }
         List<Cell> cells = new ArrayList<>();
-        for (Map<String, JsonNode> values : combos) {
+        for (Map<String, Integer> combo : combos) {
             ObjectNode config = base.deepCopy();
-            values.forEach((path, v) -> set(config, path, v));
+            Map<String, JsonNode> values = new LinkedHashMap<>();
+            combo.forEach((axis, i) -> {
+                values.put(axis, axes.get(axis).get(i));
+                if (linked.containsKey(axis)) linked.get(axis).get(i).forEach((path, v) -> set(config, path, v));
+                else set(config, axis, axes.get(axis).get(i));
+            });
             cells.add(new Cell(cellName(values), values, config));
         }
         return cells;
@@ -155,6 +191,7 @@ public record Study(Path file, String name, ObjectNode base, Map<String, List<Js
 
     /** An axis's short name: its last path element, unless another axis ends the same way. */
     public String label(String axis) {
+        if (linked.containsKey(axis)) return axis;
         String last = axis.substring(axis.lastIndexOf('.') + 1);
         long same = axes.keySet().stream().filter(a -> a.substring(a.lastIndexOf('.') + 1).equals(last)).count();
         return same > 1 ? axis.replace('.', '-') : last;

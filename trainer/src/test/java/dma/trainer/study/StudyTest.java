@@ -87,6 +87,16 @@ class StudyTest {
     }
 
     @Test
+    void aLinkedAxisSetsItsFieldsTogether(@TempDir Path dir) throws Exception {
+        Study s = Study.read(study(dir, "{\"size\": {\"data.train_fraction\": [0.1, 0.25], \"stages.e2e.epochs\": [30, 12]}, \"seed\": [0]}"));
+        List<Study.Cell> cells = s.cells();
+        assertEquals(List.of("size-0.1_seed-0", "size-0.25_seed-0"), cells.stream().map(Study.Cell::name).toList());
+        assertEquals(0.25, cells.get(1).config().path("data").path("train_fraction").asDouble());
+        assertEquals(12, cells.get(1).config().path("stages").path("e2e").path("epochs").asInt());
+        assertEquals(1, cells.get(1).config().path("stages").path("meta").path("epochs").asInt()); // the base's other recipes kept
+    }
+
+    @Test
     void anE2eOnlySweepTrainsNoMetaModel(@TempDir Path dir) throws Exception {
         Path f = study(dir, "{\"assembling\": [false], \"base_lr\": [1e-3, 4e-3]}");
         assertEquals(0, Main.commandLine().execute("study", f.toString(), "--threads", "2"));
