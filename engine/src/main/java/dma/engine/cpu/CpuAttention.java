@@ -31,6 +31,26 @@ final class CpuAttention implements Attention {
 
     /** The backend's team: every parallel region of these kernels runs on it. */
     private final Parallel parallel;
+    /**
+     * Each chunk's arrays, kept from call to call of the same shape: a training step makes tens of MB of them, which
+     * as garbage made the JVM grow its heap (and the resident set) by hundreds of MB for its young collections.
+     */
+    private final WorkPool pool = new WorkPool();
+
+    /** A pool key: the entry point and the shape its arrays are sized for. */
+    private record Key(String kernel, int t, int d, int heads) {}
+
+    /** One chunk's arrays: an {@link Entry} and staging arrays of the sizes the kernel asked for. */
+    private static final class Work {
+        final Entry entry;
+        final float[][] arrays;
+
+        Work(int t, int d, int... sizes) {
+            entry = new Entry(t, d);
+            arrays = new float[sizes.length][];
+            for (int i = 0; i < sizes.length; i++) arrays[i] = new float[sizes[i]];
+        }
+    }
 
     CpuAttention(Parallel parallel) {
         this.parallel = parallel;
@@ -44,9 +64,11 @@ final class CpuAttention implements Attention {
         if (bh == 0 || t == 0) return;
         FloatBuffer Q = f(q), K = f(k), V = f(v), O = f(out), P = f(probs);
         int td = t * d, tt = t * t;
+        Key key = new Key("attention", t, d, 0);
         parallel.forRange(bh, grain(t, d), (s, e) -> {
-            Entry w = new Entry(t, d);
-            float[] qa = new float[td], ka = new float[td], va = new float[td], oa = new float[td], pa = new float[tt];
+            Work work = pool.take(key, () -> new Work(t, d, td, td, td, td, tt));
+            Entry w = work.entry;
+            float[] qa = work.arrays[0], ka = work.arrays[1], va = work.arrays[2], oa = work.arrays[3], pa = work.arrays[4];
             for (int i = s; i < e; i++) {
                 int x = i * td;
                 Q.get(qOff + x, qa, 0, td);
@@ -56,6 +78,7 @@ final class CpuAttention implements Attention {
                 O.put(x, oa, 0, td);
                 P.put(i * tt, pa, 0, tt);
             }
+            pool.give(key, work);
         });
     }
 
@@ -65,10 +88,12 @@ final class CpuAttention implements Attention {
         if (bh == 0 || t == 0 || (gradQ == null && gradK == null && gradV == null)) return;
         FloatBuffer Q = f(q), K = f(k), V = f(v), P = f(probs), G = f(gradOut), GQ = f(gradQ), GK = f(gradK), GV = f(gradV);
         int td = t * d, tt = t * t;
+        Key key = new Key("attentionBackward", t, d, 0);
         parallel.forRange(bh, grain(t, d), (s, e) -> {
-            Entry w = new Entry(t, d);
-            float[] qa = new float[td], ka = new float[td], va = new float[td], ga = new float[td], pa = new float[tt];
-            float[] gq = new float[td], gk = new float[td], gv = new float[td], acc = new float[td];
+            Work work = pool.take(key, () -> new Work(t, d, td, td, td, td, tt, td, td, td, td));
+            Entry w = work.entry;
+            float[][] a = work.arrays;
+            float[] qa = a[0], ka = a[1], va = a[2], ga = a[3], pa = a[4], gq = a[5], gk = a[6], gv = a[7], acc = a[8];
             for (int i = s; i < e; i++) {
                 int x = i * td;
                 Q.get(qOff + x, qa, 0, td);
@@ -83,6 +108,7 @@ final class CpuAttention implements Attention {
                 addTo(GK, kOff + x, gk, acc, td);
                 addTo(GV, vOff + x, gv, acc, td);
             }
+            pool.give(key, work);
         });
     }
 
@@ -93,9 +119,11 @@ final class CpuAttention implements Attention {
         if (b == 0 || t == 0 || heads == 0) return;
         FloatBuffer X = f(qkv), O = f(out), P = f(probs);
         int dm = heads * d, row = 3 * dm, tt = t * t;
+        Key key = new Key("multiHead", t, d, heads);
         parallel.forRange(b * heads, grain(t, d), (s, e) -> {
-            Entry w = new Entry(t, d);
-            float[] blk = new float[t * row], ob = new float[t * dm], pa = new float[tt];
+            Work work = pool.take(key, () -> new Work(t, d, t * row, t * dm, tt));
+            Entry w = work.entry;
+            float[] blk = work.arrays[0], ob = work.arrays[1], pa = work.arrays[2];
             for (int i = s; i < e; ) {
                 int img = i / heads, h0 = i % heads, h1 = Math.min(heads, h0 + (e - i));
                 X.get(img * t * row, blk, 0, t * row);
@@ -108,6 +136,7 @@ final class CpuAttention implements Attention {
                 for (int r = 0; r < t; r++) O.put((img * t + r) * dm + h0 * d, ob, r * dm + h0 * d, span);
                 i += h1 - h0;
             }
+            pool.give(key, work);
         });
     }
 
@@ -117,9 +146,11 @@ final class CpuAttention implements Attention {
         if (b == 0 || t == 0 || heads == 0 || gradQkv == null) return;
         FloatBuffer X = f(qkv), P = f(probs), G = f(gradOut), GX = f(gradQkv);
         int dm = heads * d, row = 3 * dm, tt = t * t;
+        Key key = new Key("multiHeadBackward", t, d, heads);
         parallel.forRange(b * heads, grain(t, d), (s, e) -> {
-            Entry w = new Entry(t, d);
-            float[] blk = new float[t * row], gblk = new float[t * row], go = new float[t * dm], pa = new float[tt];
+            Work work = pool.take(key, () -> new Work(t, d, t * row, t * row, t * dm, tt));
+            Entry w = work.entry;
+            float[] blk = work.arrays[0], gblk = work.arrays[1], go = work.arrays[2], pa = work.arrays[3];
             for (int i = s; i < e; ) {
                 int img = i / heads, h0 = i % heads, h1 = Math.min(heads, h0 + (e - i));
                 X.get(img * t * row, blk, 0, t * row);
@@ -144,6 +175,7 @@ final class CpuAttention implements Attention {
                     }
                 i += h1 - h0;
             }
+            pool.give(key, work);
         });
     }
 
@@ -162,7 +194,9 @@ final class CpuAttention implements Attention {
 
     /**
      * One thread's work arrays for entries of t tokens and head dim d, and the arithmetic of one entry. Rows are
-     * padded to whole vectors: tp = t and dp = d rounded up to the vector length, the padding zero (never written).
+     * padded to whole vectors: tp = t and dp = d rounded up to the vector length, the padding zero: no call writes
+     * it (only whole-row outputs, o and the scores, are written past d or t), so an Entry kept for the next call of
+     * the same shape ({@link WorkPool}) starts as a new one would.
      * Matrices read from the caller's arrays are (array, offset of row 0, row stride), d values per row.
      */
     static final class Entry {
