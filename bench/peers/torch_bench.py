@@ -11,7 +11,7 @@ On a GPU machine (PyTorch with CUDA; timm for deit-step), --device cuda times th
     python3 bench/peers/torch_bench.py gemm --device cuda --size 8192 --dtype bf16 --reps 10
     python3 bench/peers/torch_bench.py deit-step --device cuda --batch 128 --bf16 --ceiling --reps 10
     /usr/bin/python3 bench/peers/torch_bench.py vit-block --batch 64 --tokens 50 --width 192 --heads 3 --reps 5
-    /usr/bin/python3 bench/peers/torch_bench.py vit-step --batch 64 --depth 12 --width 192 --heads 3 --reps 5
+    /usr/bin/python3 bench/peers/torch_bench.py vit-step --batch 64 --depth 12 --width 192 --heads 3 --patch 4 --reps 5
     /usr/bin/python3 bench/peers/torch_bench.py resnet-step --batch 128 --depth 110 --reps 5
 
 Timing rule (shared with dma.bench.Timing): warm-up first (at least WARMUP_CALLS calls and WARMUP_S
@@ -55,6 +55,7 @@ def parse_args():
     vs.add_argument("--depth", type=int, default=12)
     vs.add_argument("--width", type=int, default=192)
     vs.add_argument("--heads", type=int, default=3)
+    vs.add_argument("--patch", type=int, default=4)
     rs = sub.add_parser("resnet-step", parents=[common], help="CifarResNet training step (32x32x3, SGD momentum), images/s")
     rs.add_argument("--batch", type=int, default=128)
     rs.add_argument("--depth", type=int, default=110)
@@ -230,7 +231,7 @@ def model_step(torch, a):
     import timm_layout
     torch.manual_seed(0)
     if a.workload == "vit-step":
-        model = timm_layout.VisionTransformer(img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=a.width,
+        model = timm_layout.VisionTransformer(img_size=28, patch_size=a.patch, in_chans=1, num_classes=10, embed_dim=a.width,
                                               depth=a.depth, num_heads=a.heads, drop_path_rate=0.1)
         x = torch.randn(a.batch, 1, 28, 28)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)

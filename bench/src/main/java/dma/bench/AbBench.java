@@ -55,6 +55,15 @@ final class AbBench implements Callable<Integer> {
     @Option(names = "--depth", description = "Model depth (default: the workload's, 110 or 12).")
     Integer depth;
 
+    @Option(names = "--width", description = "vit-step: embedding width (default: 192).")
+    Integer width;
+
+    @Option(names = "--heads", description = "vit-step: attention heads (default: 3).")
+    Integer heads;
+
+    @Option(names = "--patch", description = "vit-step: patch size, a divisor of 28 (default: 4).")
+    Integer patch;
+
     @Option(names = "--reps", description = "Steps timed per build, in turns (default: ${DEFAULT-VALUE}).")
     int reps = 20;
 
@@ -70,9 +79,12 @@ final class AbBench implements Callable<Integer> {
             throw new IllegalArgumentException("--workload must be resnet-step or vit-step, got " + workload);
         if (reps < BenchOptions.MIN_REPS) throw new IllegalArgumentException("--reps must be at least " + BenchOptions.MIN_REPS + ", got " + reps);
         int b = batch != null ? batch : workload.equals("resnet-step") ? 128 : 64, d = depth != null ? depth : workload.equals("resnet-step") ? 110 : 12;
+        boolean shaped = width != null || heads != null || patch != null;
+        if (shaped && !workload.equals("vit-step")) throw new IllegalArgumentException("--width, --heads and --patch are for vit-step");
+        int w = width != null ? width : 192, h = heads != null ? heads : 3, p = patch != null ? patch : 4;
         List<Runnable> steps = new ArrayList<>();
         for (String path : List.of(System.getProperty("java.class.path"), other))
-            steps.add(step(path, workload, threads, b, d));
+            steps.add(step(path, workload, threads, b, d, w, h, p, shaped));
         Runnable mine = steps.get(0), theirs = steps.get(1);
         for (int i = 0; i < WARMUP_PAIRS; i++) {
             mine.run();
@@ -93,13 +105,15 @@ final class AbBench implements Callable<Integer> {
         }
         ObjectNode root = Report.JSON.createObjectNode().put("workload", workload).put("batch", b).put("depth", d)
                 .put("threads", threads).put("other", this.other);
+        if (workload.equals("vit-step")) root.put("width", w).put("heads", h).put("patch", p);
         root.set("this", Report.side("this build", 1, "step_s", ours));
         root.set("other_build", Report.side("other build", 1, "step_s", other));
         root.set("ratio", Report.side("this / other", 1, "ratio", ratio));
         PrintWriter out = spec.commandLine().getOut();
         if (json) out.println(Report.JSON.writeValueAsString(root));
         else {
-            out.printf("%s training step, batch %d, depth %d, %d threads, %d steps per build in turns, in one JVM%n", workload, b, d, threads, reps);
+            out.printf("%s training step, batch %d, depth %d%s, %d threads, %d steps per build in turns, in one JVM%n", workload, b, d,
+                    workload.equals("vit-step") ? String.format(", width %d, %d heads, patch %d", w, h, p) : "", threads, reps);
             out.printf("%-26s %9s %9s %9s   (step s)%n", "", "min", "median", "max");
             row(out, "this build", ours);
             row(out, "other (" + Path.of(this.other).getFileName() + ")", other);
@@ -122,12 +136,15 @@ final class AbBench implements Callable<Integer> {
     }
 
     /**
-     * One build's training step: {@link #step(String, int, int, int)} called inside a class loader of that build's own,
-     * so each build sets its thread count its own way (this one on its CPU backend, {@link CpuBackend#withThreads}; older
-     * builds through their static {@code Parallel.setThreads}), each on its own copy of the engine's classes. Only this
-     * method's name and signature must stay the same from build to build.
+     * One build's training step: {@link #step(String, int, int, int, int, int, int)} (or, in builds older than it,
+     * {@link #step(String, int, int, int)}, refused when {@code shaped}: a ViT shape other than the default was asked
+     * for) called inside a class loader of that build's own, so each build sets its thread count its own way (this one
+     * on its CPU backend, {@link CpuBackend#withThreads}; older builds through their static {@code Parallel.setThreads}),
+     * each on its own copy of the engine's classes. Only these methods' names and signatures must stay the same from
+     * build to build.
      */
-    private static Runnable step(String classPath, String workload, int threads, int batch, int depth) throws Exception {
+    private static Runnable step(String classPath, String workload, int threads, int batch, int depth, int width, int heads,
+                                 int patch, boolean shaped) throws Exception {
         List<URL> urls = new ArrayList<>();
         for (String entry : classPath.split(File.pathSeparator)) {
             Path p = Path.of(entry);
@@ -141,15 +158,28 @@ final class AbBench implements Callable<Integer> {
         } catch (ClassNotFoundException e) {
             throw new IllegalArgumentException(classPath + " has no " + AbBench.class.getName() + " (a build older than this command)", e);
         }
-        var make = c.getDeclaredMethod("step", String.class, int.class, int.class, int.class);
+        java.lang.reflect.Method make;
+        try {
+            make = c.getDeclaredMethod("step", String.class, int.class, int.class, int.class, int.class, int.class, int.class);
+        } catch (NoSuchMethodException e) {
+            if (shaped) throw new IllegalArgumentException(classPath + " knows only depth (a build older than --width, --heads and --patch)", e);
+            make = c.getDeclaredMethod("step", String.class, int.class, int.class, int.class);
+            make.setAccessible(true);
+            return (Runnable) make.invoke(null, workload, threads, batch, depth);
+        }
         make.setAccessible(true);
-        return (Runnable) make.invoke(null, workload, threads, batch, depth);
+        return (Runnable) make.invoke(null, workload, threads, batch, depth, width, heads, patch);
     }
 
     /** The training step of resnet-step or vit-step on the CPU backend, as those benchmarks build it (the model stays open). */
     static Runnable step(String workload, int threads, int batch, int depth) {
+        return step(workload, threads, batch, depth, 192, 3, 4);
+    }
+
+    /** {@link #step(String, int, int, int)} with the ViT's width, heads and patch (ignored for resnet-step). */
+    static Runnable step(String workload, int threads, int batch, int depth, int width, int heads, int patch) {
         Backend be = CpuBackend.withThreads(threads);
-        Architecture arch = workload.equals("resnet-step") ? ResNetConfig.cifar(depth, 3, 10) : ModelStepBench.Vit.config(192, depth, 3);
+        Architecture arch = workload.equals("resnet-step") ? ResNetConfig.cifar(depth, 3, 10) : ModelStepBench.Vit.config(width, depth, heads, patch);
         ImageClassifier model = arch.build(be, 0);
         Optimizer opt = Optimizer.create(workload.equals("resnet-step") ? "sgd" : "adamw", model.parameters(), 0.05, 0.9);
         Tensor x = ModelStepBench.images(be, arch, batch);

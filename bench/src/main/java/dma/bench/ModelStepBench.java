@@ -158,7 +158,7 @@ abstract class ModelStepBench implements Callable<Integer> {
     }
 
     @Command(name = "vit-step", mixinStandardHelpOptions = true,
-            description = "A ViT training step (28×28×1, patch 4, width 192, depth 12, 3 heads, AdamW) against PyTorch, images/s and peak RSS.")
+            description = "A ViT training step (28×28×1, patch 4, width 192, depth 12, 3 heads, AdamW; any depth, width, heads and patch) against PyTorch, images/s and peak RSS.")
     static final class Vit extends ModelStepBench {
         @Option(names = "--batch", description = "Images per step (default: ${DEFAULT-VALUE}).")
         int batch = 64;
@@ -168,22 +168,31 @@ abstract class ModelStepBench implements Callable<Integer> {
         int width = 192;
         @Option(names = "--heads", description = "Attention heads (default: ${DEFAULT-VALUE}).")
         int heads = 3;
+        @Option(names = "--patch", description = "Patch size, a divisor of 28: 4 gives 50 tokens, 7 gives 17 (default: ${DEFAULT-VALUE}).")
+        int patch = 4;
 
         String workload() { return "vit-step"; }
         int batch() { return batch; }
         String optimizer() { return "adamw"; }
 
         Architecture architecture() {
-            return config(width, depth, heads);
+            return config(width, depth, heads, patch);
         }
 
         /** DESIGN §5's ViT (28×28×1, patch 4, 10 classes, MLP ×4, drop path 0.1) at the given size. */
         static ViTConfig config(int width, int depth, int heads) {
-            return new ViTConfig(28, 4, 1, 10, width, depth, heads, 4, 0.1);
+            return config(width, depth, heads, 4);
+        }
+
+        /** {@link #config(int, int, int)} with another patch size (a divisor of 28). */
+        static ViTConfig config(int width, int depth, int heads, int patch) {
+            if (patch < 1 || 28 % patch != 0) throw new IllegalArgumentException("--patch must divide 28, got " + patch);
+            return new ViTConfig(28, patch, 1, 10, width, depth, heads, 4, 0.1);
         }
 
         String[] peerArgs() {
-            return new String[]{"--depth", String.valueOf(depth), "--width", String.valueOf(width), "--heads", String.valueOf(heads)};
+            return new String[]{"--depth", String.valueOf(depth), "--width", String.valueOf(width), "--heads", String.valueOf(heads),
+                    "--patch", String.valueOf(patch)};
         }
     }
 

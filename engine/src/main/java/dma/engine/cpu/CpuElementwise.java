@@ -237,29 +237,49 @@ final class CpuElementwise implements Elementwise {
 
     @Override
     public void activationBackward(Activation fn, Storage in, Storage gradOut, Storage gradIn, int n) {
+        activationBackward(fn, in, gradOut, gradIn, n, true);
+    }
+
+    @Override
+    public void activationBackward(Activation fn, Storage in, Storage gradOut, Storage gradIn, int n, boolean accumulate) {
         if (gradIn == null) return;
         FloatBuffer X = f(in), G = f(gradOut), GI = f(gradIn);
         parallel.forRange(n, GRAIN, (s, e) -> {
-            float[] x = new float[BLOCK], g = new float[BLOCK], gi = new float[BLOCK];
-            float[] cdf = fn == Activation.GELU ? new float[BLOCK] : null, pdf = fn == Activation.GELU ? new float[BLOCK] : null;
+            float[] x = new float[BLOCK], g = new float[BLOCK], gi = accumulate ? new float[BLOCK] : g;
             for (int b = s; b < e; b += BLOCK) {
                 int len = Math.min(BLOCK, e - b);
                 X.get(b, x, 0, len);
                 G.get(b, g, 0, len);
-                GI.get(b, gi, 0, len);
-                if (fn == Activation.GELU) {
-                    // GELU'(x) = Φ(x) + x·φ(x). Three short loops instead of one: each is simple enough for the
-                    // JIT to vectorize (one loop holding both erf and exp is not, and runs 8× slower).
-                    for (int i = 0; i < len; i++) cdf[i] = erf(x[i] * INV_SQRT2);
-                    for (int i = 0; i < len; i++) pdf[i] = expNonPositive(-0.5f * x[i] * x[i]);
-                    for (int i = 0; i < len; i++) gi[i] += g[i] * (0.5f * (1f + cdf[i]) + x[i] * INV_SQRT_2PI * pdf[i]);
-                } else reluBackward(x, g, gi, len);
+                if (accumulate) GI.get(b, gi, 0, len);
+                if (fn == Activation.GELU) geluBackward(x, g, gi, len, accumulate);
+                else if (accumulate) reluBackward(x, g, gi, len);
+                else reluMask(x, g, len); // x > 0 ⇔ relu(x) > 0: the same mask
                 GI.put(b, gi, 0, len);
             }
         });
     }
 
-    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    /**
+     * gi (+)= g·GELU'(x), GELU'(x) = Φ(x) + x·φ(x), in one pass of vector arithmetic ({@link VectorMath}'s erf and
+     * exp; gi may be g when not accumulating); the tail past the last whole vector in scalar form.
+     */
+    static void geluBackward(float[] x, float[] g, float[] gi, int len, boolean accumulate) {
+        int i = 0;
+        for (int bound = SPECIES.loopBound(len); i < bound; i += SPECIES.length()) {
+            FloatVector xv = FloatVector.fromArray(SPECIES, x, i);
+            FloatVector cdf = VectorMath.erf(xv.mul(INV_SQRT2)).add(1f).mul(0.5f);
+            FloatVector pdf = VectorMath.expNonPositive(xv.mul(xv).mul(-0.5f));
+            FloatVector r = xv.mul(INV_SQRT_2PI).fma(pdf, cdf).mul(FloatVector.fromArray(SPECIES, g, i));
+            if (accumulate) r = r.add(FloatVector.fromArray(SPECIES, gi, i));
+            r.intoArray(gi, i);
+        }
+        for (; i < len; i++) {
+            float d = g[i] * (0.5f * (1f + erf(x[i] * INV_SQRT2)) + x[i] * INV_SQRT_2PI * expNonPositive(-0.5f * x[i] * x[i]));
+            gi[i] = accumulate ? gi[i] + d : d;
+        }
+    }
+
+    private static final VectorSpecies<Float> SPECIES = VectorMath.S;
 
     /**
      * gi[i] += x[i] > 0 ? g[i] : 0, as a vector compare and blend. The scalar select compiles to a branch on x86

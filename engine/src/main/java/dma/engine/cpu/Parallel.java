@@ -7,10 +7,13 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A team of threads for one CPU backend ({@link CpuBackend#withThreads}: one team per thread count, owned by the
- * backend that uses it). Work is split into static, contiguous chunks (one per thread), so every reduction adds in
- * the same order for a given thread count: same seed, same threads, same bits. The calling thread runs the first
- * chunk; nested calls run inline (on any team: a thread inside a region of one team runs another team's region
- * inline too), so nothing oversubscribes the cores. OpenBLAS runs single-threaded inside these chunks.
+ * backend that uses it). Work is split into static, contiguous chunks (at most one per thread), so every reduction
+ * adds in the same order for a given thread count: same seed, same threads, same bits. The calling thread runs the
+ * first chunk, then claims any chunk no team thread has started: which thread runs a chunk does not change what it
+ * computes, and on a machine whose other cores are busy (shared, oversubscribed) a team thread that the scheduler
+ * has not woken yet costs nothing instead of a wait of up to a time slice per region. Nested calls run inline (on any
+ * team: a thread inside a region of one team runs another team's region inline too), so nothing oversubscribes the
+ * cores. OpenBLAS runs single-threaded inside these chunks.
  *
  * <p>A training step opens a parallel region per kernel, hundreds of them back to back, so the team's threads spin
  * for {@link #SPIN_NANOS} waiting for the next one before they park (as OpenMP runtimes do): waking a parked thread
@@ -142,8 +145,24 @@ public final class Parallel {
         }
     }
 
-    /** One parallel region: read by the team's threads through a single volatile reference, so they see it whole. */
-    private record Region(int generation, Chunk body, int n, int chunks) {}
+    /**
+     * One parallel region: read by the team's threads through a single volatile reference, so they see it whole.
+     * {@code next} is the first chunk nobody has claimed yet; every thread, the caller included, claims chunks from it.
+     */
+    private record Region(int generation, Chunk body, int n, int chunks, AtomicInteger next) {
+        /** Runs chunks claimed from {@code next} until none is left; returns how many this thread ran. */
+        int claimAndRun(AtomicReference<Throwable> failure) {
+            int ran = 0;
+            for (int c; (c = next.getAndIncrement()) < chunks; ran++) {
+                try {
+                    runChunk(body, c, n, chunks);
+                } catch (RuntimeException | Error e) {
+                    failure.compareAndSet(null, e);
+                }
+            }
+            return ran;
+        }
+    }
 
     /** Threads 1..size of a region (the caller is thread 0), waiting for regions by spinning, then parking. */
     private static final class Team {
@@ -151,7 +170,7 @@ public final class Parallel {
         private final Worker[] workers;
         private final AtomicInteger pending = new AtomicInteger();
         private final AtomicReference<Throwable> failure = new AtomicReference<>();
-        private volatile Region current = new Region(0, null, 0, 0);
+        private volatile Region current = new Region(0, null, 0, 0, new AtomicInteger());
         private volatile Thread caller;
 
         Team(int size) {
@@ -167,14 +186,13 @@ public final class Parallel {
             try {
                 caller = Thread.currentThread();
                 failure.set(null);
-                pending.set(chunks - 1);
-                current = new Region(current.generation() + 1, body, n, chunks);
+                pending.set(chunks);
+                Region r = new Region(current.generation() + 1, body, n, chunks, new AtomicInteger());
+                current = r;
                 for (int i = 0; i < chunks - 1; i++) if (workers[i].parked) LockSupport.unpark(workers[i]);
-                try {
-                    runChunk(body, 0, n, chunks);
-                } catch (RuntimeException | Error e) {
-                    failure.compareAndSet(null, e);
-                }
+                // chunk 0 first (claimed by the caller as a rule: no team thread is that quick), then whatever is left
+                int ran = r.claimAndRun(failure);
+                pending.addAndGet(-ran);
                 long start = System.nanoTime();
                 while (pending.get() != 0) {
                     if (System.nanoTime() - start < SPIN_NANOS) Thread.onSpinWait();
@@ -214,13 +232,10 @@ public final class Parallel {
                         parked = false;
                     }
                     seen = r.generation();
-                    if (chunk >= r.chunks()) continue; // not in this region (the caller does not wait for it)
-                    try {
-                        runChunk(r.body(), chunk, r.n(), r.chunks());
-                    } catch (RuntimeException | Error e) {
-                        failure.compareAndSet(null, e);
-                    }
-                    if (pending.decrementAndGet() == 0) LockSupport.unpark(caller);
+                    if (chunk >= r.chunks()) continue; // not woken for this region (the caller does not wait for it)
+                    // a late arrival finds every chunk claimed, by the caller or another thread, and runs none
+                    int ran = r.claimAndRun(failure);
+                    if (ran > 0 && pending.addAndGet(-ran) == 0) LockSupport.unpark(caller);
                 }
             }
         }

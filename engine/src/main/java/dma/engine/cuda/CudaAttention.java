@@ -55,6 +55,49 @@ final class CudaAttention implements Attention {
         backend.free(scores);
     }
 
+    /**
+     * Composed: qkv permuted into [3, b, heads, t, d] (a temporary), {@link #attention} on its three parts, the output
+     * permuted into [b, t, heads, d]: the copies the model made before this entry point existed.
+     */
+    @Override
+    public void multiHead(Storage qkv, Storage out, Storage probs, int b, int t, int heads, int d, float scale) {
+        if (b == 0 || t == 0 || heads == 0) return;
+        int part = b * heads * t * d;
+        Storage split = backend.allocate(4L * 3 * part), o = backend.allocate(4L * part);
+        try {
+            backend.layout().permute(qkv, new int[]{b, t, 3, heads, d}, SPLIT, split, false);
+            attention(split, 0, split, part, split, 2 * part, o, probs, b * heads, t, d, scale);
+            backend.layout().permute(o, new int[]{b, heads, t, d}, MERGE, out, false);
+        } finally {
+            backend.free(o);
+            backend.free(split);
+        }
+    }
+
+    /** Composed as {@link #multiHead}: the gradient of the split parts, permuted back into qkv's layout. */
+    @Override
+    public void multiHeadBackward(Storage qkv, Storage probs, Storage gradOut, Storage gradQkv, boolean accumulate,
+                                  int b, int t, int heads, int d, float scale) {
+        if (b == 0 || t == 0 || heads == 0 || gradQkv == null) return;
+        int part = b * heads * t * d;
+        Storage split = backend.allocate(4L * 3 * part), g = backend.allocate(4L * part), gradSplit = backend.allocate(4L * 3 * part);
+        try {
+            backend.layout().permute(qkv, new int[]{b, t, 3, heads, d}, SPLIT, split, false);
+            backend.layout().permute(gradOut, new int[]{b, t, heads, d}, MERGE, g, false); // [b, t, h, d] → [b, h, t, d]: the same swap
+            backend.zero(gradSplit);
+            attentionBackward(split, 0, split, part, split, 2 * part, probs, g, gradSplit, gradSplit, gradSplit, b * heads, t, d, scale);
+            if (!accumulate) backend.zero(gradQkv);
+            backend.layout().permute(gradSplit, new int[]{3, b, heads, t, d}, UNSPLIT, gradQkv, true);
+        } finally {
+            backend.free(gradSplit);
+            backend.free(g);
+            backend.free(split);
+        }
+    }
+
+    /** [b, t, 3, h, d] → [3, b, h, t, d], its inverse, and [b, h, t, d] ↔ [b, t, h, d]. */
+    private static final int[] SPLIT = {2, 0, 3, 1, 4}, UNSPLIT = {1, 3, 0, 2, 4}, MERGE = {0, 2, 1, 3};
+
     /** p = softmax(p) per row of [rows, cols], in place. */
     void softmaxRows(Storage p, int rows, int cols) {
         backend.launch(MODULE, "softmax_rows_in_place", rowGrid(rows), 1, ROW_BLOCK, 0, ptr(p), rows, cols);

@@ -217,6 +217,14 @@ final class CudaElementwise implements Elementwise {
         backend.launch1d(MODULE, "activation_backward", n, BLOCK, f.code, ptr(in), ptr(gradOut), ptr(gradIn), n);
     }
 
+    /** Composed: gradIn zeroed first when not accumulating, then the accumulating kernel. */
+    @Override
+    public void activationBackward(Activation f, Storage in, Storage gradOut, Storage gradIn, int n, boolean accumulate) {
+        if (gradIn == null) return;
+        if (!accumulate) backend.zero(gradIn);
+        activationBackward(f, in, gradOut, gradIn, n);
+    }
+
     @Override
     public void scale(Storage in, Storage out, float alpha, int n) {
         backend.launch1d(MODULE, "scale", n, BLOCK, ptr(in), ptr(out), alpha, n);

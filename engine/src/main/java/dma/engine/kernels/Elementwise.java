@@ -49,6 +49,9 @@ public interface Elementwise {
     /** gradIn += f'(in) · gradOut. */
     void activationBackward(Activation f, Storage in, Storage gradOut, Storage gradIn, int n);
 
+    /** gradIn += f'(in) · gradOut when {@code accumulate}, else gradIn = f'(in) · gradOut (gradIn's old contents not read). */
+    void activationBackward(Activation f, Storage in, Storage gradOut, Storage gradIn, int n, boolean accumulate);
+
     /** out = alpha · in (in and out may be the same storage). */
     void scale(Storage in, Storage out, float alpha, int n);
 

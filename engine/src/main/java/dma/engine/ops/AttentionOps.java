@@ -45,6 +45,40 @@ public final class AttentionOps {
     }
 
     /**
+     * Multi-head self-attention straight from the qkv projection: qkv [..., t, 3·heads·d], split per token as timm
+     * does ((3, heads, d): q, k, v, each head's d values side by side), gives [..., t, heads·d], each token's heads side
+     * by side: what the output projection reads. The same values as permuting qkv into [3, ..., heads, t, d],
+     * {@link #attentionPacked} and permuting back, without the three copies (and their backward); the kernel reads
+     * q, k and v in place and writes qkv's gradient in place. Saves the [entries, t, t] weights for backward.
+     */
+    public static Tensor multiHead(Tensor qkv, int heads, float scale) {
+        Shapes.requireRankAtLeast("multiHead", qkv, 2);
+        int[] shape = qkv.shape();
+        int r = shape.length, t = shape[r - 2], width = shape[r - 1];
+        if (heads < 1 || width % (3 * heads) != 0)
+            throw new IllegalArgumentException("multiHead: the last axis of qkv " + qkv.shapeString() + " must be 3·heads·head_dim with "
+                    + heads + " heads");
+        int d = width / (3 * heads), b = Shapes.product(shape, 0, r - 2);
+        int[] outShape = shape.clone();
+        outShape[r - 1] = heads * d;
+        Backend be = qkv.backend();
+        Tensor out = Tensor.empty(be, outShape);
+        Tensor probs = Tensor.empty(be, b * heads, t, t);
+        be.attention().multiHead(qkv.storage(), out.storage(), probs.storage(), b, t, heads, d, scale);
+        long product = 2L * b * heads * t * t * d; // one of q·kᵀ, p·v and the four products of backward
+        Flops.add(Flops.Kind.FORWARD, 2 * product);
+        Autograd.record("attention", out, new Tensor[]{qkv}, g -> {
+            Autograd.GradTarget to = Autograd.gradTarget(qkv);
+            if (to == null) return;
+            Flops.add(Flops.Kind.INPUT_GRAD, 4 * product);
+            be.attention().multiHeadBackward(qkv.storage(), probs.storage(), g.storage(), to.storage(), !to.overwrite(),
+                    b, t, heads, d, scale);
+        });
+        if (!out.requiresGrad()) probs.close(); // inference: nothing will read the weights again
+        return out;
+    }
+
+    /**
      * Attention of q, k and v at their offsets, out of the given shape; the backward adds into the storages that
      * {@code grads} gives for q, k and v (at the same offsets; null: no gradient).
      */

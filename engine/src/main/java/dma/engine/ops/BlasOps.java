@@ -142,12 +142,15 @@ public final class BlasOps {
         long work = 2L * rows * outF * in;
         Flops.add(Flops.Kind.FORWARD, work);
         return recordProduct("linear", out, new Tensor[]{x, weight, bias}, x, x16, weight, w16, g -> {
-            Storage gx = Autograd.gradStorage(x), gw = Autograd.gradStorage(weight), gbias = Autograd.gradStorage(bias);
+            // x's gradient, when new, is written by the GEMM (beta 0) instead of zeroed and added to
+            Autograd.GradTarget tx = Autograd.gradTarget(x);
+            Storage gx = tx == null ? null : tx.storage(), gw = Autograd.gradStorage(weight), gbias = Autograd.gradStorage(bias);
+            float betaX = tx != null && tx.overwrite() ? 0f : 1f;
             if (gx != null) Flops.addGradient(x, work);
             if (gw != null) Flops.addGradient(weight, work);
             try (Tensor g16 = mixed && (gx != null || gw != null) ? bf16Copy(g) : null) {
                 Storage G = operand(g, g16);
-                if (gx != null) gemm(blas, mixed, false, false, rows, in, outF, G, 0, outF, operand(weight, w16), 0, in, 1f, gx, 0, in);
+                if (gx != null) gemm(blas, mixed, false, false, rows, in, outF, G, 0, outF, operand(weight, w16), 0, in, betaX, gx, 0, in);
                 if (gw != null) gemm(blas, mixed, true, false, outF, in, rows, G, 0, outF, operand(x, x16), 0, in, 1f, gw, 0, in);
             }
             if (gbias != null) be.reductions().sum(g.storage(), gbias, 1, rows, outF, 1f, true);

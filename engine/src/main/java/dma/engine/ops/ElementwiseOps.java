@@ -28,11 +28,14 @@ public final class ElementwiseOps {
         k.binary(op, a.storage(), as, b.storage(), bs, out.storage(), shape);
         int[] dense = Shapes.contiguousStrides(shape);
         return Autograd.record(name, out, new Tensor[]{a, b}, g -> {
-            Storage ga = Autograd.gradStorage(a), gb = Autograd.gradStorage(b);
+            boolean sums = op == BinaryOp.ADD || op == BinaryOp.SUB;
+            // add and sub take their targets as they come (a new one is written, not zeroed and added to)
+            Autograd.GradTarget ta = sums ? Autograd.gradTarget(a) : null, tb = sums ? Autograd.gradTarget(b) : null;
+            Storage ga = sums ? null : Autograd.gradStorage(a), gb = sums ? null : Autograd.gradStorage(b);
             switch (op) {
                 case ADD, SUB -> {
-                    if (ga != null) k.reduceBroadcast(g.storage(), shape, ga, as, 1f);
-                    if (gb != null) k.reduceBroadcast(g.storage(), shape, gb, bs, op == BinaryOp.ADD ? 1f : -1f);
+                    if (ta != null) passOrReduce(be, g, shape, dense, ta, as, 1f);
+                    if (tb != null) passOrReduce(be, g, shape, dense, tb, bs, op == BinaryOp.ADD ? 1f : -1f);
                 }
                 case MUL -> {
                     if (ga != null) accumulateProduct(be, g, dense, b.storage(), bs, shape, ga, as, 1f);
@@ -56,6 +59,20 @@ public final class ElementwiseOps {
                 }
             }
         });
+    }
+
+    /**
+     * An operand's gradient from the sum's g: copied into a new gradient of the full shape (alpha 1), else zeroed if
+     * new and added to (alpha·g reduced over the operand's broadcast axes).
+     */
+    private static void passOrReduce(Backend be, Tensor g, int[] shape, int[] dense, Autograd.GradTarget to, int[] strides, float alpha) {
+        if (to.overwrite() && alpha == 1f && java.util.Arrays.equals(strides, dense)) {
+            int cols = shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]), n = Tensor.numel(shape);
+            be.layout().copyBlocks(g.storage(), 0, cols, to.storage(), 0, cols, cols, n / cols, false);
+            return;
+        }
+        if (to.overwrite()) be.zero(to.storage());
+        be.elementwise().reduceBroadcast(g.storage(), shape, to.storage(), strides, alpha);
     }
 
     /** grad += reduce(g ⊙ other) onto the operand's broadcast shape. */
@@ -107,7 +124,11 @@ public final class ElementwiseOps {
         int n = x.numel();
         be.elementwise().activation(f, x.storage(), out.storage(), n);
         return Autograd.record(name, out, new Tensor[]{x},
-                g -> be.elementwise().activationBackward(f, x.storage(), g.storage(), Autograd.gradStorage(x), n));
+                g -> {
+                    // a new gradient is written, not zeroed and added to
+                    Autograd.GradTarget to = Autograd.gradTarget(x);
+                    if (to != null) be.elementwise().activationBackward(f, x.storage(), g.storage(), to.storage(), n, !to.overwrite());
+                });
     }
 
     /** Inverted dropout with probability p; the mask is a function of {@code seed} alone. Identity when p = 0. */

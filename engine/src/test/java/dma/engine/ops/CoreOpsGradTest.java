@@ -144,6 +144,25 @@ class CoreOpsGradTest extends EveryBackend {
         check.check("softmax", t -> ReductionsOps.softmax(t[0]), x);
     }
 
+    /** Sums over a long middle axis (a linear's bias gradient: [rows, out] over rows) against float64 sums, element by element. */
+    @Test
+    void sumsOverManyRowsMatchDoubleSums() {
+        for (int[] shape : new int[][]{{1, 1088, 64}, {3, 1001, 37}}) {
+            int outer = shape[0], rows = shape[1], cols = shape[2];
+            Tensor x = input(be, shape);
+            float[] xv = x.toFloats(), y = x.sum(1).toFloats();
+            for (int o = 0; o < outer; o++)
+                for (int c = 0; c < cols; c++) {
+                    double ref = 0, abs = 0;
+                    for (int r = 0; r < rows; r++) {
+                        ref += xv[(o * rows + r) * cols + c];
+                        abs += Math.abs(xv[(o * rows + r) * cols + c]);
+                    }
+                    assertEquals(ref, y[o * cols + c], 2e-7 * abs + 1e-6, "sum " + java.util.Arrays.toString(shape) + " at " + o + ", " + c);
+                }
+        }
+    }
+
     @Test
     void softmaxRowsSumToOne() {
         Tensor x = input(be, 7, 13);

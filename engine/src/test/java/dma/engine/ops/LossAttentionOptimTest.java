@@ -192,6 +192,71 @@ class LossAttentionOptimTest extends EveryBackend {
         assertTrue(e.getMessage().contains("[3, ..., t, d]") && e.getMessage().contains("[2, 4, 3]"), e.getMessage());
     }
 
+    /** The fused kernel against the composed form at the ViT study's sizes: t = 17, 50, 65; head dims 12, 16, 32; entries not a multiple of the threads. */
+    @Test
+    void fusedAttentionMatchesComposedAtStudySizes() {
+        for (int[] shape : new int[][]{{3, 3, 50, 16}, {1, 5, 65, 12}, {2, 3, 17, 32}, {1, 1, 3, 7}}) {
+            Tensor q = leaf(51, -2f, 2f, true, shape), k = leaf(52, -2f, 2f, true, shape), v = leaf(53, -1f, 1f, true, shape);
+            float scale = (float) (1 / Math.sqrt(shape[shape.length - 1]));
+            float[] proj = GradCheck.projection(Tensor.numel(shape), 54);
+            Result fused = run(x -> AttentionOps.attention(x[0], x[1], x[2], scale), proj, q, k, v);
+            Result composed = run(x -> AttentionOps.attentionComposed(x[0], x[1], x[2], scale), proj, q, k, v);
+            String s = java.util.Arrays.toString(shape);
+            assertClose("attention forward " + s, composed.out, fused.out, 1e-5);
+            for (int i = 0; i < 3; i++) assertClose("attention gradient " + i + " " + s, composed.grads[i], fused.grads[i], 1e-5);
+        }
+    }
+
+    /**
+     * Multi-head attention on the linears' layouts ([b, t, 3·h·d] in, [b, t, h·d] out) against the composed form on
+     * the permuted parts (reshape, permute, batched matmuls, softmax, permute back), output and qkv's gradient, at odd
+     * sizes: t = 17, 50, 65, head dims 12, 16, 32, b·heads not a multiple of the thread count.
+     */
+    @Test
+    void multiHeadMatchesComposedPermutedForm() {
+        for (int[] c : new int[][]{{3, 50, 3, 16}, {1, 65, 5, 12}, {2, 17, 3, 32}, {5, 9, 1, 5}, {2, 1, 2, 4}}) {
+            int b = c[0], t = c[1], h = c[2], d = c[3];
+            Tensor qkv = leaf(61, -2f, 2f, true, b, t, 3 * h * d);
+            float scale = (float) (1 / Math.sqrt(d));
+            float[] proj = GradCheck.projection(b * t * h * d, 62);
+            Result fused = run(x -> AttentionOps.multiHead(x[0], h, scale), proj, qkv);
+            Result composed = run(x -> {
+                Tensor split = x[0].reshape(b, t, 3, h, d).permute(2, 0, 3, 1, 4);
+                int[] part = {b, h, t, d};
+                Tensor o = AttentionOps.attentionComposed(LayoutOps.slice(split, 0, 0, 1).reshape(part),
+                        LayoutOps.slice(split, 0, 1, 1).reshape(part), LayoutOps.slice(split, 0, 2, 1).reshape(part), scale);
+                return o.permute(0, 2, 1, 3).reshape(b, t, h * d);
+            }, proj, qkv);
+            String s = java.util.Arrays.toString(c);
+            assertClose("multiHead forward " + s, composed.out, fused.out, 1e-5);
+            assertClose("multiHead gradient " + s, composed.grads[0], fused.grads[0], 1e-5);
+            // and the [3, b, h, t, d] entry point on the same parts gives the same bits
+            Result packed = run(x -> AttentionOps.attentionPacked(x[0].reshape(b, t, 3, h, d).permute(2, 0, 3, 1, 4), scale)
+                    .permute(0, 2, 1, 3).reshape(b, t, h * d), proj, qkv);
+            assertArrayEquals(packed.out, fused.out, "multiHead vs attentionPacked output " + s);
+            assertArrayEquals(packed.grads[0], fused.grads[0], "multiHead vs attentionPacked gradient " + s);
+        }
+    }
+
+    /**
+     * multiHead's float64 gradient check; and with qkv also used elsewhere, so its gradient exists when the
+     * attention's backward runs (added to) or does not yet (written), in both orders.
+     */
+    @Test
+    void multiHeadGradient() {
+        for (int[] c : new int[][]{{2, 5, 3, 4}, {3, 4, 1, 3}, {1, 6, 2, 5}}) {
+            int b = c[0], t = c[1], h = c[2], d = c[3];
+            Tensor qkv = param(be, b, t, 3 * h * d);
+            float scale = (float) (1 / Math.sqrt(d));
+            String s = java.util.Arrays.toString(c);
+            check.check("multiHead " + s, x -> AttentionOps.multiHead(x[0], h, scale), qkv);
+            check.check("multiHead + slice " + s, x -> AttentionOps.multiHead(x[0], h, scale).add(LayoutOps.slice(x[0], 2, h * d, h * d)), qkv);
+            check.check("slice + multiHead " + s, x -> LayoutOps.slice(x[0], 2, 0, h * d).add(AttentionOps.multiHead(x[0], h, scale)), qkv);
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> AttentionOps.multiHead(param(be, 2, 4, 10), 2, 1f));
+        assertTrue(e.getMessage().contains("3·heads·head_dim") && e.getMessage().contains("[2, 4, 10]"), e.getMessage());
+    }
+
     @Test
     void fusedAttentionSkipsFrozenInputs() {
         int[] shape = {2, 4, 3};

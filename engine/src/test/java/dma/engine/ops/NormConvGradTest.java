@@ -79,8 +79,9 @@ class NormConvGradTest extends EveryBackend {
     /** The fused op against (x − mean)/√(var + eps)·w + b built from the generic ops: outputs and all gradients. */
     @Test
     void layerNormMatchesComposedForm() {
-        // [40, 20, 96] has enough rows to split the backward's partial sums across threads
-        for (int[] shape : new int[][]{{5, 7}, {3, 4, 33}, {40, 20, 96}}) {
+        // [40, 20, 96] has enough rows to split the backward's partial sums across threads; [13, 17, 64] and
+        // [3, 50, 48] are the ViT study's widths (whole vectors, several staged blocks of rows per chunk)
+        for (int[] shape : new int[][]{{5, 7}, {3, 4, 33}, {40, 20, 96}, {13, 17, 64}, {3, 50, 48}}) {
             int cols = shape[shape.length - 1];
             float eps = 1e-6f;
             Tensor x = param(be, shape), w = param(be, cols), b = param(be, cols);

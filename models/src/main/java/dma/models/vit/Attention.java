@@ -19,16 +19,8 @@ public final class Attention extends Module {
 
     /** x [B, T, D] → [B, T, D]. */
     public Tensor forward(Tensor x) {
-        int b = x.dim(0), t = x.dim(1), d = x.dim(2), hd = d / heads;
-        Tensor flat = qkv.forward(x);
-        Tensor split = flat.reshape(b, t, 3, heads, hd);
-        Tensor qkvT = split.permute(2, 0, 3, 1, 4); // [3, B, H, T, hd]: q, k and v one after another
-        // no backward reads the projection: free it now (its gradient still flows)
-        flat.dropData();
-        split.dropData();
-        Tensor o = AttentionOps.attentionPacked(qkvT, (float) (1.0 / Math.sqrt(hd))); // q, k, v read in place
-        Tensor merged = o.permute(0, 2, 1, 3);
-        o.dropData();
-        return proj.forward(merged.reshape(b, t, d));
+        int hd = x.dim(2) / heads;
+        // q, k and v read in place from the projection's [B, T, 3·D], the heads' outputs written as [B, T, D]: no permutes
+        return proj.forward(AttentionOps.multiHead(qkv.forward(x), heads, (float) (1.0 / Math.sqrt(hd))));
     }
 }
