@@ -84,7 +84,16 @@ public final class Stages {
             System.err.println(id + ": finished earlier, skipped (" + id.dir(runDir) + ")");
             return done;
         }
-        try (RunLock lock = RunLock.stage(runDir, id)) {
+        RunLock lock;
+        try {
+            lock = RunLock.stage(runDir, id);
+        } catch (java.io.UncheckedIOException e) {
+            // the stage's directory cannot be written: an attempt that fails at once, recorded where status finds it
+            return Attempt.run(runDir, id, () -> {
+                throw e.getCause();
+            });
+        }
+        try (lock) {
             done = finished(runDir, id); // finished by the process that held the lock just now
             if (done != null) return done;
             return attempt(id, from);
