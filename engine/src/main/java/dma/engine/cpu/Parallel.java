@@ -35,7 +35,7 @@ public final class Parallel {
 
     /**
      * Told of every chunk of the regions one thread opens while a trace records them ({@link #record}): which chunk of
-     * how many, on the thread that ran it (the caller for chunk 0, a thread of the team for the others), from when to when
+     * how many, on the thread that ran it (the caller, or a thread of the team: any of them may claim any chunk), from when to when
      * ({@link System#nanoTime}). Called on that thread right after the chunk's body, before the region ends.
      */
     @FunctionalInterface
