@@ -307,14 +307,20 @@ public final class Stages {
             this.runDir = runDir;
         }
 
+        private Inputs all;
+
         synchronized Split split() {
             if (split == null) split = Pipeline.data(plan);
             return split;
         }
 
-        Inputs all() {
-            Split s = split();
-            return new Inputs(s.train(), s.test(), s.train().size(), s.train().mean(), s.train().std());
+        /** The whole training set's inputs, its normalization computed once (a pass over every image) for every stage. */
+        synchronized Inputs all() {
+            if (all == null) {
+                Split s = split();
+                all = new Inputs(s.train(), s.test(), s.train().size(), s.train().mean(), s.train().std());
+            }
+            return all;
         }
 
         /** Module i's DistData share: from the data in memory, else from its shard file, else from the data set read whole. */
@@ -331,9 +337,9 @@ public final class Stages {
                 DataShard.Header h = shard.header();
                 return new Inputs(shard.data(), DataShard.read(test).data(), h.trainSize(), h.mean(), h.std());
             }
-            Split s = split();
-            Dataset share = s.train().subset(Subsets.distData(s.train(), plan.partition.modules(), plan.seed)[i]);
-            return new Inputs(share, s.test(), s.train().size(), s.train().mean(), s.train().std());
+            Inputs whole = all();
+            Dataset share = whole.train().subset(Subsets.distData(whole.train(), plan.partition.modules(), plan.seed)[i]);
+            return new Inputs(share, whole.test(), whole.trainSize(), whole.mean(), whole.std());
         }
 
         void writeDistDataShards() {
