@@ -18,10 +18,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,7 +28,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -298,8 +294,7 @@ public final class Safetensors {
     // ----------------------------------------------------------------------------------------- write
 
     /**
-     * Writes atomically: a temp file in the same directory is written, forced to disk and renamed over
-     * {@code file} (ATOMIC_MOVE, falling back to REPLACE_EXISTING). Tensors are laid out in the map's
+     * Writes atomically ({@link AtomicFile}: temp file, fsync, rename). Tensors are laid out in the map's
      * iteration order; the header is padded with spaces to a multiple of 8 bytes. F32, BF16 and F16 can be
      * written. {@code metadata} may be null or empty (then no {@code __metadata__} entry is written).
      */
@@ -356,39 +351,18 @@ public final class Safetensors {
         while (head.hasRemaining()) head.put((byte) ' ');
         head.flip();
 
-        Path target = file.toAbsolutePath();
-        Path dir = target.getParent();
-        Path tmp = dir.resolve("." + target.getFileName() + ".tmp-"
-                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-        boolean moved = false;
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                writeFully(ch, head);
+            AtomicFile.write(file, ch -> {
+                AtomicFile.writeFully(ch, head);
                 for (HostTensor t : tensors.values()) {
                     byte[] d = t.data();
                     for (int off = 0; off < d.length; off += IO_CHUNK) {
-                        writeFully(ch, ByteBuffer.wrap(d, off, Math.min(IO_CHUNK, d.length - off)));
+                        AtomicFile.writeFully(ch, ByteBuffer.wrap(d, off, Math.min(IO_CHUNK, d.length - off)));
                     }
                 }
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-            moved = true;
-            syncDirectory(dir);
+            });
         } catch (IOException e) {
-            throw new SafetensorsException(where + ": cannot write: " + e, e);
-        } finally {
-            if (!moved) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // best effort; the original error is what matters
-                }
-            }
+            throw new SafetensorsException(where + ": cannot write: " + (e.getMessage() != null ? e.getMessage() : e.toString()), e);
         }
     }
 
@@ -404,19 +378,6 @@ public final class Safetensors {
                         + " being read?)");
             }
             off += r;
-        }
-    }
-
-    private static void writeFully(FileChannel ch, ByteBuffer bb) throws IOException {
-        while (bb.hasRemaining()) ch.write(bb);
-    }
-
-    /** Makes the rename durable where the platform allows opening a directory; ignored elsewhere. */
-    private static void syncDirectory(Path dir) {
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // not supported on every OS / file system
         }
     }
 

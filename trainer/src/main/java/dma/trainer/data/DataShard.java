@@ -10,10 +10,8 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 
 /**
@@ -48,22 +46,18 @@ public record DataShard(Header header, Dataset data) {
     }
 
     public void write(Path file) {
-        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         try {
             Files.createDirectories(file.toAbsolutePath().getParent());
             byte[] head = JSON.writeValueAsBytes(header);
-            try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16))) {
+            dma.engine.io.AtomicFile.write(file, ch -> {
+                DataOutputStream out = new DataOutputStream(new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 16));
                 out.write(MAGIC);
                 out.writeInt(head.length);
                 out.write(head);
                 out.write(data.images());
                 for (int label : data.labels()) out.writeInt(label);
-            }
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
+                out.flush(); // not closed: the channel is the writer's, forced and closed after this
+            });
         } catch (IOException e) {
             throw new UncheckedIOException(file + ": cannot write the data shard: " + e.getMessage(), e);
         }

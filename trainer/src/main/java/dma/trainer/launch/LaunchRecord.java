@@ -6,10 +6,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -82,15 +80,10 @@ public record LaunchRecord(@JsonProperty("launcher") String launcher, @JsonPrope
     }
 
     private static void write(Path runDir, LaunchRecord r) {
-        Path f = runDir.resolve(FILE), tmp = runDir.resolve("." + FILE + ".tmp");
+        Path f = runDir.resolve(FILE);
         try {
             Files.createDirectories(runDir);
-            Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(r));
-            try {
-                Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
-            }
+            dma.engine.io.AtomicFile.write(f, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(r));
         } catch (IOException e) {
             throw new UncheckedIOException(f + ": " + e.getMessage(), e);
         }

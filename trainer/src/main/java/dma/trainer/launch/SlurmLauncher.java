@@ -1,5 +1,6 @@
 package dma.trainer.launch;
 
+import dma.engine.io.AtomicFile;
 import dma.engine.cpu.CpuBackend;
 import dma.trainer.config.Plan;
 import dma.trainer.stage.ModuleMethod;
@@ -82,7 +83,7 @@ public final class SlurmLauncher {
         Map<String, LaunchRecord.Entry> entries = new LinkedHashMap<>();
         for (Job j : jobs) {
             Path script = dir.resolve(j.name() + ".sbatch");
-            writeAtomically(script, script(j, script));
+            AtomicFile.writeString(script, script(j, script));
             List<String> opts = new ArrayList<>();
             if (j.array() != null) opts.add("--array=" + indices(j.array()));
             List<String> after = j.after().stream().filter(submitted::containsKey).map(submitted::get).toList();
@@ -200,12 +201,6 @@ public final class SlurmLauncher {
         for (int i = 1; i < ids.size(); i++) contiguous &= ids.get(i) == ids.get(i - 1) + 1;
         if (contiguous && ids.size() > 1) return ids.get(0) + "-" + ids.get(ids.size() - 1);
         return String.join(",", ids.stream().map(String::valueOf).toList());
-    }
-
-    private static void writeAtomically(Path file, String text) throws IOException {
-        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
-        Files.writeString(tmp, text);
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
     /**

@@ -1,15 +1,12 @@
 package dma.trainer.report;
 
+import dma.engine.io.AtomicFile;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -95,8 +92,8 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
     /** Writes summary.json and summary.md into runDir, each atomically, so a reader never sees half a file. */
     public void write(Path runDir) throws IOException {
         Files.createDirectories(runDir);
-        writeAtomically(runDir.resolve(JSON_FILE), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(this));
-        writeAtomically(runDir.resolve(MARKDOWN_FILE), markdown().getBytes(StandardCharsets.UTF_8));
+        AtomicFile.write(runDir.resolve(JSON_FILE), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(this));
+        AtomicFile.write(runDir.resolve(MARKDOWN_FILE), markdown().getBytes(StandardCharsets.UTF_8));
     }
 
     /** Reads a summary.json, or the one in a run directory. */
@@ -181,27 +178,5 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
 
     static String percent(double fraction) {
         return Double.isFinite(fraction) ? String.format(Locale.ROOT, "%.2f%%", 100 * fraction) : "—";
-    }
-
-    /** Temp file in the same directory, forced to disk, then renamed over the target: readers see old or new, never half. */
-    static void writeAtomically(Path target, byte[] bytes) throws IOException {
-        Path dir = target.toAbsolutePath().getParent();
-        Path tmp = Files.createTempFile(dir, target.getFileName() + ".", ".tmp");
-        try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ByteBuffer buf = ByteBuffer.wrap(bytes);
-                while (buf.hasRemaining()) ch.write(buf);
-                ch.force(true);
-            }
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-        // Make the rename itself durable; directories cannot be opened on every platform, where this is best effort.
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // the data is safe in the file; only the rename might be lost on power failure
-        }
     }
 }

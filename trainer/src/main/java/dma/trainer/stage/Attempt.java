@@ -7,10 +7,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 
 /**
@@ -96,13 +94,7 @@ public final class Attempt {
 
     private static void writeIn(Path dir, String name, Record r) throws IOException {
         Files.createDirectories(dir);
-        Path tmp = dir.resolve("." + name + ".tmp");
-        Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(r));
-        try {
-            Files.move(tmp, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
-        }
+        dma.engine.io.AtomicFile.write(dir.resolve(name), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(r));
     }
 
     /** This process's Slurm job as {@code 12} or, in an array, {@code 12_3}; null outside Slurm. */

@@ -1,6 +1,7 @@
 package dma.trainer.stage;
 
-import dma.engine.Backend;
+import dma.engine.io.AtomicFile;
+import dma.engine.io.Faults;
 import dma.trainer.config.ConfigLoader;
 import dma.trainer.config.Plan;
 import dma.trainer.data.Dataset;
@@ -60,14 +61,8 @@ public final class Pipeline {
     /** Writes what every process of the run reads (config.json) and what the run resolved (resolved.json). */
     public static void writeRunFiles(Plan plan, Path runDir) throws IOException {
         Files.createDirectories(runDir);
-        writeAtomically(runDir.resolve("config.json"), ConfigLoader.toJson(plan.config));
-        writeAtomically(runDir.resolve("resolved.json"), ConfigLoader.toJson(resolved(plan)));
-    }
-
-    private static void writeAtomically(Path file, String text) throws IOException {
-        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
-        Files.writeString(tmp, text);
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        AtomicFile.writeString(runDir.resolve("config.json"), ConfigLoader.toJson(plan.config));
+        AtomicFile.writeString(runDir.resolve("resolved.json"), ConfigLoader.toJson(resolved(plan)));
     }
 
     /**
@@ -195,6 +190,7 @@ public final class Pipeline {
                     list.stream().map(Summary.StageResult::name).toList(), last.trainLoss(), last.trainAccuracy()));
         });
         Summary summary = new Summary(results, methods);
+        Faults.reach("summary");
         summary.write(runDir);
         plots(byMethod);
         return summary;

@@ -1,15 +1,13 @@
 package dma.trainer.stage;
 
+import dma.engine.io.AtomicFile;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dma.trainer.report.Summary;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 
 /** A stage's {@code result.json}: written last and atomically, it marks the stage finished. */
 final class ResultFile {
@@ -22,12 +20,7 @@ final class ResultFile {
         Path file = stageDir.resolve(NAME);
         try {
             Files.createDirectories(stageDir);
-            Path tmp = stageDir.resolve("." + NAME + ".tmp");
-            Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(result));
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.force(true);
-            }
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            AtomicFile.write(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(result));
         } catch (IOException e) {
             throw new UncheckedIOException(file + ": " + e.getMessage(), e);
         }

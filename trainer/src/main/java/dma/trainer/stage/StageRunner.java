@@ -8,6 +8,7 @@ import dma.engine.OpProfile;
 import dma.engine.Rng;
 import dma.engine.Scope;
 import dma.engine.Tensor;
+import dma.engine.io.Faults;
 import dma.engine.io.Safetensors;
 import dma.engine.io.TensorFiles;
 import dma.engine.ops.OptimOps;
@@ -130,7 +131,7 @@ public final class StageRunner {
             }
             long t0 = System.nanoTime();
             Flops.Count flops0 = Flops.now();
-            Progress bar = new Progress(spec.stage(), total, "step");
+            Progress bar = new Progress(spec.stage(), total, "step").from(step);
             int logEvery = (int) Math.max(1, total / 50);
             // evaluate at every epoch's end and at least four times a stage, so short stages still draw a curve
             long evalEvery = Math.max(1, Math.min(perEpoch, (total + 3) / 4));
@@ -175,6 +176,7 @@ public final class StageRunner {
                     log.log(new MetricsLog.Metric(spec.stage(), step, (int) ((step - 1) / perEpoch) + 1, lastLoss, lr,
                             (double) step * plan.batchSize / Math.max(wall, 1e-9), acc, wall, flops.total()));
                 if (step % plan.checkpointEvery == 0 && step < total) save(state, model, opt, step, wall, flops, lastEpochLossSum);
+                Faults.reach("step/" + spec.stage());
             }
             double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
             Flops.Count flops = flopsBefore.plus(Flops.now().minus(flops0));

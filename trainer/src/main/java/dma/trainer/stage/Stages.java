@@ -3,6 +3,7 @@ package dma.trainer.stage;
 import dma.engine.Backend;
 import dma.engine.CounterRng;
 import dma.engine.Tensor;
+import dma.engine.io.Faults;
 import dma.engine.io.TensorFiles;
 import dma.models.Checkpoint;
 import dma.models.ImageClassifier;
@@ -101,6 +102,7 @@ public final class Stages {
     }
 
     private Summary.StageResult attempt(StageId id, Path from) {
+        Faults.reach("start/" + id);
         return Attempt.run(runDir, id, () -> switch (id.kind()) {
             case META -> meta();
             case MODULE -> module(id);
@@ -197,9 +199,11 @@ public final class Stages {
         Inputs in = data.all();
         try (ImageClassifier model = plan.target.build(be, 0)) {
             Assembly.assembleFiles(plan.partition, files, model, be);
+            Faults.reach("assembled/" + id);
             double acc = runner(in).evaluate(model, in.test(), Integer.MAX_VALUE);
             Files.createDirectories(id.dir(runDir));
             Checkpoint.save(id.output(runDir), model, id.name(), 0, null);
+            Faults.reach("end/" + id);
             Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9, 0, 0, 0, 0, acc);
             ResultFile.write(id.dir(runDir), res);
             return res;
@@ -255,6 +259,7 @@ public final class Stages {
         StageRunner.Result r = runner(in).traced(trace).run(new StageRunner.Spec(id.name(), dir, model, trainable, objective, in.train(), in.test(),
                 recipe, steps, seed(id)), resume);
         out.save(id, model, r.steps());
+        Faults.reach("end/" + id);
         Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), r.wallSeconds(), r.flops().forward(),
                 r.flops().inputGrad(), r.flops().weightGrad(), r.images(), r.accuracy(), r.trainLoss(), r.trainAccuracy(), r.testImages(),
                 r.trainSample());

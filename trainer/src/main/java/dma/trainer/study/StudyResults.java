@@ -84,9 +84,7 @@ public final class StudyResults {
                 if (Files.isRegularFile(stage.resolve(MetricsLog.FILE)))
                     Files.copy(stage.resolve(MetricsLog.FILE), metrics.resolve(stage.getFileName() + ".jsonl"), StandardCopyOption.REPLACE_EXISTING);
         }
-        Path tmp = out.resolve("." + Summary.JSON_FILE + ".tmp");
-        Files.copy(runDir.resolve(Summary.JSON_FILE), tmp, StandardCopyOption.REPLACE_EXISTING);
-        Files.move(tmp, out.resolve(Summary.JSON_FILE), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        dma.engine.io.AtomicFile.write(out.resolve(Summary.JSON_FILE), Files.readAllBytes(runDir.resolve(Summary.JSON_FILE)));
     }
 
     /** Every finished run of the study's cells, in the study's order (cells not finished are left out). */

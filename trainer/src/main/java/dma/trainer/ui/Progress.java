@@ -13,6 +13,8 @@ public final class Progress {
     private final PrintStream out;
     private final boolean terminal;
     private final long start = System.nanoTime();
+    /** Units done before this process started (a resumed stage): the rate counts only this process's. */
+    private long from;
     private long lastDraw;
     private int lastTenth = -1;
 
@@ -28,10 +30,16 @@ public final class Progress {
         this.terminal = terminal;
     }
 
+    /** Starts the count at {@code done} units (a resumed stage), so that the rate and ETA are this process's. */
+    public Progress from(long done) {
+        from = done;
+        return this;
+    }
+
     /** Reports {@code done} of total units, with a short status such as the loss. */
     public void update(long done, String status) {
         double secs = (System.nanoTime() - start) / 1e9;
-        double rate = done / Math.max(secs, 1e-9);
+        double rate = (done - from) / Math.max(secs, 1e-9);
         double eta = rate > 0 ? (total - done) / rate : 0;
         if (terminal) {
             long now = System.nanoTime();
