@@ -10,7 +10,7 @@ import picocli.CommandLine.Spec;
         description = "Time workloads against PyTorch (bench/peers/torch_bench.py) in the same run: on the CPU backend, or on the GPU "
                 + "(gemm and deit-step with --backend cuda); single ops under JMH (ops), and how the training step's cost grows (cost-growth).",
         subcommands = {GemmBench.class, VitBlockBench.class, ModelStepBench.Vit.class, ModelStepBench.ResNet.class, DeitStepBench.class,
-                OpsBench.class, CostGrowthBench.class, SideBySideBench.class, AbBench.class})
+                OpsBench.class, CostGrowthBench.class, SideBySideBench.class, AbBench.class, MemoryBench.class})
 public final class BenchCommand implements Subcommand, Runnable {
     @Spec
     CommandSpec spec;
