@@ -29,7 +29,7 @@ public final class StudyReport {
         List<StudyResults.Run> runs = StudyResults.read(study);
         List<StudyResults.Row> rows = StudyResults.rows(runs);
         Files.createDirectories(study.results());
-        String md = markdown(study, runs.size(), rows);
+        String md = markdown(study, runs.size(), rows) + stages(study, StudyResults.stageRows(runs));
         Files.writeString(study.results().resolve("STUDY.md"), md);
         Files.writeString(study.results().resolve("study.json"), Study.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json(rows)) + "\n");
         if (plots) plots(study, rows);
@@ -56,6 +56,35 @@ public final class StudyReport {
             b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s | %s | %s |%n", r.method(), r.accuracy().n(), percent(r.accuracy()),
                     plain(r.trainLoss(), 4), percent(r.trainAccuracy()), Summary.flops(r.flops().mean()), Summary.clock(r.wallSeconds().mean()),
                     points(r.lateAccuracyGain()), plain(r.lateLossChange(), 4)));
+        }
+        return b.toString();
+    }
+
+    /**
+     * The modular methods stage by stage: what the meta model, the hybrids (mean of the K) and the assembled model reached
+     * before fine-tuning, where the FLOPs went, and the wall time with the K module stages run one after another or on K
+     * machines at once.
+     */
+    static String stages(Study study, List<StudyResults.StageRow> rows) {
+        if (rows.isEmpty()) return "";
+        StringBuilder b = new StringBuilder("\n## Stage by stage\n\nModular methods, over seeds (mean ± sample standard deviation): test accuracy "
+                + "(whole test set) of the meta model, of the K hybrids (each module in the frozen meta model; their mean), of the assembled model "
+                + "before fine-tuning and after; training FLOPs of the meta model, the K modules and fine-tuning; wall time with the stages one "
+                + "after another, and with the K module stages on K machines at once (the longest instead of their sum; the same machine's "
+                + "times, so read them as proportions).\n\n|");
+        List<String> axes = study.axes().keySet().stream().filter(a -> !a.equals(Study.SEED)).toList();
+        for (String a : axes) b.append(' ').append(study.label(a)).append(" |");
+        b.append(" method | n | meta model | hybrids | assembled | fine-tuned | meta FLOPs | module FLOPs | fine-tune FLOPs | wall, sequential | wall, K machines |\n|");
+        for (int i = 0; i < axes.size(); i++) b.append("---:|");
+        b.append("---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (StudyResults.StageRow r : rows) {
+            b.append("|");
+            for (String a : axes) b.append(' ').append(Study.valueText(r.experiment().get(a))).append(" |");
+            Map<String, StudyResults.Stats> s = r.stats();
+            b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.method(), r.n(), percent(s.get("meta")),
+                    percent(s.get("hybrids")), percent(s.get("assembled")), percent(s.get("finetuned")), Summary.flops(s.get("meta_flops").mean()),
+                    Summary.flops(s.get("module_flops").mean()), Summary.flops(s.get("finetune_flops").mean()),
+                    Summary.clock(s.get("wall_sequential").mean()), Summary.clock(s.get("wall_on_k_machines").mean())));
         }
         return b.toString();
     }

@@ -123,6 +123,80 @@ public final class StudyResults {
     public record Row(Map<String, JsonNode> experiment, String method, Stats accuracy, Stats trainLoss, Stats trainAccuracy, Stats flops,
                       Stats wallSeconds, Stats lateAccuracyGain, Stats lateLossChange, List<String> cells) {}
 
+    /**
+     * What a modular method's stages reached and cost in one run: the meta model's test accuracy, its K hybrids' mean, the
+     * assembled model's before fine-tuning and the fine-tuned one's; training FLOPs of the meta model, the modules and
+     * fine-tuning; wall time run one stage after another and as it would be with the K module stages on K machines at once
+     * (the longest of them instead of their sum).
+     */
+    public record Breakdown(double meta, double hybrids, double assembled, double finetuned, double metaFlops, double moduleFlops,
+                            double finetuneFlops, double wallSequential, double wallOnKMachines) {
+        /** The breakdown of a modular method's stages, or null for a method without modules (E2E). */
+        static Breakdown of(Summary s, Summary.MethodResult m) {
+            Map<String, Summary.StageResult> byName = new LinkedHashMap<>();
+            for (Summary.StageResult r : s.stages()) byName.put(r.name(), r);
+            double meta = Double.NaN, assembled = Double.NaN, finetuned = Double.NaN, metaFlops = 0, moduleFlops = 0, finetuneFlops = 0;
+            double hybridSum = 0, wall = 0, longestModule = 0, moduleWall = 0;
+            int hybrids = 0;
+            for (String name : m.stages()) {
+                Summary.StageResult r = byName.get(name);
+                if (r == null) continue;
+                wall += r.wallSeconds();
+                double acc = r.accuracy() == null ? Double.NaN : r.accuracy();
+                switch (dma.trainer.stage.StageId.parse(name).kind()) {
+                    case META -> { meta = acc; metaFlops += r.totalFlops(); }
+                    case MODULE -> {
+                        hybridSum += acc;
+                        hybrids++;
+                        moduleFlops += r.totalFlops();
+                        moduleWall += r.wallSeconds();
+                        longestModule = Math.max(longestModule, r.wallSeconds());
+                    }
+                    case ASSEMBLE -> assembled = acc;
+                    case FINETUNE -> { finetuned = acc; finetuneFlops += r.totalFlops(); }
+                    default -> { }
+                }
+            }
+            if (hybrids == 0) return null;
+            return new Breakdown(meta, hybridSum / hybrids, assembled, finetuned, metaFlops, moduleFlops, finetuneFlops, wall,
+                    wall - moduleWall + longestModule);
+        }
+    }
+
+    /** One experiment and modular method over its seeds: each field of {@link Breakdown} as statistics. */
+    public record StageRow(Map<String, JsonNode> experiment, String method, Map<String, Stats> stats, int n) {}
+
+    /** The modular methods' breakdowns grouped by experiment and method, in the study's order. */
+    public static List<StageRow> stageRows(List<Run> runs) {
+        Map<String, Map<String, List<Breakdown>>> groups = new LinkedHashMap<>();
+        Map<String, Map<String, JsonNode>> experiments = new LinkedHashMap<>();
+        for (Run r : runs) {
+            Map<String, JsonNode> exp = new LinkedHashMap<>(r.values());
+            exp.remove(Study.SEED);
+            String key = exp.toString();
+            experiments.put(key, exp);
+            for (Summary.MethodResult m : r.summary().methods()) {
+                Breakdown b = Breakdown.of(r.summary(), m);
+                if (b != null) groups.computeIfAbsent(key, k -> new LinkedHashMap<>()).computeIfAbsent(m.method(), k -> new ArrayList<>()).add(b);
+            }
+        }
+        List<StageRow> rows = new ArrayList<>();
+        groups.forEach((key, byMethod) -> byMethod.forEach((method, bs) -> {
+            Map<String, Stats> st = new LinkedHashMap<>();
+            st.put("meta", Stats.of(bs.stream().map(Breakdown::meta).toList()));
+            st.put("hybrids", Stats.of(bs.stream().map(Breakdown::hybrids).toList()));
+            st.put("assembled", Stats.of(bs.stream().map(Breakdown::assembled).toList()));
+            st.put("finetuned", Stats.of(bs.stream().map(Breakdown::finetuned).toList()));
+            st.put("meta_flops", Stats.of(bs.stream().map(Breakdown::metaFlops).toList()));
+            st.put("module_flops", Stats.of(bs.stream().map(Breakdown::moduleFlops).toList()));
+            st.put("finetune_flops", Stats.of(bs.stream().map(Breakdown::finetuneFlops).toList()));
+            st.put("wall_sequential", Stats.of(bs.stream().map(Breakdown::wallSequential).toList()));
+            st.put("wall_on_k_machines", Stats.of(bs.stream().map(Breakdown::wallOnKMachines).toList()));
+            rows.add(new StageRow(experiments.get(key), method, st, bs.size()));
+        }));
+        return rows;
+    }
+
     /** The runs grouped by experiment and method, in the study's order. */
     public static List<Row> rows(List<Run> runs) {
         Map<String, Map<String, List<Summary.MethodResult>>> groups = new LinkedHashMap<>();

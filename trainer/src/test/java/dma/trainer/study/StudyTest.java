@@ -78,6 +78,16 @@ class StudyTest {
             assertEquals(sum / 2, r.path("accuracy").path("mean").asDouble(), 1e-12);
         }
         assertTrue(md.contains("| 3 | e2e | 2 |"), md);
+        // stage by stage: the modular method only, its meta model's accuracy the mean of the two runs' meta stages
+        List<StudyResults.StageRow> stages = StudyResults.stageRows(StudyResults.read(s));
+        assertEquals(List.of("assembling", "assembling"), stages.stream().map(StudyResults.StageRow::method).toList());
+        StudyResults.StageRow depth3 = stages.get(1);
+        double metaSum = 0;
+        for (String cell : List.of("depth-3_seed-0", "depth-3_seed-1"))
+            metaSum += Summary.read(dir.resolve("results").resolve(cell)).stages().stream().filter(r -> r.name().equals("meta")).findFirst().orElseThrow().accuracy();
+        assertEquals(metaSum / 2, depth3.stats().get("meta").mean(), 1e-12);
+        assertTrue(depth3.stats().get("wall_on_k_machines").mean() < depth3.stats().get("wall_sequential").mean(), depth3.toString());
+        assertTrue(md.contains("## Stage by stage") && md.contains("| 3 | assembling | 2 |"), md);
         assertTrue(Files.size(dir.resolve("results").resolve("plots").resolve("accuracy_vs_depth.png")) > 1000);
 
         // what the results folder holds is not run again, even where the run directories are gone (another machine)
