@@ -100,7 +100,7 @@ final class MemoryBench implements Callable<Integer> {
                 step.run();
                 be.synchronize();
                 live[i] = be.memory().liveBytes();
-                rss[i] = rssMb();
+                rss[i] = ModelStepBench.procStatusMb("VmRSS");
             }
         }
         // the first step creates the gradients and the optimizer's moments, which live on with the parameters
@@ -117,16 +117,6 @@ final class MemoryBench implements Callable<Integer> {
         double m = Double.POSITIVE_INFINITY;
         for (int i = from; i < to; i++) m = Math.min(m, a[i]);
         return m;
-    }
-
-    /** This process's resident set (VmRSS), in MB. */
-    static double rssMb() {
-        try {
-            return Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("VmRSS:"))
-                    .mapToDouble(l -> Double.parseDouble(l.replaceAll("[^0-9]", "")) / 1024).findFirst().orElse(Double.NaN);
-        } catch (IOException e) {
-            return Double.NaN;
-        }
     }
 
     private void write(List<Curve> curves) throws IOException {

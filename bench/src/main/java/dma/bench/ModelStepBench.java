@@ -143,8 +143,13 @@ abstract class ModelStepBench implements Callable<Integer> {
 
     /** This process's high-water resident set (VmHWM), in MB. */
     static double peakRssMb() {
+        return procStatusMb("VmHWM");
+    }
+
+    /** A field of /proc/self/status in kB (VmRSS, VmHWM), in MB; NaN where there is none (not Linux). */
+    static double procStatusMb(String field) {
         try {
-            return Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("VmHWM:"))
+            return Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith(field + ":"))
                     .mapToDouble(l -> Double.parseDouble(l.replaceAll("[^0-9]", "")) / 1024).findFirst().orElse(Double.NaN);
         } catch (IOException e) {
             return Double.NaN;
