@@ -79,21 +79,35 @@ public final class Main implements Runnable {
     /** The one-line message of a failure the user can do something about, or null for a bug. */
     static String knownCause(Throwable e) {
         if (e instanceof UncheckedIOException u && u.getCause() != null) {
-            String cause = io(u.getCause());
+            String cause = io(u.getCause()), raw = u.getCause().getMessage();
             String msg = u.getMessage();
-            // Attempt and others prefix the stage or file: keep that, then say what happened in plain words
-            return msg != null && !msg.equals(u.getCause().toString()) && !msg.contains(cause) ? msg.replace(u.getCause().toString(), cause) : cause;
+            if (msg == null || msg.equals(u.getCause().toString()) || msg.equals(raw)) return oneLine(cause);
+            // readers prefix the file or stage to the cause's own text: keep the prefix, then say what happened in plain words
+            if (raw != null && msg.endsWith(raw)) return oneLine(msg.substring(0, msg.length() - raw.length()) + cause);
+            return oneLine(msg.replace(u.getCause().toString(), cause));
         }
-        if (e instanceof IOException io) return io(io);
+        if (e instanceof IOException io) return oneLine(io(io));
         if (e instanceof IllegalArgumentException || e instanceof IllegalStateException || e instanceof SafetensorsException
-                || e instanceof BackendUnavailableException || e instanceof CudaException) return e.getMessage();
+                || e instanceof BackendUnavailableException || e instanceof CudaException) return oneLine(e.getMessage());
         if (e instanceof OutOfMemoryError oom)
             return "out of memory: " + oom.getMessage() + " (a smaller batch_size, or more memory: java -Xmx… for the JVM's own heap)";
         return null;
     }
 
-    /** What an I/O failure means, naming the file: "F: no such file", "F: permission denied", else its message. */
+    /** A message as one line: what a parser puts on further lines (where in the input) joined to the first. */
+    private static String oneLine(String message) {
+        return message == null ? null : message.strip().replaceAll("\\s*\\R\\s*", " ");
+    }
+
+    /**
+     * What an I/O failure means, naming the file: "F: no such file", "F: permission denied", a JSON parser's complaint
+     * with its line and column, else its message.
+     */
     static String io(Throwable e) {
+        if (e instanceof com.fasterxml.jackson.core.JsonProcessingException j) {
+            var at = j.getLocation();
+            return j.getOriginalMessage() + (at != null && at.getLineNr() > 0 ? " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")" : "");
+        }
         if (e instanceof NoSuchFileException n) return n.getFile() + ": no such file or directory";
         if (e instanceof AccessDeniedException a) return a.getFile() + ": permission denied";
         if (e instanceof FileSystemException f && f.getFile() != null)

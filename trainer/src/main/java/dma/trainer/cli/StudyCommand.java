@@ -63,20 +63,21 @@ public final class StudyCommand implements Callable<Integer>, Subcommand {
             for (String name : only)
                 if (cells.stream().noneMatch(c -> c.name().equals(name)))
                     throw new IllegalArgumentException("--cell " + name + ": " + file + " has no such cell; dma study --list " + file + " lists them");
+        List<Study.Cell> todo = cells.stream().filter(c -> !StudyResults.done(study, c) && (only == null || only.contains(c.name()))).toList();
+        // every cell still to run is checked first, so that a typo in the last cell does not wait for hours (or for --list)
+        if (!reportOnly)
+            for (Study.Cell c : todo) {
+                String origin = file + " (cell " + c.name() + ")";
+                new Plan(ConfigLoader.parse(origin, c.config().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)), origin);
+            }
         if (list) {
             for (Study.Cell c : cells)
                 System.out.printf("%-8s %s%n", StudyResults.done(study, c) ? "done" : Files.isDirectory(study.runs().resolve(c.name())) ? "started" : "pending", c.name());
             return 0;
         }
         if (!reportOnly) {
-            List<Study.Cell> todo = cells.stream().filter(c -> !StudyResults.done(study, c) && (only == null || only.contains(c.name()))).toList();
-            // every cell's config is checked before the first run starts, so a typo in the last cell does not wait for hours
             List<Path> configs = new ArrayList<>();
-            for (Study.Cell c : todo) {
-                Path f = study.writeConfig(c);
-                new Plan(ConfigLoader.read(f), f.toString());
-                configs.add(f);
-            }
+            for (Study.Cell c : todo) configs.add(study.writeConfig(c));
             System.out.printf("study %s: %d cells, %d done, %d to run; results in %s%n", study.name(), cells.size(), cells.size() - todo.size(),
                     todo.size(), study.results());
             List<String> failed = new ArrayList<>();

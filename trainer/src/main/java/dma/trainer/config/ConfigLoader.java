@@ -43,7 +43,8 @@ public final class ConfigLoader {
         }
     }
 
-    static RunConfig parse(String origin, byte[] json) {
+    /** A config from its JSON bytes; errors name {@code origin} (the file, or a study's cell) and the field. */
+    public static RunConfig parse(String origin, byte[] json) {
         try {
             return JSON.readValue(json, RunConfig.class);
         } catch (UnrecognizedPropertyException e) {

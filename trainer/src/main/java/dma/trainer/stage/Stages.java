@@ -172,8 +172,8 @@ public final class Stages {
         Partition p = plan.partition;
         int i = id.module();
         Plan.Recipe r = plan.recipe(id);
+        Path metaFile = requireOutput(StageId.META); // before the data is read: a missing input fails at once
         Inputs in = id.method() == ModuleMethod.DISTDATA ? data.distData(id) : data.all();
-        Path metaFile = requireOutput(StageId.META);
         boolean imitate = id.method() == ModuleMethod.IMITATE;
         ImageClassifier meta = imitate ? Checkpoint.load(metaFile, be, null).model() : null;
         Map<String, Tensor> metaState = imitate ? meta.stateDict() : TensorFiles.load(metaFile, be);
@@ -213,9 +213,10 @@ public final class Stages {
     /** Fine-tunes a method's assembled model end to end (no warm-up, clipping at 1.0, drop path). */
     private Summary.StageResult finetune(StageId id) throws IOException {
         Plan.Recipe r = plan.recipe(id);
+        Path assembled = requireOutput(StageId.assemble(id.method()));
         Inputs in = data.all();
         try (ImageClassifier model = plan.target.withDropPath(r.dropPath()).build(be, seed(id))) {
-            loadInto(model, requireOutput(StageId.assemble(id.method())));
+            loadInto(model, assembled);
             return train(id, model, model.parameters(), Objectives.task((float) plan.labelSmoothing), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
