@@ -45,7 +45,7 @@ public record Study(Path file, String name, ObjectNode base, Map<String, List<Js
     static final ObjectMapper JSON = new ObjectMapper();
     /** The axis whose cells are repetitions of one experiment: the report averages over it. */
     public static final String SEED = "seed";
-    private static final Set<String> FIELDS = Set.of("name", "base", "axes", "runs", "results");
+    private static final Set<String> FIELDS = Set.of("name", "base", "set", "axes", "runs", "results");
 
     /**
      * One run of the study.
@@ -93,6 +93,16 @@ public record Study(Path file, String name, ObjectNode base, Map<String, List<Js
                 throw new IllegalArgumentException(file + ": field 'base': cannot read " + f + ": " + e.getMessage());
             }
         } else throw new IllegalArgumentException(file + ": field 'base' must be a run config (an object) or the path of one");
+        // "set": fields every cell shares that differ from the base (e.g. "baselines": [] for a study of assembling alone)
+        JsonNode fixed = o.get("set");
+        if (fixed != null && !(fixed instanceof ObjectNode)) throw new IllegalArgumentException(file + ": field 'set' must be an object of field path → value");
+        if (fixed != null)
+            for (Iterator<Map.Entry<String, JsonNode>> it = fixed.fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (!e.getKey().matches("[a-z0-9_]+(\\.[a-z0-9_]+)*"))
+                    throw new IllegalArgumentException(file + ": set: '" + e.getKey() + "' is not a config field path such as model.depth");
+                set(base, e.getKey(), e.getValue());
+            }
         Map<String, List<JsonNode>> axes = new LinkedHashMap<>();
         Map<String, List<Map<String, JsonNode>>> linked = new LinkedHashMap<>();
         JsonNode a = o.get("axes");

@@ -107,6 +107,19 @@ class StudyTest {
     }
 
     @Test
+    void setFixesFieldsOfEveryCellBeforeTheAxes(@TempDir Path dir) throws Exception {
+        Path f = study(dir, "{\"model.depth\": [2, 3]}");
+        Files.writeString(f, Files.readString(f).replace("\"axes\":", "\"set\": {\"baselines\": [], \"model.depth\": 9, \"budget.meta_share\": 0.2}, \"axes\":"));
+        List<Study.Cell> cells = Study.read(f).cells();
+        assertEquals(List.of("depth-2", "depth-3"), cells.stream().map(Study.Cell::name).toList(), "set adds no axis");
+        for (Study.Cell c : cells) {
+            assertEquals(0, c.config().path("baselines").size());
+            assertEquals(0.2, c.config().path("budget").path("meta_share").asDouble());
+        }
+        assertEquals(3, cells.get(1).config().path("model").path("depth").asInt(), "the axes win over set");
+    }
+
+    @Test
     void anE2eOnlySweepTrainsNoMetaModel(@TempDir Path dir) throws Exception {
         Path f = study(dir, "{\"assembling\": [false], \"base_lr\": [1e-3, 4e-3]}");
         assertEquals(0, Main.commandLine().execute("study", f.toString(), "--threads", "2"));
