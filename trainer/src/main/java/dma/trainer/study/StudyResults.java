@@ -124,20 +124,20 @@ public final class StudyResults {
                       Stats wallSeconds, Stats lateAccuracyGain, Stats lateLossChange, List<String> cells) {}
 
     /**
-     * What a modular method's stages reached and cost in one run: the meta model's test accuracy, its K hybrids' mean, the
+     * What a modular method's stages reached and cost in one run: the meta model's test accuracy, each of its K hybrids', the
      * assembled model's before fine-tuning and the fine-tuned one's; training FLOPs of the meta model, the modules and
      * fine-tuning; wall time run one stage after another and as it would be with the K module stages on K machines at once
      * (the longest of them instead of their sum).
      */
-    public record Breakdown(double meta, double hybrids, double assembled, double finetuned, double metaFlops, double moduleFlops,
+    public record Breakdown(double meta, List<Double> hybrids, double assembled, double finetuned, double metaFlops, double moduleFlops,
                             double finetuneFlops, double wallSequential, double wallOnKMachines) {
         /** The breakdown of a modular method's stages, or null for a method without modules (E2E). */
         static Breakdown of(Summary s, Summary.MethodResult m) {
             Map<String, Summary.StageResult> byName = new LinkedHashMap<>();
             for (Summary.StageResult r : s.stages()) byName.put(r.name(), r);
             double meta = Double.NaN, assembled = Double.NaN, finetuned = Double.NaN, metaFlops = 0, moduleFlops = 0, finetuneFlops = 0;
-            double hybridSum = 0, wall = 0, longestModule = 0, moduleWall = 0;
-            int hybrids = 0;
+            double wall = 0, longestModule = 0, moduleWall = 0;
+            List<Double> hybrids = new ArrayList<>();
             for (String name : m.stages()) {
                 Summary.StageResult r = byName.get(name);
                 if (r == null) continue;
@@ -146,8 +146,7 @@ public final class StudyResults {
                 switch (dma.trainer.stage.StageId.parse(name).kind()) {
                     case META -> { meta = acc; metaFlops += r.totalFlops(); }
                     case MODULE -> {
-                        hybridSum += acc;
-                        hybrids++;
+                        hybrids.add(acc);
                         moduleFlops += r.totalFlops();
                         moduleWall += r.wallSeconds();
                         longestModule = Math.max(longestModule, r.wallSeconds());
@@ -157,8 +156,8 @@ public final class StudyResults {
                     default -> { }
                 }
             }
-            if (hybrids == 0) return null;
-            return new Breakdown(meta, hybridSum / hybrids, assembled, finetuned, metaFlops, moduleFlops, finetuneFlops, wall,
+            if (hybrids.isEmpty()) return null;
+            return new Breakdown(meta, hybrids, assembled, finetuned, metaFlops, moduleFlops, finetuneFlops, wall,
                     wall - moduleWall + longestModule);
         }
     }
@@ -184,7 +183,10 @@ public final class StudyResults {
         groups.forEach((key, byMethod) -> byMethod.forEach((method, bs) -> {
             Map<String, Stats> st = new LinkedHashMap<>();
             st.put("meta", Stats.of(bs.stream().map(Breakdown::meta).toList()));
-            st.put("hybrids", Stats.of(bs.stream().map(Breakdown::hybrids).toList()));
+            for (int i = 0; i < bs.get(0).hybrids().size(); i++) {
+                int module = i;
+                st.put("hybrid_" + i, Stats.of(bs.stream().map(b -> module < b.hybrids().size() ? b.hybrids().get(module) : Double.NaN).toList()));
+            }
             st.put("assembled", Stats.of(bs.stream().map(Breakdown::assembled).toList()));
             st.put("finetuned", Stats.of(bs.stream().map(Breakdown::finetuned).toList()));
             st.put("meta_flops", Stats.of(bs.stream().map(Breakdown::metaFlops).toList()));
