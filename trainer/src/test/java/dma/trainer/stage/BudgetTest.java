@@ -12,6 +12,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -71,8 +73,20 @@ class BudgetTest {
         Path cfg = PipelineTest.config(dir, BUDGET.replace("\"budget\":", "\"stages\": {\"meta\": {\"epochs\": 2}}, \"budget\":"));
         var e = assertThrows(IllegalArgumentException.class, () -> new Plan(ConfigLoader.read(cfg), cfg.toString()));
         assertTrue(e.getMessage().contains("'stages.meta.epochs' is set by the budget"), e.getMessage());
-        Path shares = PipelineTest.config(dir, BUDGET.replace("\"e2e_epochs\": 4", "\"e2e_epochs\": 4, \"meta_share\": 0.5"));
-        e = assertThrows(IllegalArgumentException.class, () -> new Plan(ConfigLoader.read(shares), shares.toString()));
-        assertTrue(e.getMessage().contains("must be 1"), e.getMessage());
+        Path zero = PipelineTest.config(dir, BUDGET.replace("\"e2e_epochs\": 4", "\"e2e_epochs\": 4, \"finetune_share\": 0"));
+        e = assertThrows(IllegalArgumentException.class, () -> new Plan(ConfigLoader.read(zero), zero.toString()));
+        assertTrue(e.getMessage().contains("budget.finetune_share") && e.getMessage().contains("must be in (0, 1]"), e.getMessage());
+    }
+
+    /** Shares that do not add up to 1 make a module method cost that fraction of E2E (a short fine-tuning, say). */
+    @Test
+    void sharesAddUpToTheMethodsCostAgainstE2e(@TempDir Path dir) throws Exception {
+        Path cfg = PipelineTest.config(dir, BUDGET.replace("\"e2e_epochs\": 4", "\"e2e_epochs\": 4, \"finetune_share\": 0.05"));
+        Plan plan = new Plan(ConfigLoader.read(cfg), cfg.toString());
+        assertEquals(4 * 0.05, plan.recipe("finetune").epochs(), 1e-12);
+        Costs c = plan.costs();
+        Map<String, Double> perImage = c.perTrainingImage(id -> plan.recipe(id).epochs(), plan.moduleMethods, true);
+        for (String method : List.of("assembling", "imitation", "distdata"))
+            assertEquals(0.8, perImage.get(method) / perImage.get("e2e"), 1e-9, method);
     }
 }
