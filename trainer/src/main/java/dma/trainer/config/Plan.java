@@ -56,6 +56,11 @@ public final class Plan {
     public final Integer moduleThreads;
     public final RunConfig.SlurmConfig slurm;
     public final String teacher;
+    /**
+     * Folders of other runs (a study's runs folder: its cells' run directories) in which a finished stage with the same
+     * inputs ({@link dma.trainer.stage.StageKey}) is copied instead of trained again; empty: none.
+     */
+    public final List<Path> reuseStagesFrom;
     /** Budget mode's settings, or null when the stages' epochs are set by hand. */
     public final RunConfig.BudgetConfig budget;
     /** The epochs budget mode gives each recipe key (empty without a budget). */
@@ -124,6 +129,7 @@ public final class Plan {
                 if (slurm.options().get(i) == null || !slurm.options().get(i).startsWith("-"))
                     throw error("slurm.options[" + i + "]", "must be an sbatch option such as \"--qos=high\", got " + slurm.options().get(i));
         teacher = c.teacher();
+        reuseStagesFrom = c.reuseStagesFrom() == null ? List.of() : c.reuseStagesFrom().stream().map(Path::of).toList();
         budget = c.budget();
         budgetEpochs = budget == null ? Map.of() : budgetEpochs(budget);
         for (String s : RunConfig.STAGES) recipe(s); // validate every recipe now, not mid-pipeline

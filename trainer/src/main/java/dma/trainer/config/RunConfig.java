@@ -42,7 +42,8 @@ public record RunConfig(
         @JsonProperty("module_threads") Integer moduleThreads,
         @JsonProperty("slurm") SlurmConfig slurm,
         @JsonProperty("budget") BudgetConfig budget,
-        @JsonProperty("assembling") Boolean assembling) {
+        @JsonProperty("assembling") Boolean assembling,
+        @JsonProperty("reuse_stages_from") List<String> reuseStagesFrom) {
 
     /** Where the images come from. */
     public record Data(@JsonProperty("kind") String kind, @JsonProperty("path") String path,
@@ -61,7 +62,7 @@ public record RunConfig(
     /**
      * Budget mode: every stage's length derived from one training budget, E2E's {@code e2e_epochs} of the target, so
      * that every method costs the same training FLOPs; the meta model, the K modules and the fine-tuning take the given
-     * shares of it (default 0.25 / 0.5 / 0.25, summing to 1).
+     * shares of it (default 0.25 / 0.5 / 0.25; their sum is a module method's cost against E2E's).
      */
     public record BudgetConfig(@JsonProperty("e2e_epochs") Double e2eEpochs, @JsonProperty("meta_share") Double metaShare,
                                @JsonProperty("modules_share") Double modulesShare, @JsonProperty("finetune_share") Double finetuneShare) {}

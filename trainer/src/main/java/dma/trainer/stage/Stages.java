@@ -97,6 +97,18 @@ public final class Stages {
         try (lock) {
             done = finished(runDir, id); // finished by the process that held the lock just now
             if (done != null) return done;
+            if (from == null && !plan.reuseStagesFrom.isEmpty()) {
+                Path donor;
+                try {
+                    donor = StageKey.reuse(plan.reuseStagesFrom, runDir, id, StageKey.of(plan, runDir, id, be));
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(id + ": cannot reuse a finished stage: " + e.getMessage(), e);
+                }
+                if (donor != null) {
+                    System.err.println(id + ": reused " + donor + " (the same " + StageKey.FILE + ")");
+                    return finished(runDir, id);
+                }
+            }
             return attempt(id, from);
         }
     }
@@ -205,6 +217,7 @@ public final class Stages {
             Checkpoint.save(id.output(runDir), model, id.name(), 0, null);
             Faults.reach("end/" + id);
             Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9, 0, 0, 0, 0, acc);
+            StageKey.write(id.dir(runDir), StageKey.of(plan, runDir, id, be));
             ResultFile.write(id.dir(runDir), res);
             return res;
         }
@@ -264,6 +277,7 @@ public final class Stages {
         Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), r.wallSeconds(), r.flops().forward(),
                 r.flops().inputGrad(), r.flops().weightGrad(), r.images(), r.accuracy(), r.trainLoss(), r.trainAccuracy(), r.testImages(),
                 r.trainSample());
+        StageKey.write(dir, StageKey.of(plan, runDir, id, be));
         ResultFile.write(dir, res);
         Files.deleteIfExists(dir.resolve("state.safetensors"));
         return res;
