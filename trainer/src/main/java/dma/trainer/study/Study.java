@@ -126,12 +126,21 @@ public record Study(Path file, String name, ObjectNode base, Map<String, List<Js
                     }
                     if (settings == null) throw new IllegalArgumentException(file + ": linked axis '" + e.getKey() + "' names no field");
                     linked.put(e.getKey(), settings);
-                    axes.put(e.getKey(), settings.stream().map(s -> s.values().iterator().next()).toList());
+                    // a linked axis reads as its first field's value (a data size), or as all of them where that repeats
+                    List<JsonNode> first = settings.stream().map(s -> s.values().iterator().next()).toList();
+                    boolean distinct = first.stream().distinct().count() == first.size();
+                    axes.put(e.getKey(), distinct ? first : settings.stream()
+                            .map(s -> (JsonNode) com.fasterxml.jackson.databind.node.TextNode.valueOf(String.join("+", s.values().stream().map(Study::valueText).toList())))
+                            .toList());
                 } else axes.put(e.getKey(), values(file, e.getKey(), e.getKey(), e.getValue()));
             }
         Path runs = Path.of(o.has("runs") ? text(file, o, "runs") : "runs/study/" + name);
         Path results = Path.of(o.has("results") ? text(file, o, "results") : "bench/results/science/" + name);
-        return new Study(file, name, base, axes, linked, runs, results);
+        Study study = new Study(file, name, base, axes, linked, runs, results);
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (Cell c : study.cells())
+            if (!names.add(c.name())) throw new IllegalArgumentException(file + ": two cells would be named " + c.name() + "; give each axis distinct values");
+        return study;
     }
 
     /** An axis's values: a non-empty list, set at a config field path. */

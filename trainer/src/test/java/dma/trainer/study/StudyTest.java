@@ -107,6 +107,15 @@ class StudyTest {
     }
 
     @Test
+    void aLinkedAxisWhoseFirstFieldRepeatsIsNamedByAllItsFields(@TempDir Path dir) throws Exception {
+        Study s = Study.read(study(dir, "{\"ft\": {\"stages.finetune.epochs\": [1, 2, 2], \"stages.finetune.base_lr\": [0.002, 0.002, 0.001]}}"));
+        assertEquals(List.of("ft-1+0.002", "ft-2+0.002", "ft-2+0.001"), s.cells().stream().map(Study.Cell::name).toList());
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Study.read(study(dir, "{\"model.depth\": [2, 2]}")));
+        assertTrue(e.getMessage().contains("two cells would be named depth-2"), e.getMessage());
+    }
+
+    @Test
     void setFixesFieldsOfEveryCellBeforeTheAxes(@TempDir Path dir) throws Exception {
         Path f = study(dir, "{\"model.depth\": [2, 3]}");
         Files.writeString(f, Files.readString(f).replace("\"axes\":", "\"set\": {\"baselines\": [], \"model.depth\": 9, \"budget.meta_share\": 0.2}, \"axes\":"));
