@@ -69,16 +69,40 @@ public final class Plots {
     }
 
     /**
-     * Accuracy against a study axis (depth, data fraction, …), one line per series, points {x, accuracy in %}; the x
-     * axis spans the data, not zero.
+     * Accuracy against a study axis (depth, data fraction, …), one line per series, points {x, mean accuracy in %} or
+     * {x, mean, standard deviation} (then drawn with a ± sd bar); the x axis spans the data, not zero.
      */
     public static void accuracyAgainst(String title, String xLabel, Map<String, List<double[]>> series, Path png, String note) throws IOException {
+        save(noted(spreadChart(title, xLabel, series), note), png);
+    }
+
+    static JFreeChart spreadChart(String title, String xLabel, Map<String, List<double[]>> series) {
         Map<String, XYSeries> s = new LinkedHashMap<>();
+        org.jfree.data.xy.YIntervalSeriesCollection bars = new org.jfree.data.xy.YIntervalSeriesCollection();
         series.forEach((name, points) -> {
             XYSeries xy = s.computeIfAbsent(name, k -> new XYSeries(k, true, true));
-            for (double[] p : points) point(xy, p[0], p[1]);
+            org.jfree.data.xy.YIntervalSeries bar = new org.jfree.data.xy.YIntervalSeries(name);
+            for (double[] p : points) {
+                point(xy, p[0], p[1]);
+                double sd = p.length > 2 && Double.isFinite(p[2]) ? p[2] : 0;
+                if (Double.isFinite(p[0]) && Double.isFinite(p[1])) bar.add(p[0], p[1], p[1] - sd, p[1] + sd);
+            }
+            bars.addSeries(bar);
         });
-        save(noted(chart(title, xLabel, "accuracy (%)", s, true, false), note), png);
+        JFreeChart chart = chart(title, xLabel, "accuracy (%)", s, true, false);
+        XYPlot plot = chart.getXYPlot();
+        // the spread over seeds as bars behind the lines, in each line's colour, not in the legend
+        org.jfree.chart.renderer.xy.XYErrorRenderer err = new org.jfree.chart.renderer.xy.XYErrorRenderer();
+        err.setDefaultLinesVisible(false);
+        err.setDefaultShapesVisible(false);
+        err.setDrawXError(false);
+        err.setCapLength(8);
+        err.setErrorStroke(new BasicStroke(1.5f));
+        err.setDefaultSeriesVisibleInLegend(false);
+        for (int i = 0; i < bars.getSeriesCount(); i++) err.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        plot.setDataset(1, bars);
+        plot.setRenderer(1, err);
+        return chart;
     }
 
     /** The chart with {@code note} as a subtitle (what the accuracies were measured on), or as it is for a null note. */

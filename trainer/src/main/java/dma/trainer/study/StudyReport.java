@@ -161,10 +161,11 @@ public final class StudyReport {
                     if (!a.equals(axis.getKey())) name.append(", ").append(study.label(a)).append(' ').append(Study.valueText(v));
                 });
                 series.computeIfAbsent(name.toString(), k -> new ArrayList<>())
-                        .add(new double[]{r.experiment().get(axis.getKey()).asDouble(), 100 * r.accuracy().mean()});
+                        .add(new double[]{r.experiment().get(axis.getKey()).asDouble(), 100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
             }
             String label = study.label(axis.getKey());
-            Plots.accuracyAgainst("Accuracy vs " + label, label, series, dir.resolve("accuracy_vs_" + label + ".png"), note);
+            Plots.accuracyAgainst("Accuracy vs " + label, label, series, dir.resolve("accuracy_vs_" + label + ".png"),
+                    "mean over seeds, bars ± one sample standard deviation; test accuracy on the whole test set");
         }
     }
 }

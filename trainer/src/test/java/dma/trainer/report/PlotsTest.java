@@ -94,6 +94,24 @@ class PlotsTest {
     }
 
     @Test
+    void studyPointsCarryTheirSpreadAsBars() {
+        Map<String, List<double[]>> series = new LinkedHashMap<>();
+        series.put("e2e", List.of(new double[]{16, 83.3, 0.2}, new double[]{8, 83.2, 0.1}));
+        series.put("assembling", List.of(new double[]{8, 83.0, Double.NaN})); // one seed: no spread, no bar
+        JFreeChart chart = Plots.spreadChart("Accuracy vs depth", "depth", series);
+        org.jfree.data.xy.IntervalXYDataset bars = (org.jfree.data.xy.IntervalXYDataset) chart.getXYPlot().getDataset(1);
+        assertEquals(2, bars.getSeriesCount());
+        assertEquals(8.0, bars.getXValue(0, 0)); // sorted by depth
+        assertEquals(83.1, bars.getStartYValue(0, 0), 1e-9);
+        assertEquals(83.3, bars.getEndYValue(0, 0), 1e-9);
+        assertEquals(83.1, bars.getStartYValue(0, 1), 1e-9);
+        assertEquals(83.5, bars.getEndYValue(0, 1), 1e-9);
+        assertEquals(83.0, bars.getStartYValue(1, 0), 1e-9);
+        assertEquals(83.0, bars.getEndYValue(1, 0), 1e-9);
+        assertEquals(8.0, chart.getXYPlot().getDataset(0).getXValue(0, 0)); // the lines sorted by x
+    }
+
+    @Test
     void linesStartAtZeroAndKeepEverySeries(@TempDir Path dir) throws IOException {
         Map<String, List<double[]>> times = new LinkedHashMap<>();
         times.put("dma", List.of(new double[]{48, 400}, new double[]{12, 100}, new double[]{24, 210}));
