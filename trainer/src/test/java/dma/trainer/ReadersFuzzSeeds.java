@@ -195,6 +195,8 @@ class ReadersFuzzSeeds {
         s.put("header-length-2gb.shard", shard(Integer.MAX_VALUE, head, body));
         s.put("header-not-json.shard", shard("{\"part\":", body));
         s.put("header-null.shard", shard("null", body));
+        s.put("header-utf32-invalid.shard", concat("DMASHRD1".getBytes(StandardCharsets.US_ASCII), ByteBuffer.allocate(4).putInt(UTF32_INVALID.length).array(),
+                UTF32_INVALID, body));
         s.put("header-claims-2pow31-images.shard", shard(head.replace("\"size\":2", "\"size\":2147483647"), body));
         s.put("header-image-bytes-overflow.shard", shard(head.replace("\"height\":2", "\"height\":2147483647").replace("\"width\":2", "\"width\":2147483647"), body));
         s.put("header-negative-size.shard", shard(head.replace("\"size\":2", "\"size\":-1"), body));
@@ -243,6 +245,7 @@ class ReadersFuzzSeeds {
         s.put("model-field-wrong-type.json", utf8("{" + data + ",\"model\":{\"preset\":\"vit_fmnist_tiny\",\"embed_dim\":{\"a\":1}}}"));
         s.put("too-many-modules.json", utf8("{" + data + ",\"modules\":1000000}"));
         s.put("deep-nesting.json", utf8("{\"model\":" + "[".repeat(2000) + "]".repeat(2000) + "}"));
+        s.put("utf32-invalid-character.json", UTF32_INVALID);
         s.put("huge-number.json", utf8("{" + data + ",\"seed\":1" + "0".repeat(1200) + "}"));
         return s;
     }
@@ -325,7 +328,11 @@ class ReadersFuzzSeeds {
         s.put("field-name-with-newline.json", utf8("{\"na\\nme\":1}"));
         s.put("deep-nesting.json", utf8("{\"x\":" + "[".repeat(3000) + "]".repeat(3000) + "}"));
         s.put("not-utf8.json", new byte[]{'{', '"', (byte) 0xc3, (byte) 0x28, '"', ':', '1', '}'});
+        s.put("utf32-invalid-character.json", UTF32_INVALID);
     }
+
+    /** "{" in UTF-32LE, which Jackson detects from "{\0\0\0", then 0x7cff0000, no character at all (found by fuzzing the config). */
+    static final byte[] UTF32_INVALID = {'{', 0, 0, 0, 0, 0, (byte) 0xff, 0x7c, '}', 0, 0, 0};
 
     // ------------------------------------------------------------------------------------------ helpers
 

@@ -57,8 +57,8 @@ public final class ConfigLoader {
             throw new ConfigException(origin + ": field '" + path(e) + "' has the wrong type: " + JsonFile.oneLine(firstLine(e.getOriginalMessage())));
         } catch (JsonProcessingException e) {
             throw new ConfigException(origin + ": not valid JSON: " + JsonFile.describe(e));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+        } catch (IOException e) { // a CharConversionException: not text in the encoding Jackson detected (UTF-32 from "{\0\0\0")
+            throw new ConfigException(origin + ": not valid JSON text: " + e.getMessage());
         }
         if (config == null) throw new ConfigException(origin + ": the config is JSON null, expected an object");
         return config;

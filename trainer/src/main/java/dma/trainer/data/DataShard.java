@@ -85,6 +85,8 @@ public record DataShard(Header header, Dataset data) {
                 h = JSON.readValue(head, Header.class);
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
                 throw new IllegalArgumentException(file + ": the shard's header is not valid: " + dma.trainer.report.JsonFile.describe(e), e);
+            } catch (IOException e) { // a CharConversionException: not text in the encoding Jackson detected
+                throw new IllegalArgumentException(file + ": the shard's header is not JSON text: " + dma.trainer.report.JsonFile.oneLine(String.valueOf(e.getMessage())), e);
             }
             if (h == null) throw new IllegalArgumentException(file + ": the shard's header is JSON null");
             long images = -1;

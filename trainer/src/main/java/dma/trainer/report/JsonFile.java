@@ -27,6 +27,8 @@ public final class JsonFile {
             value = mapper.readValue(bytes, type);
         } catch (JsonProcessingException e) {
             throw new IOException(file + ": not a valid " + what + ": " + describe(e), e);
+        } catch (IOException e) { // a CharConversionException: not text in the encoding Jackson detected (UTF-32 from "{\0\0\0")
+            throw new IOException(file + ": not a valid " + what + ": not JSON text: " + oneLine(String.valueOf(e.getMessage())), e);
         }
         if (value == null) throw new IOException(file + ": not a valid " + what + ": it is JSON null");
         return value;
