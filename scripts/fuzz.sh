@@ -16,6 +16,7 @@
 # -D properties on, and JUnit reads system properties as configuration parameters) and appends them last, so they win.
 # The per-input time limit is the tests' @Timeout (10 s), which Jazzer passes to libFuzzer as -timeout; JUnit's own
 # enforcement of it is switched off (junit.jupiter.execution.timeout.mode=disabled), or it would stop the session.
+# Jazzer's hooks (the comparison tracing that guides the fuzzer, and its bug detectors), off for `mvn test`, are on.
 #
 # Where things go: the corpus libFuzzer grows in <module>/.cifuzz-corpus/<class>/<method>/ (not committed); a finding
 # (crash-<sha1>, timeout-<sha1>) in <module>/src/test/resources/<package>/<Class>Inputs/<method>/, which `mvn test`
@@ -53,7 +54,7 @@ for t in "${targets[@]}"; do
   echo "== $t ($class#$t in $module, $seconds s; log: ${log#$root/})"
   start=$(date +%s)
   (cd "$root" && JAZZER_FUZZ=1 mvn -B ${FUZZ_MVN_ARGS--o} test -pl "$module" -am -Dtest="$class#$t" -Dsurefire.failIfNoSpecifiedTests=false \
-      -Djunit.jupiter.execution.timeout.mode=disabled -Djazzer.internal.arg.0=fuzz.sh -Djazzer.internal.arg.1=-max_total_time="$seconds" \
+      -Djunit.jupiter.execution.timeout.mode=disabled -Djazzer.hooks=true -Djazzer.internal.arg.0=fuzz.sh -Djazzer.internal.arg.1=-max_total_time="$seconds" \
       >"$log" 2>&1)
   status=$?
   # libFuzzer's last status line (DONE at the end of a session, else the last one before a finding)
