@@ -8,7 +8,7 @@
 #   SECONDS  how long libFuzzer runs on it
 # Per target it prints the executions, the coverage libFuzzer reports (cov: edges of the project's instrumented code,
 # ft: features, corpus size) and the findings; the whole log is in target/fuzz/TARGET.log. Exit status 1 if any target
-# had a finding.
+# had a finding. FUZZ_MVN_ARGS: Maven's extra arguments (default -o, offline; set it to '' to let Maven download).
 #
 # How it runs (jazzer-junit 0.24.0): JAZZER_FUZZ=1 turns the one @FuzzTest selected with -Dtest into a libFuzzer
 # session. Its length is @FuzzTest(maxDuration) (10m here) unless libFuzzer's own -max_total_time is given: Jazzer takes
