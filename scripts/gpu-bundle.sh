@@ -112,6 +112,8 @@ fi
 cp "$console" "$out/tests/"
 # as folders, not jars: the models tests read their golden files through Path.of(resource URI)
 for m in engine models; do cp -r "$root/$m/target/test-classes" "$out/tests/$m"; done
+# not the fuzz tests (Jazzer, the readers of untrusted files, CPU only): their jazzer-junit is not in the bundle
+find "$out/tests" \( -name '*FuzzTest*' -o -name '*FuzzSeeds*' \) -prune -exec rm -rf {} +
 cp "$root"/bench/peers/{torch_bench.py,timm_layout.py} "$out/bench/peers/"
 cp "$root/scripts/run-gpu.sh" "$out/run-gpu.sh"
 

@@ -43,6 +43,35 @@ public interface Architecture {
 
     ImageClassifier build(Backend backend, long seed);
 
+    /**
+     * The number of values in the state dict of the model this describes (parameters and buffers), from the shape
+     * alone, without building it; Long.MAX_VALUE if it does not fit a long. It is what a checkpoint of the model holds:
+     * a reader checks a file against it before building the model the file describes, which could otherwise ask for
+     * any size from a few bytes of metadata.
+     */
+    long stateElements();
+
+    /** The exact sum of {@code terms}, or Long.MAX_VALUE if it overflows (the terms are not negative): for {@link #stateElements}. */
+    static long saturatedSum(long... terms) {
+        long sum = 0;
+        for (long t : terms) {
+            sum += t;
+            if (sum < 0 || t == Long.MAX_VALUE) return Long.MAX_VALUE;
+        }
+        return sum;
+    }
+
+    /** The exact product of {@code factors} (not negative), or Long.MAX_VALUE if it overflows: for {@link #stateElements}. */
+    static long saturatedProduct(long... factors) {
+        long product = 1;
+        for (long f : factors) {
+            if (f == 0) return 0;
+            if (product > Long.MAX_VALUE / f) return Long.MAX_VALUE;
+            product *= f;
+        }
+        return product;
+    }
+
     /** STEM, HEAD, or the global index of the block owning a state-dict key. */
     int blockOf(String key);
 

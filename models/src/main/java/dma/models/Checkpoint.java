@@ -38,15 +38,27 @@ public final class Checkpoint {
     }
 
     /**
-     * Loads a checkpoint and builds its model on {@code backend}. {@code heads} is needed only for a ViT
-     * file without our metadata (shapes do not tell the head count); otherwise it may be null.
+     * Loads a checkpoint and builds its model on {@code backend}. {@code heads} is needed only for a ViT file without our
+     * metadata (shapes do not tell the head count); otherwise it may be null. A file that cannot be read is a
+     * {@link dma.engine.io.SafetensorsException}; one whose architecture cannot be known, or whose tensors do not fill
+     * that architecture's model, an IllegalArgumentException; both name the file. The model is built only after its size
+     * is checked against the file's, so a file cannot make this allocate more than it holds.
      */
     public static Loaded load(Path file, Backend backend, Integer heads) {
         Safetensors.Loaded raw = Safetensors.read(file);
         Map<String, int[]> shapes = new LinkedHashMap<>();
-        raw.tensors().forEach((k, v) -> shapes.put(k, intShape(v)));
+        long values = 0;
+        for (var e : raw.tensors().entrySet()) {
+            shapes.put(e.getKey(), intShape(file, e.getKey(), e.getValue()));
+            values += e.getValue().numel(); // no overflow: each tensor's bytes are in the file
+        }
         String config = raw.metadata().get("config");
         Architecture arch = config != null ? fromJson(file, config) : infer(file, shapes, heads);
+        long needed = arch.stateElements();
+        if (needed > values)
+            throw new IllegalArgumentException(file + ": the model it describes " + arch.toMap() + " has " + needed + " values but its "
+                    + shapes.size() + " tensors hold only " + values + (config != null ? ": tensors are missing, or metadata 'config' does not match them"
+                    : ": tensors are missing"));
         ImageClassifier model = arch.build(backend, 0);
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         try {
@@ -67,8 +79,9 @@ public final class Checkpoint {
         try {
             m = JSON.readValue(json, Map.class);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(file + ": metadata 'config' is not valid JSON: " + e.getOriginalMessage());
+            throw new IllegalArgumentException(file + ": metadata 'config' is not valid JSON: " + oneLine(e.getOriginalMessage()));
         }
+        if (m == null) throw new IllegalArgumentException(file + ": metadata 'config' is null, expected a JSON object");
         Object model = m.get("model");
         ModelFamily<?> family = model instanceof String name ? ModelFamily.find(name).orElse(null) : null;
         if (family == null) {
@@ -97,10 +110,21 @@ public final class Checkpoint {
         }
     }
 
-    private static int[] intShape(HostTensor t) {
+    /** The shape as ints; a dimension beyond an int (a file may hold one when another dimension is 0) is an error naming the tensor. */
+    private static int[] intShape(Path file, String name, HostTensor t) {
         int[] s = new int[t.shape().length];
-        for (int i = 0; i < s.length; i++) s[i] = Math.toIntExact(t.shape()[i]);
+        for (int i = 0; i < s.length; i++) {
+            if (t.shape()[i] > Integer.MAX_VALUE)
+                throw new IllegalArgumentException(file + ": tensor '" + name + "' has shape " + java.util.Arrays.toString(t.shape())
+                        + ", a dimension beyond " + Integer.MAX_VALUE);
+            s[i] = (int) t.shape()[i];
+        }
         return s;
+    }
+
+    /** Jackson's message without the excerpt of the input it appends on further lines. */
+    private static String oneLine(String message) {
+        return message == null ? "" : message.lines().findFirst().orElse("");
     }
 
     private static String toJson(Map<String, Object> m) {

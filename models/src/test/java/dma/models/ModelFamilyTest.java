@@ -120,9 +120,14 @@ class ModelFamilyTest {
 
     private static void checkInference(ModelFamily<?> f, Architecture a) {
         Map<String, int[]> shapes = new LinkedHashMap<>();
+        long values = 0;
         try (ImageClassifier m = a.build(BE, 0)) {
-            m.stateDict().forEach((k, t) -> shapes.put(k, t.shape()));
+            for (var e : m.stateDict().entrySet()) {
+                shapes.put(e.getKey(), e.getValue().shape());
+                values += e.getValue().numel();
+            }
         }
+        assertEquals(values, a.stateElements(), a + ": the state dict's size from the shape alone (what Checkpoint.load checks a file against)");
         assertSame(f, ModelFamily.ofMarker(shapes.keySet()), a + ": the family by its marker");
         Integer heads = (Integer) a.toMap().get("num_heads");
         Architecture inferred = Checkpoint.infer(Path.of("state.safetensors"), shapes, heads);

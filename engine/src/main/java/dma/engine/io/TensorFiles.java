@@ -30,19 +30,40 @@ public final class TensorFiles {
         return new HostTensor(t.dtype().safetensorsName, longShape, raw);
     }
 
-    /** A float32 tensor (outside any scope) holding the file tensor's values. */
+    /**
+     * A float32 tensor (outside any scope) holding the file tensor's values; an IllegalArgumentException if a dimension
+     * is beyond an int (a file may hold such a shape when another dimension is 0).
+     */
     public static Tensor fromHost(Backend backend, HostTensor h) {
         int[] shape = new int[h.shape().length];
-        for (int i = 0; i < shape.length; i++) shape[i] = Math.toIntExact(h.shape()[i]);
+        for (int i = 0; i < shape.length; i++) {
+            if (h.shape()[i] > Integer.MAX_VALUE)
+                throw new IllegalArgumentException("shape " + java.util.Arrays.toString(h.shape()) + " has a dimension beyond " + Integer.MAX_VALUE);
+            shape[i] = (int) h.shape()[i];
+        }
         float[] values = h.toFloats();
         return Scope.persistent(() -> Tensor.of(backend, values, shape));
     }
 
-    /** Every tensor of the file, as float32 tensors in file order; the caller owns (closes) them. */
+    /**
+     * Every tensor of the file, as float32 tensors in file order; the caller owns (closes) them. A file that cannot be
+     * read, or holds a tensor that cannot be one of ours, is a {@link SafetensorsException} naming the file.
+     */
     public static Map<String, Tensor> load(Path file, Backend backend) {
         Safetensors.Loaded loaded = Safetensors.read(file);
         LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
-        for (var e : loaded.tensors().entrySet()) out.put(e.getKey(), fromHost(backend, e.getValue()));
+        try {
+            for (var e : loaded.tensors().entrySet()) {
+                try {
+                    out.put(e.getKey(), fromHost(backend, e.getValue()));
+                } catch (IllegalArgumentException bad) {
+                    throw new SafetensorsException(file + ": tensor '" + e.getKey() + "': " + bad.getMessage(), bad);
+                }
+            }
+        } catch (RuntimeException | Error e) {
+            out.values().forEach(Tensor::close); // what was built before the failure
+            throw e;
+        }
         return out;
     }
 }

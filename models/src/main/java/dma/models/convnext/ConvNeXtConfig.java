@@ -129,6 +129,24 @@ public record ConvNeXtConfig(int imgSize, int patchSize, int inChans, int numCla
         return withDepths(d);
     }
 
+    /**
+     * The stem (patch convolution with bias, LayerNorm2d); per later stage a downsample (LayerNorm2d, 2×2 convolution with
+     * bias); per block the depthwise 7×7 convolution, LayerNorm, the MLP (4·dim hidden) and the layer scale
+     * (8·dim² + 58·dim); the head's LayerNorm and classifier.
+     */
+    @Override
+    public long stateElements() {
+        long total = Architecture.saturatedSum(Architecture.saturatedProduct(dims[0], inChans, patchSize, patchSize), 3L * dims[0]);
+        for (int s = 0; s < 4; s++) {
+            long d = dims[s];
+            if (s > 0) total = Architecture.saturatedSum(total, 2L * dims[s - 1], Architecture.saturatedProduct(4, d, dims[s - 1]), d);
+            long block = Architecture.saturatedSum(Architecture.saturatedProduct(8, d, d), 58 * d);
+            total = Architecture.saturatedSum(total, Architecture.saturatedProduct(depths[s], block));
+        }
+        long last = dims[3];
+        return Architecture.saturatedSum(total, 2 * last, Architecture.saturatedProduct(numClasses, last), numClasses);
+    }
+
     @Override
     public ConvNeXt build(Backend backend, long seed) {
         return new ConvNeXt(backend, this, seed);

@@ -31,6 +31,21 @@ public record ResNetConfig(int depth, int inChans, int numClasses, int baseWidth
         return stageBlocks[0] + stageBlocks[1] + stageBlocks[2];
     }
 
+    /** The stem convolution (3×3, no bias) and BatchNorm, per block two such pairs, and fc; option-A shortcuts hold no state. */
+    @Override
+    public long stateElements() {
+        long in = baseWidth;
+        long total = Architecture.saturatedSum(Architecture.saturatedProduct(9, inChans, in), 4 * in);
+        for (int s = 0; s < 3; s++) {
+            long out = (long) baseWidth << s;
+            long first = Architecture.saturatedSum(Architecture.saturatedProduct(9, out, in), Architecture.saturatedProduct(9, out, out), 8 * out);
+            long rest = Architecture.saturatedSum(Architecture.saturatedProduct(18, out, out), 8 * out);
+            total = Architecture.saturatedSum(total, first, Architecture.saturatedProduct(stageBlocks[s] - 1L, rest));
+            in = out;
+        }
+        return Architecture.saturatedSum(total, Architecture.saturatedProduct(numClasses, in), numClasses);
+    }
+
     public ResNetConfig withStageBlocks(int... blocks) {
         return new ResNetConfig(2 * (blocks[0] + blocks[1] + blocks[2]) + 2, inChans, numClasses, baseWidth, blocks);
     }

@@ -89,6 +89,21 @@ public record ViTConfig(int imgSize, int patchSize, int inChans, int numClasses,
         return new VisionTransformer(backend, this, seed);
     }
 
+    /**
+     * Patch embedding, class token and position embedding; per block two LayerNorms, qkv and proj (4·D² + 4·D), fc1 and fc2
+     * (2·D·H + H + D); the final norm and the head.
+     */
+    @Override
+    public long stateElements() {
+        long d = embedDim, h = hiddenDim(), side = imgSize / patchSize;
+        long stem = Architecture.saturatedSum(Architecture.saturatedProduct(d, inChans, patchSize, patchSize), d, d,
+                Architecture.saturatedProduct(Architecture.saturatedSum(Architecture.saturatedProduct(side, side), 1), d));
+        long block = Architecture.saturatedSum(Architecture.saturatedProduct(4, d, d), Architecture.saturatedProduct(2, d, h),
+                Architecture.saturatedProduct(9, d), h);
+        long head = Architecture.saturatedSum(2 * d, Architecture.saturatedProduct(numClasses, d), numClasses);
+        return Architecture.saturatedSum(stem, Architecture.saturatedProduct(depth, block), head);
+    }
+
     @Override
     public int blockOf(String key) {
         if (key.startsWith("blocks.")) {

@@ -104,10 +104,7 @@ public final class Main implements Runnable {
      * with its line and column, else its message.
      */
     static String io(Throwable e) {
-        if (e instanceof com.fasterxml.jackson.core.JsonProcessingException j) {
-            var at = j.getLocation();
-            return j.getOriginalMessage() + (at != null && at.getLineNr() > 0 ? " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")" : "");
-        }
+        if (e instanceof com.fasterxml.jackson.core.JsonProcessingException j) return dma.trainer.report.JsonFile.describe(j);
         if (e instanceof NoSuchFileException n) return n.getFile() + ": no such file or directory";
         if (e instanceof AccessDeniedException a) return a.getFile() + ": permission denied";
         if (e instanceof FileSystemException f && f.getFile() != null)

@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 
+import dma.trainer.report.JsonFile;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -43,25 +45,32 @@ public final class ConfigLoader {
         }
     }
 
-    /** A config from its JSON bytes; errors name {@code origin} (the file, or a study's cell) and the field. */
+    /** A config from its JSON bytes (a file, or a study's cell); anything wrong is a ConfigException whose one-line message starts with {@code origin}. */
     public static RunConfig parse(String origin, byte[] json) {
+        RunConfig config;
         try {
-            return JSON.readValue(json, RunConfig.class);
+            config = JSON.readValue(json, RunConfig.class);
         } catch (UnrecognizedPropertyException e) {
             throw new ConfigException(origin + ": unknown field '" + path(e) + "'; known fields here: "
                     + e.getKnownPropertyIds().stream().map(Object::toString).sorted().collect(Collectors.joining(", ")));
         } catch (MismatchedInputException e) {
-            throw new ConfigException(origin + ": field '" + path(e) + "' has the wrong type: " + e.getOriginalMessage().split("\n")[0]);
+            throw new ConfigException(origin + ": field '" + path(e) + "' has the wrong type: " + JsonFile.oneLine(firstLine(e.getOriginalMessage())));
         } catch (JsonProcessingException e) {
-            throw new ConfigException(origin + ": not valid JSON: " + e.getOriginalMessage() + " (line " + e.getLocation().getLineNr() + ")");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new ConfigException(origin + ": not valid JSON: " + JsonFile.describe(e));
+        } catch (IOException e) { // a CharConversionException: not text in the encoding Jackson detected (UTF-32 from "{\0\0\0")
+            throw new ConfigException(origin + ": not valid JSON text: " + e.getMessage());
         }
+        if (config == null) throw new ConfigException(origin + ": the config is JSON null, expected an object");
+        return config;
+    }
+
+    private static String firstLine(String message) {
+        return message == null ? "" : message.lines().findFirst().orElse("");
     }
 
     private static String path(JsonMappingException e) {
-        return e.getPath().stream().map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
-                .collect(Collectors.joining(".")).replace(".[", "[");
+        return JsonFile.oneLine(e.getPath().stream().map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+                .collect(Collectors.joining(".")).replace(".[", "["));
     }
 
     public static String toJson(Object value) {
@@ -72,10 +81,13 @@ public final class ConfigLoader {
         }
     }
 
-    /** A config that cannot be used; the message names the field. */
+    /**
+     * A config that cannot be used; the message names the file and the field. It is one line: a value quoted from the
+     * file keeps its control characters (a newline) as spaces, so the command line's one-line report stays one line.
+     */
     public static final class ConfigException extends IllegalArgumentException {
         public ConfigException(String message) {
-            super(message);
+            super(JsonFile.oneLine(message));
         }
     }
 }

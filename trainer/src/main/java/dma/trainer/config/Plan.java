@@ -80,7 +80,7 @@ public final class Plan {
         if (!List.of("fashion_mnist", "cifar", "folder").contains(dataKind))
             throw error("data.kind", "'" + dataKind + "' is not one of fashion_mnist, cifar, folder");
         if (d.path() == null && !dataKind.equals("fashion_mnist")) throw error("data.path", "is required for data.kind " + dataKind);
-        dataPath = Path.of(d.path() != null ? d.path() : "/usr/share/datasets/fashion-mnist");
+        dataPath = path("data.path", d.path() != null ? d.path() : "/usr/share/datasets/fashion-mnist");
         if (!Files.isDirectory(dataPath))
             throw error("data.path", "directory " + dataPath + " does not exist"
                     + (dataKind.equals("fashion_mnist") ? " (install Fashion-MNIST with: apt-get install dataset-fashion-mnist)" : ""));
@@ -244,6 +244,14 @@ public final class Plan {
         } catch (IllegalArgumentException e) {
             if (e instanceof ConfigException) throw e;
             throw new ConfigException(origin + ": " + (c.dividedDepths() != null ? "divided_depths" : "modules") + ": " + e.getMessage());
+        }
+    }
+
+    private Path path(String field, String value) {
+        try {
+            return Path.of(value);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw error(field, "is not a path: " + e.getReason());
         }
     }
 

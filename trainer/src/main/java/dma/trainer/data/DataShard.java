@@ -63,19 +63,63 @@ public record DataShard(Header header, Dataset data) {
         }
     }
 
+    /**
+     * Reads a shard. A file that is not a whole shard is an IllegalArgumentException naming it: the header's sizes are
+     * checked against the file's length before anything of their size is allocated. One that cannot be read is an
+     * UncheckedIOException.
+     */
     public static DataShard read(Path file) {
         try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(file), 1 << 16))) {
+            long length = Files.size(file);
             byte[] magic = new byte[MAGIC.length];
             in.readFully(magic);
             if (!Arrays.equals(magic, MAGIC)) throw new IllegalArgumentException(file + ": not a dma data shard (no DMASHRD1 header)");
-            byte[] head = new byte[in.readInt()];
+            int headLength = in.readInt();
+            long afterHead = length - MAGIC.length - 4L - headLength;
+            if (headLength < 0 || afterHead < 0)
+                throw new IllegalArgumentException(file + ": header length " + headLength + " does not fit the file's " + length + " bytes");
+            byte[] head = new byte[headLength];
             in.readFully(head);
-            Header h = JSON.readValue(head, Header.class);
-            byte[] images = new byte[Math.multiplyExact(h.size(), h.channels() * h.height() * h.width())];
-            in.readFully(images);
+            Header h;
+            try {
+                h = JSON.readValue(head, Header.class);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalArgumentException(file + ": the shard's header is not valid: " + dma.trainer.report.JsonFile.describe(e), e);
+            } catch (IOException e) { // a CharConversionException: not text in the encoding Jackson detected
+                throw new IllegalArgumentException(file + ": the shard's header is not JSON text: " + dma.trainer.report.JsonFile.oneLine(String.valueOf(e.getMessage())), e);
+            }
+            if (h == null) throw new IllegalArgumentException(file + ": the shard's header is JSON null");
+            long images = -1;
+            if (h.size() >= 0 && h.channels() >= 1 && h.height() >= 1 && h.width() >= 1) {
+                try {
+                    images = Math.multiplyExact(Math.multiplyExact(Math.multiplyExact((long) h.size(), h.channels()), h.height()), h.width());
+                } catch (ArithmeticException tooMany) {
+                    images = Long.MAX_VALUE;
+                }
+            }
+            String claim = h.size() + " images of " + h.channels() + "×" + h.height() + "×" + h.width();
+            if (images < 0) throw new IllegalArgumentException(file + ": the header's " + claim + " is not a data set's shape");
+            long needed = images == Long.MAX_VALUE ? Long.MAX_VALUE : images + 4L * h.size();
+            if (needed > afterHead)
+                throw new IllegalArgumentException(file + ": truncated data shard: the header's " + claim + " with their labels need "
+                        + (needed == Long.MAX_VALUE ? "more than 2^63" : String.valueOf(needed)) + " bytes after it, the file has " + afterHead);
+            if (needed < afterHead)
+                throw new IllegalArgumentException(file + ": " + (afterHead - needed) + " bytes after the header's " + claim + " and their labels");
+            if (images > Integer.MAX_VALUE - 8)
+                throw new IllegalArgumentException(file + ": " + images + " bytes of images are more than an array holds");
+            if (h.mean() == null || h.std() == null || h.mean().length != h.channels() || h.std().length != h.channels())
+                throw new IllegalArgumentException(file + ": the header's mean and std must have one value per channel (" + h.channels() + ")");
+            byte[] pixels = new byte[(int) images];
+            in.readFully(pixels);
             int[] labels = new int[h.size()];
             for (int i = 0; i < labels.length; i++) labels[i] = in.readInt();
-            return new DataShard(h, new Dataset(h.name(), h.channels(), h.height(), h.width(), h.classes(), images, labels));
+            Dataset data;
+            try {
+                data = new Dataset(h.name(), h.channels(), h.height(), h.width(), h.classes(), pixels, labels);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+            }
+            return new DataShard(h, data);
         } catch (java.io.EOFException e) {
             throw new IllegalArgumentException(file + ": truncated data shard", e);
         } catch (IOException e) {

@@ -12,6 +12,9 @@ import java.util.zip.GZIPInputStream;
 /**
  * The IDX format of MNIST and Fashion-MNIST ({@code *-ubyte} or {@code *-ubyte.gz}): a magic number
  * (0x0000 · type 0x08 = unsigned byte · rank), the dimensions as big-endian ints, then the bytes.
+ * A file that is not one is an IllegalArgumentException naming it; one that cannot be read, an UncheckedIOException.
+ * The data is read as it arrives, never allocated from the header's claim, which a gzipped file cannot be checked
+ * against before it is inflated.
  */
 public final class Idx {
     private Idx() {}
@@ -36,17 +39,20 @@ public final class Idx {
             for (int i = 0; i < rank; i++) {
                 dims[i] = in.readInt();
                 if (dims[i] < 0) throw new IllegalArgumentException(file + ": negative dimension " + dims[i]);
-                size *= dims[i];
+                size *= dims[i]; // below 2^31 · 2^31: checked before the next product
+                if (size > Integer.MAX_VALUE - 8)
+                    throw new IllegalArgumentException(file + ": dimensions " + java.util.Arrays.toString(java.util.Arrays.copyOf(dims, i + 1))
+                            + " make more data than an array holds");
             }
-            if (size > Integer.MAX_VALUE) throw new IllegalArgumentException(file + ": " + size + " bytes of data is too large");
-            byte[] data = new byte[(int) size];
-            try {
-                in.readFully(data);
-            } catch (EOFException e) {
+            byte[] data = in.readNBytes((int) size); // grows with what arrives, up to size
+            if (data.length < size)
                 throw new IllegalArgumentException(file + ": truncated: header promises " + size + " data bytes ("
-                        + java.util.Arrays.toString(dims) + ") but the file ends early", e);
-            }
+                        + java.util.Arrays.toString(dims) + ") but the file holds " + data.length);
             return new Array(dims, data);
+        } catch (EOFException e) {
+            throw new IllegalArgumentException(file + ": truncated: the file ends inside its header", e);
+        } catch (java.util.zip.ZipException e) {
+            throw new IllegalArgumentException(file + ": not valid gzip data: " + e.getMessage(), e);
         } catch (IOException e) {
             throw new UncheckedIOException(file + ": " + e.getMessage(), e);
         }

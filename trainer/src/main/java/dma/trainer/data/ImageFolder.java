@@ -1,6 +1,8 @@
 package dma.trainer.data;
 
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
 import java.awt.image.ColorModel;
@@ -10,6 +12,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
@@ -18,8 +21,21 @@ import java.util.stream.Stream;
  * Images in class folders: {@code train/<class>/*.png|jpg|jpeg} and {@code val/<class>/*} (or {@code test/}).
  * Classes are the training folder's subdirectories in sorted order. Every image must have the same size;
  * the set has 1 channel when every image is grayscale, else 3 (RGB; alpha is dropped).
+ *
+ * <p>A folder or image that is not what it should be is an IllegalArgumentException naming the file (a directory
+ * that cannot be listed, an UncheckedIOException). Each image is a PNG or a JPEG whatever its name, and its header's
+ * size is checked against the file's before it is decoded: see {@link #MAX_PIXELS_PER_FILE_BYTE}.
  */
 public final class ImageFolder {
+    /**
+     * The most pixels an image may claim per byte of its file: 8,256, the densest a PNG can be (deflate packs at most
+     * 1,032 bytes into one, and a 1-bit image 8 pixels into a byte; a JPEG needs at least a bit per 8×8 block). A header
+     * claiming more describes no real image, and would have the decoder allocate its raster from the claim alone.
+     */
+    public static final long MAX_PIXELS_PER_FILE_BYTE = 8L * 1032;
+    /** The most pixels of one image: 8192 × 8192, far beyond a training image; 3 bytes a pixel still fit an array. */
+    public static final long MAX_PIXELS = 1L << 26;
+
     private ImageFolder() {}
 
     /** One decoded image: gray (h·w bytes) or RGB (3·h·w bytes, planar). */
@@ -68,13 +84,7 @@ public final class ImageFolder {
     }
 
     private static Image decode(Path f) {
-        BufferedImage img;
-        try {
-            img = ImageIO.read(f.toFile());
-        } catch (IOException e) {
-            throw new UncheckedIOException(f + ": cannot decode: " + e.getMessage(), e);
-        }
-        if (img == null) throw new IllegalArgumentException(f + ": not an image that javax.imageio can read");
+        BufferedImage img = read(f);
         int w = img.getWidth(), h = img.getHeight();
         ColorModel cm = img.getColorModel();
         if (cm.getColorSpace().getType() == ColorSpace.TYPE_GRAY && cm.getNumColorComponents() == 1) {
@@ -100,6 +110,66 @@ public final class ImageFolder {
             }
         }
         return new Image(f, w, h, false, px);
+    }
+
+    /**
+     * The PNG or JPEG in {@code f}, decoded once its header's size is known to fit the file. The JDK's decoders report a
+     * malformed image with an IIOException, and some malformations with a RuntimeException of their own: both are this
+     * file's fault, an IllegalArgumentException naming it.
+     */
+    private static BufferedImage read(Path f) {
+        long bytes;
+        try {
+            bytes = Files.size(f);
+        } catch (IOException e) {
+            throw new UncheckedIOException(f + ": " + e.getMessage(), e);
+        }
+        try (ImageInputStream in = ImageIO.createImageInputStream(f.toFile())) {
+            ImageReader reader = pngOrJpegReader(f, in);
+            try {
+                reader.setInput(in, true, true);
+                long w = decoding(f, () -> reader.getWidth(0)), h = decoding(f, () -> reader.getHeight(0));
+                long pixels = w * h; // each below 2^31
+                if (w < 1 || h < 1 || pixels > MAX_PIXELS || pixels > MAX_PIXELS_PER_FILE_BYTE * bytes)
+                    throw new IllegalArgumentException(f + ": its header claims " + w + "×" + h + " pixels, more than " + (pixels > MAX_PIXELS
+                            ? "the " + MAX_PIXELS + " an image may have" : "a " + bytes + "-byte PNG or JPEG can hold (" + MAX_PIXELS_PER_FILE_BYTE + " a byte)"));
+                return decoding(f, () -> reader.read(0));
+            } finally {
+                reader.dispose();
+            }
+        } catch (IOException e) { // closing the stream
+            throw new UncheckedIOException(f + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The first reader of the PNG and JPEG readers that take the file, or an IllegalArgumentException. */
+    private static ImageReader pngOrJpegReader(Path f, ImageInputStream in) {
+        if (in == null) throw new IllegalArgumentException(f + ": javax.imageio cannot open it");
+        ImageReader reader = decoding(f, () -> {
+            for (Iterator<ImageReader> it = ImageIO.getImageReaders(in); it.hasNext(); ) {
+                ImageReader r = it.next();
+                String format = r.getFormatName().toLowerCase(Locale.ROOT);
+                if (format.equals("png") || format.equals("jpeg")) return r;
+                r.dispose();
+            }
+            return null;
+        });
+        if (reader == null) throw new IllegalArgumentException(f + ": not a PNG or JPEG image");
+        return reader;
+    }
+
+    /** A step of a JDK image decoder; what it throws is the file's fault (see {@link #read}). */
+    private interface DecoderStep<T> {
+        T run() throws IOException;
+    }
+
+    private static <T> T decoding(Path f, DecoderStep<T> step) {
+        try {
+            return step.run();
+        } catch (IOException | RuntimeException e) {
+            String why = (e instanceof IOException && e.getMessage() != null ? e.getMessage() : e.toString()).replaceAll("\\s+", " ");
+            throw new IllegalArgumentException(f + ": cannot decode it as a PNG or JPEG: " + why, e);
+        }
     }
 
     private static Dataset dataset(String name, List<Image> images, List<Integer> labels, int classes, int channels, int h, int w) {

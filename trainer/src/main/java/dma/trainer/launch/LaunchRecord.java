@@ -3,6 +3,7 @@ package dma.trainer.launch;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dma.trainer.report.JsonFile;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -48,14 +49,11 @@ public record LaunchRecord(@JsonProperty("launcher") String launcher, @JsonPrope
         }
     }
 
+    /** The run's launch record, or null if it has none; one that cannot be read is an UncheckedIOException naming the file, in one line. */
     public static LaunchRecord read(Path runDir) {
         Path f = runDir.resolve(FILE);
         if (!Files.isRegularFile(f)) return null;
-        try {
-            return JSON.readValue(f.toFile(), LaunchRecord.class);
-        } catch (IOException e) {
-            throw new UncheckedIOException(f + ": " + e.getMessage(), e);
-        }
+        return JsonFile.readUnchecked(JSON, f, LaunchRecord.class, "launch record");
     }
 
     /**

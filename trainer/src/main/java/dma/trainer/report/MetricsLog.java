@@ -77,12 +77,18 @@ public final class MetricsLog implements AutoCloseable {
         for (int i = 0; i < lines.length; i++) {
             String line = lines[i].strip();
             if (line.isEmpty()) continue;
+            Metric m;
             try {
-                metrics.add(Json.MAPPER.readValue(line, Metric.class));
+                m = Json.MAPPER.readValue(line, Metric.class);
             } catch (JsonProcessingException e) {
                 if (i == lines.length - 1) break;
-                throw new IOException(file + ":" + (i + 1) + ": malformed metrics line", e);
+                throw new IOException(file + ":" + (i + 1) + ": malformed metrics line: " + JsonFile.describe(e), e);
             }
+            if (m == null) { // the line "null"
+                if (i == lines.length - 1) break;
+                throw new IOException(file + ":" + (i + 1) + ": malformed metrics line: JSON null, not a metric");
+            }
+            metrics.add(m);
         }
         return metrics;
     }

@@ -96,10 +96,10 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
         AtomicFile.write(runDir.resolve(MARKDOWN_FILE), markdown().getBytes(StandardCharsets.UTF_8));
     }
 
-    /** Reads a summary.json, or the one in a run directory. */
+    /** Reads a summary.json, or the one in a run directory; one that is not a summary is an IOException naming the file, in one line. */
     public static Summary read(Path path) throws IOException {
         Path file = Files.isDirectory(path) ? path.resolve(JSON_FILE) : path;
-        return Json.MAPPER.readValue(file.toFile(), Summary.class);
+        return JsonFile.read(Json.MAPPER, file, Summary.class, "run summary");
     }
 
     static double orNaN(Double d) {

@@ -2,6 +2,7 @@ package dma.trainer.stage;
 
 import dma.engine.io.AtomicFile;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dma.trainer.report.JsonFile;
 import dma.trainer.report.Summary;
 
 import java.io.IOException;
@@ -26,12 +27,9 @@ final class ResultFile {
         }
     }
 
+    /** The stage's result; a file that cannot be read or is not a stage result is an UncheckedIOException naming it, in one line. */
     static Summary.StageResult read(Path stageDir) {
         Path file = stageDir.resolve(NAME);
-        try {
-            return JSON.readValue(file.toFile(), Summary.StageResult.class);
-        } catch (IOException e) {
-            throw new UncheckedIOException(file + ": " + e.getMessage(), e);
-        }
+        return JsonFile.readUnchecked(JSON, file, Summary.StageResult.class, "stage result");
     }
 }
