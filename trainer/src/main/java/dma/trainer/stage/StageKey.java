@@ -58,7 +58,7 @@ public final class StageKey {
         k.put("seed", plan.seed);
         k.put("data", Map.of("kind", plan.dataKind, "path", plan.dataPath.toAbsolutePath().normalize().toString(), "train_fraction", plan.trainFraction));
         k.put("model", plan.target.toMap());
-        k.put("divided_depths", plan.partition.depths());
+        if (id.kind() != StageId.Kind.E2E) k.put("divided_depths", plan.partition.depths()); // E2E trains the whole target: K is not its input
         k.put("batch_size", plan.batchSize);
         k.put("optimizer", plan.optimizer);
         k.put("momentum", plan.momentum);

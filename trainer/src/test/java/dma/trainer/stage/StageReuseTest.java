@@ -28,7 +28,7 @@ class StageReuseTest {
     static final String CONFIG = """
             {"seed": 2,
              "data": {"kind": "fashion_mnist", "train_fraction": 0.01, "workers": 1},
-             "model": {"preset": "vit_fmnist_tiny", "patch_size": 7, "depth": 2, "embed_dim": 16, "num_heads": 2},
+             "model": {"preset": "vit_fmnist_tiny", "patch_size": 7, "depth": 4, "embed_dim": 8, "num_heads": 2},
              "modules": 2, "batch_size": 32, "base_lr": 2e-3, "scale_lr_by_batch": false, "threads": 2,
              "budget": {"e2e_epochs": 2},
              "baselines": ["e2e"], "checkpoint_every": 1000, "eval_limit": 200}
@@ -55,6 +55,11 @@ class StageReuseTest {
         }
         assertTrue(Files.exists(shorter.resolve("finetune").resolve(Attempt.FILE)), "the fine-tuning trained");
         assertTrue(ResultFile.read(shorter.resolve("finetune")).images() < ResultFile.read(first.resolve("finetune")).images(), "and for fewer steps");
+
+        // another K changes the modular stages' keys, not E2E's
+        Path otherK = run(dir, "other-k", CONFIG.replace("\"modules\": 2", "\"modules\": 4").replace("\"seed\": 2,", "\"seed\": 2, " + reuse));
+        assertTrue(Files.exists(otherK.resolve("meta").resolve(Attempt.FILE)), "meta trained");
+        assertFalse(Files.exists(otherK.resolve("e2e").resolve(Attempt.FILE)), "e2e copied");
 
         // another learning rate changes every stage's key: nothing is reused
         Path otherLr = run(dir, "other-lr", CONFIG.replace("\"base_lr\": 2e-3", "\"base_lr\": 1e-3").replace("\"seed\": 2,", "\"seed\": 2, " + reuse));
