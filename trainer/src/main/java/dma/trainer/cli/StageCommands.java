@@ -42,12 +42,18 @@ public final class StageCommands {
     public static final class E2e implements Callable<Integer>, Subcommand {
         @Mixin RunOptions run;
 
-        @Option(names = StageId.INIT_OPTION, description = "Start from this checkpoint (e.g. the output of select-weights) instead of random weights.")
+        @Option(names = StageId.INIT_OPTION, description = "Start from this checkpoint (e.g. the output of select-weights) instead of random weights "
+                + "(default: random, or with the config's \"init\": \"select-weights\" the run's select-weights output).")
         Path init;
 
         @Override
         public Integer call() throws Exception {
-            runStage(run, init == null ? StageId.E2E : StageId.E2E_INIT, init);
+            if (init != null) runStage(run, StageId.E2E_INIT, init);
+            else { // as in the pipeline: from random weights, or (init select-weights) from the run's selected weights
+                Plan plan = run.plan();
+                StageId id = StageId.e2eStages(plan).get(StageId.e2eStages(plan).size() - 1);
+                print(run.stages(plan).run(id));
+            }
             return 0;
         }
     }

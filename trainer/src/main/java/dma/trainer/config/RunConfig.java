@@ -43,7 +43,8 @@ public record RunConfig(
         @JsonProperty("slurm") SlurmConfig slurm,
         @JsonProperty("budget") BudgetConfig budget,
         @JsonProperty("assembling") Boolean assembling,
-        @JsonProperty("reuse_stages_from") List<String> reuseStagesFrom) {
+        @JsonProperty("reuse_stages_from") List<String> reuseStagesFrom,
+        @JsonProperty("init") String init) {
 
     /** Where the images come from. */
     public record Data(@JsonProperty("kind") String kind, @JsonProperty("path") String path,

@@ -147,8 +147,9 @@ public final class SlurmLauncher {
             }
             finals.add(finetune.name());
         }
-        if (plan.e2e && Stages.finished(runDir, StageId.E2E) == null)
-            jobs.add(new Job(StageId.E2E.name(), "the E2E baseline", List.of(StageId.E2E), null, threads, true, List.of(StageId.E2E.argv(whole)), List.of()));
+        List<StageId> e2e = StageId.e2eStages(plan);
+        if (plan.e2e && e2e.stream().anyMatch(id -> Stages.finished(runDir, id) == null))
+            jobs.add(new Job(StageId.E2E.name(), "the E2E baseline", e2e, null, threads, true, e2e.stream().map(id -> id.argv(whole)).toList(), List.of()));
         List<String> after = new ArrayList<>(finals);
         after.add(StageId.E2E.name());
         jobs.add(new Job(StageId.REPORT.name(), "the summary and plots, once every stage has finished", List.of(StageId.REPORT), null, 1, false,

@@ -96,7 +96,7 @@ public final class Pipeline {
             results.add(stages.run(StageId.assemble(m)));
             results.add(stages.run(StageId.finetune(m)));
         }
-        if (plan.e2e) results.add(stages.run(StageId.E2E));
+        if (plan.e2e) for (StageId id : StageId.e2eStages(plan)) results.add(stages.run(id));
         return report();
     }
 

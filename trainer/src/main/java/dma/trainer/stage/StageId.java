@@ -82,8 +82,28 @@ public record StageId(Kind kind, ModuleMethod method, int module) {
             ids.add(assemble(m));
             ids.add(finetune(m));
         }
-        if (plan.e2e) ids.add(E2E);
+        if (plan.e2e) ids.addAll(e2eStages(plan));
         return ids;
+    }
+
+    /**
+     * The stages of the E2E baseline: E2E from random weights, or (config {@code "init": "select-weights"}) weight
+     * selection from the config's teacher, then E2E from the selected weights.
+     */
+    public static List<StageId> e2eStages(Plan plan) {
+        return plan.e2eFromTeacher ? List.of(SELECT_WEIGHTS, E2E_INIT) : List.of(E2E);
+    }
+
+    /**
+     * What a stage of a pipeline starts from outside its own inputs: the teacher of select-weights, the selected
+     * weights (select-weights' output) of e2e-init; null for the others.
+     */
+    public Path pipelineStart(Plan plan, Path runDir) {
+        return switch (kind) {
+            case SELECT_WEIGHTS -> plan.teacher == null ? null : Path.of(plan.teacher);
+            case E2E_INIT -> SELECT_WEIGHTS.output(runDir);
+            default -> null;
+        };
     }
 
     /**
@@ -203,7 +223,8 @@ public record StageId(Kind kind, ModuleMethod method, int module) {
 
     /** The whole argument vector of {@code dma}: the command, then the run's options (the report takes only config and run directory). */
     public List<String> argv(RunArgs run) {
-        List<String> a = new ArrayList<>(command());
+        // in a run, e2e-init starts from the run's own selected weights
+        List<String> a = new ArrayList<>(kind == Kind.E2E_INIT ? e2eInit(SELECT_WEIGHTS.output(run.runDir())) : command());
         a.addAll((kind == Kind.REPORT ? new RunArgs(run.config(), run.runDir(), null, null, false) : run).argv());
         return a;
     }

@@ -66,9 +66,9 @@ public final class Stages {
         trace = t;
     }
 
-    /** {@link #run(StageId, Path)} for the stages that take no checkpoint from outside the run. */
+    /** {@link #run(StageId, Path)} as the pipeline runs it: select-weights from the config's teacher, e2e-init from the run's selected weights. */
     public Summary.StageResult run(StageId id) {
-        return run(id, null);
+        return run(id, id.pipelineStart(plan, runDir));
     }
 
     /**
