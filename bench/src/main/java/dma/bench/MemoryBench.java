@@ -65,7 +65,7 @@ final class MemoryBench implements Callable<Integer> {
     }
 
     /** One workload's curve and verdict. */
-    record Curve(String workload, long baselineBytes, long[] liveBytes, double[] rssMb, int stepsOffBaseline, double growthMb) {}
+    record Curve(Workload workload, long baselineBytes, long[] liveBytes, double[] rssMb, int stepsOffBaseline, double growthMb) {}
 
     @Override
     public Integer call() throws IOException {
@@ -79,7 +79,7 @@ final class MemoryBench implements Callable<Integer> {
             boolean good = c.stepsOffBaseline == 0 && c.growthMb <= maxGrowthMb;
             ok &= good;
             w.printf(Locale.ROOT, "%-6s %s: %d steps; live bytes %,d after the first step, %s; RSS %.0f MB after step %d, %.0f MB after step %d, its floor %+.1f MB from the quarter after warm-up to the last (allowed %.0f): %s%n",
-                    c.workload, backend, steps, c.baselineBytes,
+                    c.workload.name, backend, steps, c.baselineBytes,
                     c.stepsOffBaseline == 0 ? "the same after every step" : "different after " + c.stepsOffBaseline + " steps",
                     c.rssMb[warmup - 1], warmup, c.rssMb[steps - 1], steps, c.growthMb, maxGrowthMb, good ? "ok" : "FAILED");
         }
@@ -110,7 +110,7 @@ final class MemoryBench implements Callable<Integer> {
         // warm-up; a leak raises the floor step after step, while a passing peak (a compilation, a collection) does not
         int window = Math.max(1, (steps - warmup) / 4);
         double growth = min(rss, steps - window, steps) - min(rss, warmup, warmup + window);
-        return new Curve(wl.name, live[0], live, rss, off, growth);
+        return new Curve(wl, live[0], live, rss, off, growth);
     }
 
     private static double min(double[] a, int from, int to) {
@@ -126,20 +126,19 @@ final class MemoryBench implements Callable<Integer> {
                 .put("max_growth_mb", maxGrowthMb);
         ArrayNode list = root.putArray("workloads");
         Map<String, List<double[]>> rssSeries = new LinkedHashMap<>(), liveSeries = new LinkedHashMap<>();
-        for (int k = 0; k < curves.size(); k++) {
-            Curve c = curves.get(k);
-            Workload wl = workloads().get(k);
+        for (Curve c : curves) {
+            Workload wl = c.workload;
             List<double[]> r = new ArrayList<>(), l = new ArrayList<>();
             for (int i = 0; i < steps; i++) {
-                csv.append(String.format(Locale.ROOT, "%s,%d,%d,%.1f%n", c.workload, i + 1, c.liveBytes[i], c.rssMb[i]));
+                csv.append(String.format(Locale.ROOT, "%s,%d,%d,%.1f%n", wl.name, i + 1, c.liveBytes[i], c.rssMb[i]));
                 if ((i + 1) % 10 == 0 || i == 0) {
                     r.add(new double[]{i + 1, c.rssMb[i]});
                     l.add(new double[]{i + 1, c.liveBytes[i] / 1048576.0});
                 }
             }
-            rssSeries.put(c.workload + " RSS", r);
-            liveSeries.put(c.workload + " live tensors", l);
-            list.addObject().put("workload", c.workload).put("model", wl.arch.toMap().toString()).put("optimizer", wl.optimizer).put("batch", wl.batch)
+            rssSeries.put(wl.name + " RSS", r);
+            liveSeries.put(wl.name + " live tensors", l);
+            list.addObject().put("workload", wl.name).put("model", wl.arch.toMap().toString()).put("optimizer", wl.optimizer).put("batch", wl.batch)
                     .put("baseline_live_bytes", c.baselineBytes).put("steps_off_baseline", c.stepsOffBaseline)
                     .put("rss_mb_after_warmup", c.rssMb[warmup - 1]).put("rss_mb_last", c.rssMb[steps - 1]).put("rss_growth_mb", c.growthMb);
         }

@@ -96,7 +96,7 @@ public final class Main implements Runnable {
 
     /** A message as one line: what a parser puts on further lines (where in the input) joined to the first. */
     private static String oneLine(String message) {
-        return message == null ? null : message.strip().replaceAll("\\s*\\R\\s*", " ");
+        return message == null ? null : dma.trainer.report.JsonFile.oneLine(message.strip());
     }
 
     /**

@@ -103,10 +103,10 @@ public final class StageKey {
             if (!Files.isDirectory(root)) continue;
             try (DirectoryStream<Path> runs = Files.newDirectoryStream(root)) {
                 for (Path other : runs) {
-                    Path dir = id.dir(other);
-                    if (dir.toAbsolutePath().normalize().equals(here) || Stages.finished(other, id) == null) continue;
-                    Path f = dir.resolve(FILE);
-                    if (!Files.isRegularFile(f) || !Files.readString(f).equals(key)) continue;
+                    Path dir = id.dir(other), f = dir.resolve(FILE);
+                    // the key first (a string compare), then whether that stage finished (reads its result.json)
+                    if (dir.toAbsolutePath().normalize().equals(here) || !Files.isRegularFile(f) || !Files.readString(f).equals(key)
+                            || Stages.finished(other, id) == null) continue;
                     copy(dir, id.dir(runDir), id.output(other).getFileName().toString());
                     return dir;
                 }
@@ -122,7 +122,7 @@ public final class StageKey {
         try (DirectoryStream<Path> files = Files.newDirectoryStream(from)) {
             for (Path f : files) {
                 String n = f.getFileName().toString();
-                if (Files.isRegularFile(f) && !n.startsWith(".") && !n.equals(ResultFile.NAME) && !n.equals(Attempt.FILE) && !n.equals("state.safetensors"))
+                if (Files.isRegularFile(f) && !n.startsWith(".") && !n.equals(ResultFile.NAME) && !n.equals(Attempt.FILE) && !n.equals(StageRunner.STATE_FILE))
                     names.add(n);
             }
         }

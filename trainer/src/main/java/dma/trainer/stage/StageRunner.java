@@ -55,6 +55,9 @@ public final class StageRunner {
     public record Result(String stage, double wallSeconds, Flops.Count flops, long images, double accuracy, long steps,
                          double trainLoss, double trainAccuracy, int testImages, int trainSample) {}
 
+    /** A stage's training checkpoint in its directory, written every checkpoint_every steps and deleted once it has finished. */
+    static final String STATE_FILE = "state.safetensors";
+
     /** Training images the final model is evaluated on (the first ones of the stage's training set): a 2σ error of at most ±1.4 points. */
     static final int TRAIN_SAMPLE = 5_000;
 
@@ -98,7 +101,8 @@ public final class StageRunner {
 
     public Result run(Spec spec, boolean resume) throws java.io.IOException {
         Files.createDirectories(spec.dir());
-        Path state = spec.dir().resolve("state.safetensors");
+        Path state = spec.dir().resolve(STATE_FILE);
+        String stepPoint = "step/" + spec.stage(); // a fault-injection point, built once rather than every step
         Plan.Recipe r = spec.recipe();
         ImageClassifier model = spec.model();
         model.train(true);
@@ -176,7 +180,7 @@ public final class StageRunner {
                     log.log(new MetricsLog.Metric(spec.stage(), step, (int) ((step - 1) / perEpoch) + 1, lastLoss, lr,
                             (double) step * plan.batchSize / Math.max(wall, 1e-9), acc, wall, flops.total()));
                 if (step % plan.checkpointEvery == 0 && step < total) save(state, model, opt, step, wall, flops, lastEpochLossSum);
-                Faults.reach("step/" + spec.stage());
+                Faults.reach(stepPoint);
             }
             double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
             Flops.Count flops = flopsBefore.plus(Flops.now().minus(flops0));

@@ -97,20 +97,32 @@ public final class Stages {
         try (lock) {
             done = finished(runDir, id); // finished by the process that held the lock just now
             if (done != null) return done;
-            if (from == null && !plan.reuseStagesFrom.isEmpty()) {
-                Path donor;
-                try {
-                    donor = StageKey.reuse(plan.reuseStagesFrom, runDir, id, StageKey.of(plan, runDir, id, be));
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(id + ": cannot reuse a finished stage: " + e.getMessage(), e);
-                }
-                if (donor != null) {
-                    System.err.println(id + ": reused " + donor + " (the same " + StageKey.FILE + ")");
-                    return finished(runDir, id);
-                }
-            }
+            if (from == null && reused(id)) return finished(runDir, id);
             return attempt(id, from);
         }
+    }
+
+    /** Whether a finished stage with {@code id}'s key was found under the plan's reuse_stages_from and copied here. */
+    private boolean reused(StageId id) {
+        if (plan.reuseStagesFrom.isEmpty()) return false;
+        try {
+            Path donor = StageKey.reuse(plan.reuseStagesFrom, runDir, id, StageKey.of(plan, runDir, id, be));
+            if (donor != null) System.err.println(id + ": reused " + donor + " (the same " + StageKey.FILE + ")");
+            return donor != null;
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(id + ": cannot reuse a finished stage: " + e.getMessage(), e);
+        }
+    }
+
+    /** The marks of a finished stage, after its output: its key, then result.json (what {@link #finished} looks for). */
+    private void finish(StageId id, Summary.StageResult result) throws IOException {
+        StageKey.write(id.dir(runDir), StageKey.of(plan, runDir, id, be));
+        ResultFile.write(id.dir(runDir), result);
+    }
+
+    /** The task loss with the plan's label smoothing. */
+    private StageRunner.Objective task() {
+        return Objectives.task((float) plan.labelSmoothing);
     }
 
     private Summary.StageResult attempt(StageId id, Path from) {
@@ -161,7 +173,7 @@ public final class Stages {
         Plan.Recipe r = plan.recipe(id);
         try (ImageClassifier model = plan.target.withDropPath(r.dropPath()).build(be, seed(id))) {
             if (init != null) loadInto(model, init);
-            return train(id, model, model.parameters(), Objectives.task((float) plan.labelSmoothing), in, r, steps(in, r.epochs()), this::saveModel);
+            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
@@ -171,7 +183,7 @@ public final class Stages {
         Inputs in = data.all();
         Plan.Recipe r = plan.recipe(id);
         try (ImageClassifier model = plan.partition.meta().withDropPath(r.dropPath()).build(be, seed(id))) {
-            return train(id, model, model.parameters(), Objectives.task((float) plan.labelSmoothing), in, r, steps(in, r.epochs()), this::saveModel);
+            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
@@ -217,8 +229,7 @@ public final class Stages {
             Checkpoint.save(id.output(runDir), model, id.name(), 0, null);
             Faults.reach("end/" + id);
             Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9, 0, 0, 0, 0, acc);
-            StageKey.write(id.dir(runDir), StageKey.of(plan, runDir, id, be));
-            ResultFile.write(id.dir(runDir), res);
+            finish(id, res);
             return res;
         }
     }
@@ -230,7 +241,7 @@ public final class Stages {
         Inputs in = data.all();
         try (ImageClassifier model = plan.target.withDropPath(r.dropPath()).build(be, seed(id))) {
             loadInto(model, assembled);
-            return train(id, model, model.parameters(), Objectives.task((float) plan.labelSmoothing), in, r, steps(in, r.epochs()), this::saveModel);
+            return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
 
@@ -277,9 +288,8 @@ public final class Stages {
         Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), r.wallSeconds(), r.flops().forward(),
                 r.flops().inputGrad(), r.flops().weightGrad(), r.images(), r.accuracy(), r.trainLoss(), r.trainAccuracy(), r.testImages(),
                 r.trainSample());
-        StageKey.write(dir, StageKey.of(plan, runDir, id, be));
-        ResultFile.write(dir, res);
-        Files.deleteIfExists(dir.resolve("state.safetensors"));
+        finish(id, res);
+        Files.deleteIfExists(dir.resolve(StageRunner.STATE_FILE));
         return res;
     }
 
