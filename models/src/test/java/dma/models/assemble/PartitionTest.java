@@ -62,6 +62,32 @@ class PartitionTest {
     }
 
     @Test
+    void aDeeperMetaModelGivesEachModuleItsMetaBlocks() {
+        Partition p = Partition.of(vit, 2, 3, 2).withMetaDepth(5);
+        assertArrayEquals(new int[]{2, 2, 1}, p.metaDepths());
+        assertEquals(5, p.meta().blocks());
+        assertEquals(6, p.hybrid(1).blocks()); // meta blocks 0–1, target blocks 2–4 (as hybrid blocks 2–4), meta block 4 (as 5)
+        assertEquals(2, p.metaOffset(1));
+        assertEquals("blocks.4.norm1.weight", p.targetKeyOfHybrid(1, "blocks.4.norm1.weight"));
+        assertEquals("blocks.4.attn.proj.bias", p.metaKeyOfHybrid(1, "blocks.5.attn.proj.bias"));
+        assertEquals("blocks.1.attn.proj.bias", p.metaKeyOfHybrid(1, "blocks.1.attn.proj.bias"));
+        assertEquals(0, p.moduleOfHybrid(1, "blocks.1.norm2.bias"));
+        assertEquals(2, p.moduleOfHybrid(1, "blocks.5.norm2.bias"));
+        // hybrid(0): target blocks 0–1, then meta module 1's blocks 2–3 and meta module 2's block 4, at their meta positions
+        assertEquals(1, p.moduleOfHybrid(0, "blocks.3.mlp.fc2.weight"));
+        assertEquals("blocks.3.mlp.fc2.weight", p.metaKeyOfHybrid(0, "blocks.3.mlp.fc2.weight"));
+        // hybrid(2): meta blocks 0–3, then target blocks 5–6 as hybrid blocks 4–5
+        assertEquals("blocks.6.norm1.bias", p.targetKeyOfHybrid(2, "blocks.5.norm1.bias"));
+        assertEquals(1, p.moduleOfHybrid(2, "blocks.2.norm1.bias"));
+        var few = assertThrows(IllegalArgumentException.class, () -> Partition.of(vit, 2, 3, 2).withMetaDepth(2));
+        assertTrue(few.getMessage().contains("2 blocks") && few.getMessage().contains("3 modules"), few.getMessage());
+        Partition rp = Partition.equal(ResNetConfig.cifar(20, 3, 10), 3).withMetaDepth(6); // two blocks per stage
+        assertEquals("layer3.1.bn1.weight", rp.metaKeyOfHybrid(1, "layer3.1.bn1.weight"));
+        assertEquals("layer2.2.conv1.weight", rp.targetKeyOfHybrid(1, "layer2.2.conv1.weight"));
+        assertEquals(0, rp.moduleOfHybrid(1, "layer1.1.conv2.weight"));
+    }
+
+    @Test
     void assembleOfSplitIsTheModelBitForBit() {
         for (var arch : List.of(vit, (dma.models.Architecture) ResNetConfig.cifar(20, 3, 10))) {
             Partition p = arch == vit ? Partition.of(vit, 2, 3, 2) : Partition.equal(arch, 3);
@@ -116,7 +142,11 @@ class PartitionTest {
 
     @Test
     void trainingAHybridChangesOnlyItsModule() {
-        Partition p = Partition.of(vit, 2, 3, 2);
+        for (Partition p : List.of(Partition.of(vit, 2, 3, 2), Partition.of(vit, 2, 3, 2).withMetaDepth(5)))
+            trainEachHybrid(p);
+    }
+
+    private void trainEachHybrid(Partition p) {
         for (int i = 0; i < 3; i++) {
             int module = i;
             try (ImageClassifier meta = p.meta().build(be, 11);

@@ -248,14 +248,26 @@ public final class Plan {
             if (c.dividedDepths() != null) {
                 if (c.modules() != null && c.modules() != c.dividedDepths().length)
                     throw error("modules", c.modules() + " disagrees with divided_depths, which lists " + c.dividedDepths().length + " modules");
-                return Partition.of(target, c.dividedDepths());
+                return withMetaDepth(Partition.of(target, c.dividedDepths()), c.metaDepth());
             }
             int k = c.modules() != null ? c.modules() : target.family().defaultModules();
             if (k > target.blocks()) throw error("modules", "K = " + k + " is more than the model's depth " + target.blocks());
-            return Partition.equal(target, k);
+            return withMetaDepth(Partition.equal(target, k), c.metaDepth());
         } catch (IllegalArgumentException e) {
             if (e instanceof ConfigException) throw e;
             throw new ConfigException(origin + ": " + (c.dividedDepths() != null ? "divided_depths" : "modules") + ": " + e.getMessage());
+        }
+    }
+
+    /** The meta model's depth, K blocks (one per module) unless {@code meta_depth} asks for more. */
+    private Partition withMetaDepth(Partition p, Integer metaDepth) {
+        if (metaDepth == null) return p;
+        if (metaDepth < p.modules())
+            throw error("meta_depth", "must be at least K = " + p.modules() + " (one block per module), got " + metaDepth);
+        try {
+            return p.withMetaDepth(metaDepth);
+        } catch (IllegalArgumentException e) {
+            throw error("meta_depth", e.getMessage());
         }
     }
 

@@ -21,6 +21,7 @@ public record RunConfig(
         @JsonProperty("model") Map<String, Object> model,
         @JsonProperty("modules") Integer modules,
         @JsonProperty("divided_depths") int[] dividedDepths,
+        @JsonProperty("meta_depth") Integer metaDepth,
         @JsonProperty("batch_size") Integer batchSize,
         @JsonProperty("optimizer") String optimizer,
         @JsonProperty("base_lr") Double baseLr,

@@ -41,7 +41,7 @@ public record Costs(long target, long meta, List<Long> incubate, List<Long> imit
             m = step(be, meta, Objectives.task(0f));
             for (int i = 0; i < p.modules(); i++) {
                 try (ImageClassifier hybrid = Assembly.hybrid(p, i, meta.stateDict(), "the meta model", be, 3, a -> a.withDropPath(0))) {
-                    inc.add(step(be, hybrid, Objectives.incubation(i, 0f)));
+                    inc.add(step(be, hybrid, Objectives.incubation(p, i, 0f)));
                     imi.add(step(be, hybrid, Objectives.imitation(p, i, meta)));
                 }
             }

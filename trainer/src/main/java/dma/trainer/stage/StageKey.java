@@ -59,6 +59,9 @@ public final class StageKey {
         k.put("data", Map.of("kind", plan.dataKind, "path", plan.dataPath.toAbsolutePath().normalize().toString(), "train_fraction", plan.trainFraction));
         k.put("model", plan.target.toMap());
         if (id.kind() != StageId.Kind.E2E) k.put("divided_depths", plan.partition.depths()); // E2E trains the whole target: K is not its input
+        // a deeper meta model only (the keys of one-block meta modules stay those of runs made before meta_depth existed)
+        if (id.kind() != StageId.Kind.E2E && plan.partition.metaDepths().length != plan.partition.meta().blocks())
+            k.put("meta_depths", plan.partition.metaDepths());
         k.put("batch_size", plan.batchSize);
         k.put("optimizer", plan.optimizer);
         k.put("momentum", plan.momentum);

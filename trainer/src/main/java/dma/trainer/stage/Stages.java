@@ -203,7 +203,7 @@ public final class Stages {
         Map<String, Tensor> metaState = imitate ? meta.stateDict() : TensorFiles.load(metaFile, be);
         try (ImageClassifier hybrid = Assembly.hybrid(p, i, metaState, metaFile.toString(), be, seed(id), a -> a.withDropPath(r.dropPath()))) {
             LinkedHashMap<String, Tensor> mine = new LinkedHashMap<>(hybrid.trainableParameters());
-            StageRunner.Objective objective = imitate ? Objectives.imitation(p, i, meta) : Objectives.incubation(i, (float) plan.labelSmoothing);
+            StageRunner.Objective objective = imitate ? Objectives.imitation(p, i, meta) : Objectives.incubation(p, i, (float) plan.labelSmoothing);
             Map<String, String> metadata = new LinkedHashMap<>(); // ordered: the same module gives the same bytes
             metadata.put("stage", id.name());
             metadata.put("module", Integer.toString(i));

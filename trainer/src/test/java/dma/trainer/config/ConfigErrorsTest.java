@@ -76,6 +76,12 @@ class ConfigErrorsTest {
     }
 
     @Test
+    void aMetaModelNeedsABlockPerModule() throws Exception {
+        String m = error("{" + data() + ", \"model\": {\"preset\": \"vit_fmnist_tiny\", \"depth\": 8}, \"modules\": 4, \"meta_depth\": 3}");
+        assertTrue(m.contains("field 'meta_depth'") && m.contains("K = 4") && m.contains("got 3"), m);
+    }
+
+    @Test
     void missingDatasetDirectoryGivesTheInstallHint() throws Exception {
         String m = error("{\"data\": {\"kind\": \"fashion_mnist\", \"path\": \"/nonexistent/fashion\"}}");
         assertTrue(m.contains("data.path") && m.contains("/nonexistent/fashion") && m.contains("apt-get install dataset-fashion-mnist"), m);

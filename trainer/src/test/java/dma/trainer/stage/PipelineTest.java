@@ -66,6 +66,22 @@ class PipelineTest {
         assertEquals(s.methods(), Summary.read(run).methods());
     }
 
+    /** A meta model of 2K blocks (meta_depth): its modules incubate and imitate against two meta blocks each, and assemble. */
+    @Test
+    void aDeeperMetaModelRunsItsModuleMethods(@TempDir Path dir) throws Exception {
+        Path cfg = config(dir, TINY.replace("\"depth\": 3", "\"depth\": 4").replace("\"modules\": 2,", "\"modules\": 2, \"meta_depth\": 4,")
+                .replace("[\"e2e\", \"imitate\", \"distdata\"]", "[\"imitate\"]"));
+        Path run = dir.resolve("run");
+        assertEquals(0, Main.commandLine().execute("pipeline", "--config", cfg.toString(), "--run-dir", run.toString(), "--threads", "2"));
+        var be = CpuBackend.get();
+        Map<String, Tensor> meta = TensorFiles.load(run.resolve("meta").resolve("model.safetensors"), be);
+        assertTrue(meta.containsKey("blocks.3.attn.qkv.weight") && !meta.containsKey("blocks.4.attn.qkv.weight"), meta.keySet().toString());
+        meta.values().forEach(Tensor::close);
+        Summary s = Summary.read(run);
+        assertEquals(List.of("assembling", "imitation"), s.methods().stream().map(Summary.MethodResult::method).toList());
+        for (Summary.MethodResult m : s.methods()) assertTrue(m.accuracy() > 0.1, m.toString());
+    }
+
     /** Runs the dma CLI in a child JVM (so it can be killed like a real run). */
     static Process child(Path log, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
