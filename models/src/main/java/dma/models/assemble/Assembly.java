@@ -40,6 +40,17 @@ public final class Assembly {
         return model;
     }
 
+    /** Sets module i of a hybrid to the module's tensors of a target model's state (e.g. weights selected for the target). */
+    public static void initModule(Partition p, int i, ImageClassifier hybrid, Map<String, Tensor> targetState, String origin) {
+        for (var e : hybrid.stateDict().entrySet()) {
+            if (p.moduleOfHybrid(i, e.getKey()) != i) continue;
+            String key = p.targetKeyOfHybrid(i, e.getKey());
+            Tensor src = targetState.get(key);
+            if (src == null) throw new IllegalArgumentException(origin + ": missing tensor '" + key + "' (needed for module " + i + ")");
+            e.getValue().copyFrom(src);
+        }
+    }
+
     /** Module i's tensors of a hybrid, under the target model's names (the hybrid's own tensors, not copies). */
     public static LinkedHashMap<String, Tensor> moduleState(Partition p, int i, ImageClassifier hybrid) {
         LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();

@@ -51,7 +51,7 @@ public final class StageCommands {
             if (init != null) runStage(run, StageId.E2E_INIT, init);
             else { // as in the pipeline: from random weights, or (init select-weights) from the run's selected weights
                 Plan plan = run.plan();
-                print(run.stages(plan).run(plan.e2eFromTeacher ? StageId.E2E_INIT : StageId.E2E));
+                print(run.stages(plan).run(plan.initFromTeacher ? StageId.E2E_INIT : StageId.E2E));
             }
             return 0;
         }

@@ -49,10 +49,11 @@ public final class Plan {
     /** Whether the run trains the E2E baseline. */
     public final boolean e2e;
     /**
-     * Whether E2E starts from weights selected from {@link #teacher} (config {@code "init": "select-weights"}, DESIGN
-     * §6.6) instead of random ones.
+     * Whether every method starts from weights selected from {@link #teacher} (config {@code "init": "select-weights"},
+     * DESIGN §6.6) instead of random ones: E2E from the selected target, the meta model from weights selected for it,
+     * each module from the selected target's blocks.
      */
-    public final boolean e2eFromTeacher;
+    public final boolean initFromTeacher;
     public final int checkpointEvery;
     public final int evalLimit;
     /** How the pipeline runs the K module stages: sequential (in process), local (child processes) or slurm (an array job). */
@@ -136,11 +137,11 @@ public final class Plan {
         teacher = c.teacher();
         String init = c.init() != null ? c.init() : "random";
         if (!List.of("random", "select-weights").contains(init))
-            throw error("init", "'" + init + "' is not one of random, select-weights (E2E from weights selected from the config's teacher)");
-        e2eFromTeacher = init.equals("select-weights");
-        if (e2eFromTeacher && teacher == null)
-            throw error("teacher", "is required by init select-weights: the trained checkpoint whose weights E2E starts from");
-        if (e2eFromTeacher && !Files.isRegularFile(Path.of(teacher))) throw error("teacher", "file " + teacher + " does not exist");
+            throw error("init", "'" + init + "' is not one of random, select-weights (every method from weights selected from the config's teacher)");
+        initFromTeacher = init.equals("select-weights");
+        if (initFromTeacher && teacher == null)
+            throw error("teacher", "is required by init select-weights: the trained checkpoint whose weights the methods start from");
+        if (initFromTeacher && !Files.isRegularFile(Path.of(teacher))) throw error("teacher", "file " + teacher + " does not exist");
         reuseStagesFrom = c.reuseStagesFrom() == null ? List.of() : c.reuseStagesFrom().stream().map(Path::of).toList();
         budget = c.budget();
         budgetEpochs = budget == null ? Map.of() : budgetEpochs(budget);

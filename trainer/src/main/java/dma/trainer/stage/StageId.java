@@ -91,7 +91,7 @@ public record StageId(Kind kind, ModuleMethod method, int module) {
      * selection from the config's teacher, then E2E from the selected weights.
      */
     public static List<StageId> e2eStages(Plan plan) {
-        return plan.e2eFromTeacher ? List.of(SELECT_WEIGHTS, E2E_INIT) : List.of(E2E);
+        return plan.initFromTeacher ? List.of(SELECT_WEIGHTS, E2E_INIT) : List.of(E2E);
     }
 
     /**

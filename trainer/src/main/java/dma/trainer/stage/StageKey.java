@@ -37,9 +37,11 @@ public final class StageKey {
 
     /**
      * The key of {@code id} in this run as canonical JSON, or null where it has none: a stage fed from outside the run
-     * (E2E from a checkpoint, weight selection), or one whose inputs were made without a key (an older run).
+     * (E2E from a checkpoint, weight selection, a meta model or module selected from a teacher), or one whose inputs
+     * were made without a key (an older run).
      */
     static String of(Plan plan, Path runDir, StageId id, Backend be) {
+        if (plan.initFromTeacher && (id.kind() == StageId.Kind.META || id.kind() == StageId.Kind.MODULE)) return null;
         List<StageId> inputs = new ArrayList<>();
         switch (id.kind()) {
             case META, E2E -> { }

@@ -177,12 +177,13 @@ public final class Stages {
         }
     }
 
-    /** The meta model: one block per module, trained end to end without drop path. */
+    /** The meta model: one block per module (or {@code meta_depth} blocks), trained end to end without drop path. */
     private Summary.StageResult meta() throws IOException {
         StageId id = StageId.META;
         Inputs in = data.all();
         Plan.Recipe r = plan.recipe(id);
         try (ImageClassifier model = plan.partition.meta().withDropPath(r.dropPath()).build(be, seed(id))) {
+            if (plan.initFromTeacher) selectInto(model, Path.of(plan.teacher));
             return train(id, model, model.parameters(), task(), in, r, steps(in, r.epochs()), this::saveModel);
         }
     }
@@ -202,6 +203,11 @@ public final class Stages {
         ImageClassifier meta = imitate ? Checkpoint.load(metaFile, be, null).model() : null;
         Map<String, Tensor> metaState = imitate ? meta.stateDict() : TensorFiles.load(metaFile, be);
         try (ImageClassifier hybrid = Assembly.hybrid(p, i, metaState, metaFile.toString(), be, seed(id), a -> a.withDropPath(r.dropPath()))) {
+            if (plan.initFromTeacher)
+                try (ImageClassifier target = plan.target.build(be, seed(id))) {
+                    selectInto(target, Path.of(plan.teacher));
+                    Assembly.initModule(p, i, hybrid, target.stateDict(), plan.teacher + " (selected)");
+                }
             LinkedHashMap<String, Tensor> mine = new LinkedHashMap<>(hybrid.trainableParameters());
             StageRunner.Objective objective = imitate ? Objectives.imitation(p, i, meta) : Objectives.incubation(p, i, (float) plan.labelSmoothing);
             Map<String, String> metadata = new LinkedHashMap<>(); // ordered: the same module gives the same bytes
@@ -250,20 +256,26 @@ public final class Stages {
         StageId id = StageId.SELECT_WEIGHTS;
         long t0 = System.nanoTime();
         Inputs in = data.all();
-        try (ImageClassifier student = plan.target.build(be, seed(id));
-             ImageClassifier teacher = Checkpoint.load(teacherFile, be, null).model()) {
-            LinkedHashMap<String, Tensor> selected = WeightSelection.select(teacher.stateDict(), student.stateDict());
-            try {
-                student.load(selected, teacherFile + " (selected)", true);
-            } finally {
-                selected.values().forEach(Tensor::close);
-            }
+        try (ImageClassifier student = plan.target.build(be, seed(id))) {
+            selectInto(student, teacherFile);
             Files.createDirectories(id.dir(runDir));
             Checkpoint.save(id.output(runDir), student, id.name(), 0, Map.of("teacher", teacherFile.toString()));
             Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9,
                     0, 0, 0, 0, runner(in).evaluate(student, in.test(), Integer.MAX_VALUE));
             ResultFile.write(id.dir(runDir), res);
             return res;
+        }
+    }
+
+    /** Loads into {@code model} the weights selected for it from a trained teacher checkpoint (DESIGN §6.6). */
+    private void selectInto(ImageClassifier model, Path teacherFile) {
+        try (ImageClassifier teacher = Checkpoint.load(teacherFile, be, null).model()) {
+            LinkedHashMap<String, Tensor> selected = WeightSelection.select(teacher.stateDict(), model.stateDict());
+            try {
+                model.load(selected, teacherFile + " (selected)", true);
+            } finally {
+                selected.values().forEach(Tensor::close);
+            }
         }
     }
 
