@@ -254,8 +254,8 @@ class ReadersFuzzSeeds {
 
     static Map<String, byte[]> results() {
         Map<String, byte[]> s = new LinkedHashMap<>();
-        s.put("valid.json", json(new Summary.StageResult("meta", "assembling", 12.5, 1_000_000, 2_000_000, 3_000_000, 640, 0.625, 1.2, 0.7, 100, 50)));
-        s.put("valid-not-evaluated.json", json(new Summary.StageResult("assemble", "assembling", 0.5, 0, 0, 0, 0, null)));
+        s.put("valid.json", json(new Summary.StageResult("meta", "assembling", 12.5, 1_000_000, 2_000_000, 3_000_000, 640, 0.625, 1.2, 0.7, 100, 50, 20.5)));
+        s.put("valid-not-evaluated.json", json(new Summary.StageResult("assemble", "assembling", 0.5, 0, 0, 0, 0, null, null)));
         addMalformedJson(s, "{\"name\":\"meta\",\"images\":\"many\"}");
         s.put("unknown-field.json", utf8("{\"name\":\"meta\",\"colour\":1}"));
         return s;
@@ -303,8 +303,8 @@ class ReadersFuzzSeeds {
 
     static Map<String, byte[]> summaries() {
         Map<String, byte[]> s = new LinkedHashMap<>();
-        Summary summary = Summary.of(List.of(new Summary.StageResult("meta", "assembling", 1.5, 10, 20, 30, 64, 0.5, 1.1, 0.6, 100, 50),
-                new Summary.StageResult("e2e", "e2e", 3.0, 40, 50, 60, 128, 0.7)));
+        Summary summary = Summary.of(List.of(new Summary.StageResult("meta", "assembling", 1.5, 10, 20, 30, 64, 0.5, 1.1, 0.6, 100, 50, 2.5),
+                new Summary.StageResult("e2e", "e2e", 3.0, 40, 50, 60, 128, 0.7, null)));
         s.put("valid.json", file(Summary.JSON_FILE, f -> {
             try {
                 summary.write(f.getParent());

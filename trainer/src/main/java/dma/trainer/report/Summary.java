@@ -32,14 +32,16 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
      * @param trainAccuracy top-1 of the final model on a fixed sample of the stage's training images, without augmentation
      * @param testImages    test images {@code accuracy} was measured on
      * @param trainSample   training images {@code trainAccuracy} was measured on (the first ones of the stage's training set)
+     * @param cpuSeconds    CPU time the stage's process spent on it, all its threads together: unlike wall time, it does not
+     *                      grow when other work shares the machine; null where not measured (older runs)
      */
     public record StageResult(String name, String method, double wallSeconds, long forwardFlops, long inputGradFlops,
                               long weightGradFlops, long images, Double accuracy, Double trainLoss, Double trainAccuracy,
-                              Integer testImages, Integer trainSample) {
+                              Integer testImages, Integer trainSample, Double cpuSeconds) {
         /** A stage that reports no training loss or training-set accuracy (assembly, weight selection, older runs). */
         public StageResult(String name, String method, double wallSeconds, long forwardFlops, long inputGradFlops, long weightGradFlops,
-                           long images, Double accuracy) {
-            this(name, method, wallSeconds, forwardFlops, inputGradFlops, weightGradFlops, images, accuracy, null, null, null, null);
+                           long images, Double accuracy, Double cpuSeconds) {
+            this(name, method, wallSeconds, forwardFlops, inputGradFlops, weightGradFlops, images, accuracy, null, null, null, null, cpuSeconds);
         }
 
         @JsonIgnore
@@ -54,7 +56,17 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
      * @param trainAccuracy the final model's top-1 on its fixed training sample, null when not measured
      */
     public record MethodResult(String method, double accuracy, long totalFlops, double wallSeconds, List<String> stages,
-                               Double trainLoss, Double trainAccuracy) {}
+                               Double trainLoss, Double trainAccuracy, Double cpuSeconds) {}
+
+    /** The CPU seconds of some stages together, or null when one of them was not measured. */
+    public static Double cpuSeconds(List<StageResult> stages) {
+        double sum = 0;
+        for (StageResult s : stages) {
+            if (s.cpuSeconds() == null) return null;
+            sum += s.cpuSeconds();
+        }
+        return sum;
+    }
 
     public Summary {
         stages = List.copyOf(stages);
@@ -84,7 +96,8 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
                     trainAccuracy = s.trainAccuracy();
                 }
             }
-            methods.add(new MethodResult(method, accuracy, flops, wall, list.stream().map(StageResult::name).toList(), trainLoss, trainAccuracy));
+            methods.add(new MethodResult(method, accuracy, flops, wall, list.stream().map(StageResult::name).toList(), trainLoss, trainAccuracy,
+                    cpuSeconds(list)));
         });
         return new Summary(stages, methods);
     }
@@ -108,11 +121,12 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
 
     /** The method table, as printed at the end of a run, and a line saying what the accuracies were measured on. */
     public String table() {
-        StringBuilder sb = new StringBuilder("| method | test accuracy | train loss | train accuracy | training cost (FLOPs) | training time | stages |\n")
-                .append("|---|---:|---:|---:|---:|---:|---|\n");
+        StringBuilder sb = new StringBuilder("| method | test accuracy | train loss | train accuracy | training cost (FLOPs) | training time | CPU time | stages |\n")
+                .append("|---|---:|---:|---:|---:|---:|---:|---|\n");
         for (MethodResult m : methods)
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s |\n", m.method(), percent(m.accuracy()), loss(orNaN(m.trainLoss())),
-                    percent(orNaN(m.trainAccuracy())), flops(m.totalFlops()), clock(m.wallSeconds()), String.join(", ", m.stages())));
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", m.method(), percent(m.accuracy()), loss(orNaN(m.trainLoss())),
+                    percent(orNaN(m.trainAccuracy())), flops(m.totalFlops()), clock(m.wallSeconds()), clock(orNaN(m.cpuSeconds())),
+                    String.join(", ", m.stages())));
         String note = evaluationNote();
         if (note != null) sb.append('\n').append(note).append('\n');
         return sb.toString();
@@ -136,12 +150,13 @@ public record Summary(List<StageResult> stages, List<MethodResult> methods) {
     /** The whole summary.md: methods, then every stage. */
     public String markdown() {
         StringBuilder sb = new StringBuilder("# Run summary\n\n## Methods\n\n").append(table())
-                .append("\n## Stages\n\n| stage | method | test accuracy | train loss | train accuracy | forward | input grad | weight grad | total | images | time |\n")
-                .append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                .append("\n## Stages\n\n| stage | method | test accuracy | train loss | train accuracy | forward | input grad | weight grad | total | images | time | CPU time |\n")
+                .append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (StageResult s : stages)
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", s.name(), s.method(),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", s.name(), s.method(),
                     percent(orNaN(s.accuracy())), loss(orNaN(s.trainLoss())), percent(orNaN(s.trainAccuracy())), flops(s.forwardFlops()),
-                    flops(s.inputGradFlops()), flops(s.weightGradFlops()), flops(s.totalFlops()), s.images(), clock(s.wallSeconds())));
+                    flops(s.inputGradFlops()), flops(s.weightGradFlops()), flops(s.totalFlops()), s.images(), clock(s.wallSeconds()),
+                    clock(orNaN(s.cpuSeconds()))));
         return sb.toString();
     }
 

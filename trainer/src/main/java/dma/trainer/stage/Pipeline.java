@@ -187,7 +187,7 @@ public final class Pipeline {
             }
             Summary.StageResult last = list.get(list.size() - 1);
             methods.add(new Summary.MethodResult(method, last.accuracy() == null ? Double.NaN : last.accuracy(), flops, wall,
-                    list.stream().map(Summary.StageResult::name).toList(), last.trainLoss(), last.trainAccuracy()));
+                    list.stream().map(Summary.StageResult::name).toList(), last.trainLoss(), last.trainAccuracy(), Summary.cpuSeconds(list)));
         });
         Summary summary = new Summary(results, methods);
         Faults.reach("summary");

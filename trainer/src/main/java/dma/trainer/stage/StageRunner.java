@@ -53,7 +53,22 @@ public final class StageRunner {
      * @param trainAccuracy top-1 on the first {@code trainSample} training images, without augmentation
      */
     public record Result(String stage, double wallSeconds, Flops.Count flops, long images, double accuracy, long steps,
-                         double trainLoss, double trainAccuracy, int testImages, int trainSample) {}
+                         double trainLoss, double trainAccuracy, int testImages, int trainSample, Double cpuSeconds) {}
+
+    /**
+     * CPU time this process has spent, all threads together, in seconds: the cost of a stage that other work sharing the
+     * machine does not inflate as it does wall time.
+     */
+    static double processCpuSeconds() {
+        var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        return os instanceof com.sun.management.OperatingSystemMXBean b ? b.getProcessCpuTime() / 1e9 : Double.NaN;
+    }
+
+    /** CPU seconds since {@code start} (a {@link #processCpuSeconds} reading), null where not measurable. */
+    static Double cpuSince(double start) {
+        double cpu = processCpuSeconds() - start;
+        return Double.isFinite(cpu) ? cpu : null;
+    }
 
     /** A stage's training checkpoint in its directory, written every checkpoint_every steps and deleted once it has finished. */
     static final String STATE_FILE = "state.safetensors";
@@ -119,7 +134,7 @@ public final class StageRunner {
             // warm-up as a fraction of the stage, so a DistData shard (more, shorter epochs) warms up as long as the others
             Schedule schedule = new Schedule(r.lr(), plan.warmupLr, plan.minLr, Math.round(total * r.warmupEpochs() / r.epochs()), total);
             long step = 0;
-            double wallBefore = 0;
+            double wallBefore = 0, cpuBefore = 0;
             // the last epoch's losses, summed for the stage's final training loss (carried across a resume)
             long lastEpochStart = Math.max(0, total - perEpoch);
             double lastEpochLossSum = 0;
@@ -128,12 +143,14 @@ public final class StageRunner {
                 Map<String, String> meta = restore(state, model, opt);
                 step = Long.parseLong(meta.get("step"));
                 wallBefore = Double.parseDouble(meta.get("wall_s"));
+                cpuBefore = Double.parseDouble(meta.getOrDefault("cpu_s", "NaN")); // NaN: a checkpoint written before CPU time was
                 lastEpochLossSum = Double.parseDouble(meta.getOrDefault("last_epoch_loss_sum", "0"));
                 flopsBefore = new Flops.Count(Long.parseLong(meta.get("flops_forward")), Long.parseLong(meta.get("flops_input_grad")),
                         Long.parseLong(meta.get("flops_weight_grad")));
                 System.err.printf("%s: resuming at step %d of %d from %s%n", spec.stage(), step, total, state);
             }
             long t0 = System.nanoTime();
+            double cpu0 = processCpuSeconds();
             Flops.Count flops0 = Flops.now();
             Progress bar = new Progress(spec.stage(), total, "step").from(step);
             int logEvery = (int) Math.max(1, total / 50);
@@ -179,7 +196,8 @@ public final class StageRunner {
                 if (acc != null || step % logEvery == 0)
                     log.log(new MetricsLog.Metric(spec.stage(), step, (int) ((step - 1) / perEpoch) + 1, lastLoss, lr,
                             (double) step * plan.batchSize / Math.max(wall, 1e-9), acc, wall, flops.total()));
-                if (step % plan.checkpointEvery == 0 && step < total) save(state, model, opt, step, wall, flops, lastEpochLossSum);
+                if (step % plan.checkpointEvery == 0 && step < total)
+                    save(state, model, opt, step, wall, cpuBefore + processCpuSeconds() - cpu0, flops, lastEpochLossSum);
                 Faults.reach(stepPoint);
             }
             double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
@@ -188,8 +206,9 @@ public final class StageRunner {
             double accuracy = plan.evalLimit >= spec.test().size() && lastAccuracy != null ? lastAccuracy : evaluate(model, spec.test(), Integer.MAX_VALUE);
             int sample = Math.min(TRAIN_SAMPLE, spec.train().size());
             double trainAccuracy = evaluate(model, spec.train(), sample);
+            double cpu = cpuBefore + processCpuSeconds() - cpu0;
             return new Result(spec.stage(), wall, flops, total * plan.batchSize, accuracy, total, lastEpochLossSum / (total - lastEpochStart),
-                    trainAccuracy, spec.test().size(), sample);
+                    trainAccuracy, spec.test().size(), sample, Double.isFinite(cpu) ? cpu : null);
         }
     }
 
@@ -231,7 +250,7 @@ public final class StageRunner {
         return (double) correct / data.size();
     }
 
-    private void save(Path file, ImageClassifier model, Optimizer opt, long step, double wall, Flops.Count flops, double lastEpochLossSum) {
+    private void save(Path file, ImageClassifier model, Optimizer opt, long step, double wall, double cpu, Flops.Count flops, double lastEpochLossSum) {
         LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
         model.stateDict().forEach((k, v) -> tensors.put("model." + k, v));
         tensors.putAll(opt.stateDict());
@@ -239,6 +258,7 @@ public final class StageRunner {
         meta.put("step", Long.toString(step));
         meta.put("optimizer_steps", Integer.toString(opt.steps()));
         meta.put("wall_s", Double.toString(wall));
+        meta.put("cpu_s", Double.toString(cpu));
         meta.put("flops_forward", Long.toString(flops.forward()));
         meta.put("flops_input_grad", Long.toString(flops.inputGrad()));
         meta.put("flops_weight_grad", Long.toString(flops.weightGrad()));

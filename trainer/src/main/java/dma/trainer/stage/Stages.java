@@ -224,6 +224,7 @@ public final class Stages {
     /** Assembles the K module checkpoints of a method into the target and evaluates it. */
     private Summary.StageResult assemble(StageId id) throws IOException {
         long t0 = System.nanoTime();
+        double cpu0 = StageRunner.processCpuSeconds();
         List<Path> files = new ArrayList<>();
         for (int i = 0; i < plan.partition.modules(); i++) files.add(requireOutput(StageId.module(id.method(), i)));
         Inputs in = data.all();
@@ -234,7 +235,8 @@ public final class Stages {
             Files.createDirectories(id.dir(runDir));
             Checkpoint.save(id.output(runDir), model, id.name(), 0, null);
             Faults.reach("end/" + id);
-            Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9, 0, 0, 0, 0, acc);
+            Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9, 0, 0, 0, 0, acc,
+                    StageRunner.cpuSince(cpu0));
             finish(id, res);
             return res;
         }
@@ -255,13 +257,14 @@ public final class Stages {
     private Summary.StageResult selectWeights(Path teacherFile) throws IOException {
         StageId id = StageId.SELECT_WEIGHTS;
         long t0 = System.nanoTime();
+        double cpu0 = StageRunner.processCpuSeconds();
         Inputs in = data.all();
         try (ImageClassifier student = plan.target.build(be, seed(id))) {
             selectInto(student, teacherFile);
             Files.createDirectories(id.dir(runDir));
             Checkpoint.save(id.output(runDir), student, id.name(), 0, Map.of("teacher", teacherFile.toString()));
             Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), (System.nanoTime() - t0) / 1e9,
-                    0, 0, 0, 0, runner(in).evaluate(student, in.test(), Integer.MAX_VALUE));
+                    0, 0, 0, 0, runner(in).evaluate(student, in.test(), Integer.MAX_VALUE), StageRunner.cpuSince(cpu0));
             ResultFile.write(id.dir(runDir), res);
             return res;
         }
@@ -299,7 +302,7 @@ public final class Stages {
         Faults.reach("end/" + id);
         Summary.StageResult res = new Summary.StageResult(id.name(), id.summaryMethod(), r.wallSeconds(), r.flops().forward(),
                 r.flops().inputGrad(), r.flops().weightGrad(), r.images(), r.accuracy(), r.trainLoss(), r.trainAccuracy(), r.testImages(),
-                r.trainSample());
+                r.trainSample(), r.cpuSeconds());
         finish(id, res);
         Files.deleteIfExists(dir.resolve(StageRunner.STATE_FILE));
         return res;

@@ -43,19 +43,20 @@ public final class StudyReport {
                 + "objective's mean over the final stage's last epoch; train accuracy on the final stage's first training images. "
                 + "Acc. gain, last ¼: the final stage's test accuracy (on its curve's eval_limit images) at its end minus at 75%% of its steps; "
                 + "loss change, last ¼: its mean training loss over the last quarter minus over the third; a run has converged when the "
-                + "accuracy no longer gains. Every figure comes from the `summary.json` and metrics of the cells listed in `study.json`.%n%n", finished, study.cells().size()));
+                + "accuracy no longer gains. Training time is wall time; CPU time the stages' processes' CPU time, both cores "
+                + "together, which work sharing the machine does not inflate (— for runs made before it was measured). Every figure comes from the `summary.json` and metrics of the cells listed in `study.json`.%n%n", finished, study.cells().size()));
         List<String> axes = study.axes().keySet().stream().filter(a -> !a.equals(Study.SEED)).toList();
         b.append("|");
         for (String a : axes) b.append(' ').append(study.label(a)).append(" |");
-        b.append(" method | n | test accuracy | train loss | train accuracy | training FLOPs | training time | acc. gain, last ¼ | loss change, last ¼ |\n|");
+        b.append(" method | n | test accuracy | train loss | train accuracy | training FLOPs | training time | CPU time | acc. gain, last ¼ | loss change, last ¼ |\n|");
         for (int i = 0; i < axes.size(); i++) b.append("---:|");
-        b.append("---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        b.append("---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (StudyResults.Row r : rows) {
             b.append("|");
             for (String a : axes) b.append(' ').append(Study.valueText(r.experiment().get(a))).append(" |");
-            b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s | %s | %s |%n", r.method(), r.accuracy().n(), percent(r.accuracy()),
+            b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.method(), r.accuracy().n(), percent(r.accuracy()),
                     plain(r.trainLoss(), 4), percent(r.trainAccuracy()), Summary.flops(r.flops().mean()), Summary.clock(r.wallSeconds().mean()),
-                    points(r.lateAccuracyGain()), plain(r.lateLossChange(), 4)));
+                    cpu(r.cpuSeconds()), points(r.lateAccuracyGain()), plain(r.lateLossChange(), 4)));
         }
         return b.toString();
     }
@@ -71,22 +72,28 @@ public final class StudyReport {
                 + "(whole test set) of the meta model, of the K hybrids (module i in the frozen meta model, i = 1 … K; means over seeds), of the assembled model "
                 + "before fine-tuning and after; training FLOPs of the meta model, the K modules and fine-tuning; wall time with the stages one "
                 + "after another, and with the K module stages on K machines at once (the longest instead of their sum; the same machine's "
-                + "times, so read them as proportions).\n\n|");
+                + "times, so read them as proportions), and the same for CPU time, which work sharing the machine does not inflate.\n\n|");
         List<String> axes = study.axes().keySet().stream().filter(a -> !a.equals(Study.SEED)).toList();
         for (String a : axes) b.append(' ').append(study.label(a)).append(" |");
-        b.append(" method | n | meta model | hybrids 1 … K | assembled | fine-tuned | meta FLOPs | module FLOPs | fine-tune FLOPs | wall, sequential | wall, K machines |\n|");
+        b.append(" method | n | meta model | hybrids 1 … K | assembled | fine-tuned | meta FLOPs | module FLOPs | fine-tune FLOPs | wall, sequential | wall, K machines | CPU, sequential | CPU, K machines |\n|");
         for (int i = 0; i < axes.size(); i++) b.append("---:|");
-        b.append("---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        b.append("---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (StudyResults.StageRow r : rows) {
             b.append("|");
             for (String a : axes) b.append(' ').append(Study.valueText(r.experiment().get(a))).append(" |");
             Map<String, StudyResults.Stats> s = r.stats();
-            b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.method(), r.n(), percent(s.get("meta")),
+            b.append(String.format(Locale.ROOT, " %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.method(), r.n(), percent(s.get("meta")),
                     hybrids(s), percent(s.get("assembled")), percent(s.get("finetuned")), Summary.flops(s.get("meta_flops").mean()),
                     Summary.flops(s.get("module_flops").mean()), Summary.flops(s.get("finetune_flops").mean()),
-                    Summary.clock(s.get("wall_sequential").mean()), Summary.clock(s.get("wall_on_k_machines").mean())));
+                    Summary.clock(s.get("wall_sequential").mean()), Summary.clock(s.get("wall_on_k_machines").mean()),
+                    cpu(s.get("cpu_sequential")), cpu(s.get("cpu_on_k_machines"))));
         }
         return b.toString();
+    }
+
+    /** A CPU time's mean over the seeds that measured it, — where none did. */
+    private static String cpu(StudyResults.Stats s) {
+        return s.n() == 0 ? "—" : Summary.clock(s.mean());
     }
 
     /** Each hybrid's mean test accuracy over seeds: 82.1 / 83.0 / 82.9 / 83.3%. */
@@ -125,6 +132,7 @@ public final class StudyReport {
             stats(o.putObject("train_accuracy"), r.trainAccuracy());
             stats(o.putObject("flops"), r.flops());
             stats(o.putObject("wall_seconds"), r.wallSeconds());
+            stats(o.putObject("cpu_seconds"), r.cpuSeconds());
             stats(o.putObject("late_accuracy_gain"), r.lateAccuracyGain());
             stats(o.putObject("late_loss_change"), r.lateLossChange());
             ArrayNode cells = o.putArray("cells");

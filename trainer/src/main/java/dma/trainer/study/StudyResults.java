@@ -118,30 +118,32 @@ public final class StudyResults {
 
     /**
      * One experiment (a cell without its seed) and one method, over the experiment's seeds: test accuracy, final
-     * training loss, training-set accuracy, training FLOPs and wall time.
+     * training loss, training-set accuracy, training FLOPs, wall time and CPU time.
      */
     public record Row(Map<String, JsonNode> experiment, String method, Stats accuracy, Stats trainLoss, Stats trainAccuracy, Stats flops,
-                      Stats wallSeconds, Stats lateAccuracyGain, Stats lateLossChange, List<String> cells) {}
+                      Stats wallSeconds, Stats cpuSeconds, Stats lateAccuracyGain, Stats lateLossChange, List<String> cells) {}
 
     /**
      * What a modular method's stages reached and cost in one run: the meta model's test accuracy, each of its K hybrids', the
      * assembled model's before fine-tuning and the fine-tuned one's; training FLOPs of the meta model, the modules and
-     * fine-tuning; wall time run one stage after another and as it would be with the K module stages on K machines at once
-     * (the longest of them instead of their sum).
+     * fine-tuning; wall time and CPU time run one stage after another and as it would be with the K module stages on K
+     * machines at once (the longest of them instead of their sum); CPU time NaN where a stage did not measure it.
      */
     public record Breakdown(double meta, List<Double> hybrids, double assembled, double finetuned, double metaFlops, double moduleFlops,
-                            double finetuneFlops, double wallSequential, double wallOnKMachines) {
+                            double finetuneFlops, double wallSequential, double wallOnKMachines, double cpuSequential, double cpuOnKMachines) {
         /** The breakdown of a modular method's stages, or null for a method without modules (E2E). */
         static Breakdown of(Summary s, Summary.MethodResult m) {
             Map<String, Summary.StageResult> byName = new LinkedHashMap<>();
             for (Summary.StageResult r : s.stages()) byName.put(r.name(), r);
             double meta = Double.NaN, assembled = Double.NaN, finetuned = Double.NaN, metaFlops = 0, moduleFlops = 0, finetuneFlops = 0;
-            double wall = 0, longestModule = 0, moduleWall = 0;
+            double wall = 0, longestModule = 0, moduleWall = 0, cpu = 0, longestModuleCpu = 0, moduleCpu = 0;
             List<Double> hybrids = new ArrayList<>();
             for (String name : m.stages()) {
                 Summary.StageResult r = byName.get(name);
                 if (r == null) continue;
                 wall += r.wallSeconds();
+                double stageCpu = r.cpuSeconds() == null ? Double.NaN : r.cpuSeconds();
+                cpu += stageCpu;
                 double acc = r.accuracy() == null ? Double.NaN : r.accuracy();
                 switch (dma.trainer.stage.StageId.parse(name).kind()) {
                     case META -> { meta = acc; metaFlops += r.totalFlops(); }
@@ -150,6 +152,8 @@ public final class StudyResults {
                         moduleFlops += r.totalFlops();
                         moduleWall += r.wallSeconds();
                         longestModule = Math.max(longestModule, r.wallSeconds());
+                        moduleCpu += stageCpu;
+                        longestModuleCpu = Double.isNaN(stageCpu) ? Double.NaN : Math.max(longestModuleCpu, stageCpu);
                     }
                     case ASSEMBLE -> assembled = acc;
                     case FINETUNE -> { finetuned = acc; finetuneFlops += r.totalFlops(); }
@@ -158,7 +162,7 @@ public final class StudyResults {
             }
             if (hybrids.isEmpty()) return null;
             return new Breakdown(meta, hybrids, assembled, finetuned, metaFlops, moduleFlops, finetuneFlops, wall,
-                    wall - moduleWall + longestModule);
+                    wall - moduleWall + longestModule, cpu, cpu - moduleCpu + longestModuleCpu);
         }
     }
 
@@ -194,6 +198,8 @@ public final class StudyResults {
             st.put("finetune_flops", Stats.of(bs.stream().map(Breakdown::finetuneFlops).toList()));
             st.put("wall_sequential", Stats.of(bs.stream().map(Breakdown::wallSequential).toList()));
             st.put("wall_on_k_machines", Stats.of(bs.stream().map(Breakdown::wallOnKMachines).toList()));
+            st.put("cpu_sequential", Stats.of(bs.stream().map(Breakdown::cpuSequential).toList()));
+            st.put("cpu_on_k_machines", Stats.of(bs.stream().map(Breakdown::cpuOnKMachines).toList()));
             rows.add(new StageRow(experiments.get(key), method, st, bs.size()));
         }));
         return rows;
@@ -224,6 +230,7 @@ public final class StudyResults {
                 Stats.of(ms.stream().map(Summary.MethodResult::trainAccuracy).toList()),
                 Stats.of(ms.stream().map(m -> (double) m.totalFlops()).toList()),
                 Stats.of(ms.stream().map(Summary.MethodResult::wallSeconds).toList()),
+                Stats.of(ms.stream().map(Summary.MethodResult::cpuSeconds).toList()),
                 Stats.of(late.getOrDefault(key, Map.of()).getOrDefault(method, List.of()).stream().map(LateGain::accuracy).toList()),
                 Stats.of(late.getOrDefault(key, Map.of()).getOrDefault(method, List.of()).stream().map(LateGain::loss).toList()),
                 cells.get(key)))));
