@@ -263,9 +263,10 @@ class ReadersFuzzSeeds {
 
     static Map<String, byte[]> launches() {
         Map<String, byte[]> s = new LinkedHashMap<>();
-        s.put("valid.json", json(new LaunchRecord("slurm", "2026-01-01T00:00:00Z", 8, 2, "dma pipeline --config c.json",
-                Map.of("meta", new LaunchRecord.Entry("slurm", "12", null, null, "meta.log", "meta.sbatch", "sbatch meta.sbatch"),
-                        "incubate-0", new LaunchRecord.Entry("local", null, 4242L, 1, "i0.log", null, null)))));
+        Map<String, LaunchRecord.Entry> stages = new LinkedHashMap<>(); // ordered: the seed's bytes do not change between writes
+        stages.put("meta", new LaunchRecord.Entry("slurm", "12", null, null, "meta.log", "meta.sbatch", "sbatch meta.sbatch"));
+        stages.put("incubate-0", new LaunchRecord.Entry("local", null, 4242L, 1, "i0.log", null, null));
+        s.put("valid.json", json(new LaunchRecord("slurm", "2026-01-01T00:00:00Z", 8, 2, "dma pipeline --config c.json", stages)));
         s.put("valid-no-stages.json", utf8("{\"launcher\":\"sequential\",\"threads\":2,\"module_threads\":1}"));
         addMalformedJson(s, "{\"launcher\":\"local\",\"threads\":\"two\"}");
         s.put("stage-entry-null.json", utf8("{\"launcher\":\"local\",\"stages\":{\"meta\":null}}"));
