@@ -70,6 +70,9 @@ public final class StageRunner {
         return Double.isFinite(cpu) ? cpu : null;
     }
 
+    /** The most epoch-end evaluations a stage makes (beside the four at its quarters and the one at its end). */
+    static final int EVALS = 32;
+
     /** A stage's training checkpoint in its directory, written every checkpoint_every steps and deleted once it has finished. */
     static final String STATE_FILE = "state.safetensors";
 
@@ -154,8 +157,10 @@ public final class StageRunner {
             Flops.Count flops0 = Flops.now();
             Progress bar = new Progress(spec.stage(), total, "step").from(step);
             int logEvery = (int) Math.max(1, total / 50);
-            // evaluate at every epoch's end and at least four times a stage, so short stages still draw a curve
-            long evalEvery = Math.max(1, Math.min(perEpoch, (total + 3) / 4));
+            // evaluate at every epoch's end, but at most about 32 times a stage (every 4th epoch of 120: on a small data set the
+            // evaluations would cost nearly half the training), and at least four times, so short stages still draw a curve
+            long epochs = (total + perEpoch - 1) / perEpoch;
+            long evalEpochs = perEpoch * ((epochs + EVALS - 1) / EVALS), evalQuarter = Math.max(1, (total + 3) / 4);
             double lastLoss = Double.NaN;
             Double lastAccuracy = null;
             int epoch = (int) (step / perEpoch);
@@ -185,9 +190,8 @@ public final class StageRunner {
                 double wall = wallBefore + (System.nanoTime() - t0) / 1e9;
                 Flops.Count flops = flopsBefore.plus(Flops.now().minus(flops0));
                 bar.update(step, String.format("loss %.4f lr %.2e", lastLoss, lr));
-                boolean epochEnd = step % perEpoch == 0 || step % evalEvery == 0 || step == total;
                 Double acc = null;
-                if (epochEnd) {
+                if (step % evalEpochs == 0 || step % evalQuarter == 0 || step == total) {
                     // evaluation is not training cost: take its forward FLOPs back out
                     Flops.Count beforeEval = Flops.now();
                     acc = lastAccuracy = evaluate(model, spec.test());

@@ -82,6 +82,19 @@ class PipelineTest {
         for (Summary.MethodResult m : s.methods()) assertTrue(m.accuracy() > 0.1, m.toString());
     }
 
+    /** A long stage evaluates at most about 32 times (every second epoch of 40), a short one at each quarter. */
+    @Test
+    void aLongStageEvaluatesEveryFewEpochs(@TempDir Path dir) throws Exception {
+        Path cfg = config(dir, TINY.replace("\"train_fraction\": 0.01", "\"train_fraction\": 0.002")
+                .replace("\"e2e\": {\"epochs\": 1}", "\"e2e\": {\"epochs\": 40}").replace("\"eval_limit\": 300", "\"eval_limit\": 50"));
+        Path run = dir.resolve("run");
+        assertEquals(0, Main.commandLine().execute("e2e", "--config", cfg.toString(), "--run-dir", run.toString(), "--threads", "2"));
+        var evals = dma.trainer.report.MetricsLog.read(run.resolve("e2e").resolve("metrics.jsonl")).stream()
+                .filter(m -> m.evalAccuracy() != null).map(m -> m.epoch()).toList();
+        assertEquals(20, evals.size(), evals.toString()); // 40 epochs: at the end of every second one
+        for (int i = 0; i < evals.size(); i++) assertEquals(2 * (i + 1), (int) evals.get(i), evals.toString());
+    }
+
     /** Runs the dma CLI in a child JVM (so it can be killed like a real run). */
     static Process child(Path log, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
