@@ -210,9 +210,8 @@ public final class StageRunner {
             double accuracy = plan.evalLimit >= spec.test().size() && lastAccuracy != null ? lastAccuracy : evaluate(model, spec.test(), Integer.MAX_VALUE);
             int sample = Math.min(TRAIN_SAMPLE, spec.train().size());
             double trainAccuracy = evaluate(model, spec.train(), sample);
-            double cpu = cpuBefore + processCpuSeconds() - cpu0;
             return new Result(spec.stage(), wall, flops, total * plan.batchSize, accuracy, total, lastEpochLossSum / (total - lastEpochStart),
-                    trainAccuracy, spec.test().size(), sample, Double.isFinite(cpu) ? cpu : null);
+                    trainAccuracy, spec.test().size(), sample, cpuSince(cpu0 - cpuBefore));
         }
     }
 
