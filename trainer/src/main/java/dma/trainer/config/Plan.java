@@ -26,6 +26,8 @@ public final class Plan {
     public final Path dataPath;
     public final double trainFraction;
     public final int workers;
+    /** The square size every image is zero-padded to; 0: as stored. */
+    public final int padTo;
     public final Architecture target;
     public final Partition partition;
     public final int batchSize;
@@ -81,7 +83,7 @@ public final class Plan {
         this.origin = origin;
         seed = c.seed() != null ? c.seed() : 0L;
         threads = c.threads() != null ? positive("threads", c.threads()) : Runtime.getRuntime().availableProcessors();
-        RunConfig.Data d = c.data() != null ? c.data() : new RunConfig.Data(null, null, null, null);
+        RunConfig.Data d = c.data() != null ? c.data() : new RunConfig.Data(null, null, null, null, null);
         dataKind = d.kind() != null ? d.kind() : "fashion_mnist";
         if (!List.of("fashion_mnist", "cifar", "folder").contains(dataKind))
             throw error("data.kind", "'" + dataKind + "' is not one of fashion_mnist, cifar, folder");
@@ -93,6 +95,7 @@ public final class Plan {
         trainFraction = d.trainFraction() != null ? d.trainFraction() : 1.0;
         if (!(trainFraction > 0 && trainFraction <= 1)) throw error("data.train_fraction", "must be in (0, 1], got " + trainFraction);
         workers = d.workers() != null ? nonNegative("data.workers", d.workers()) : 1;
+        padTo = d.padTo() != null ? positive("data.pad_to", d.padTo()) : 0;
         target = architecture(c.model());
         partition = partition(c);
         batchSize = c.batchSize() != null ? positive("batch_size", c.batchSize()) : 128;

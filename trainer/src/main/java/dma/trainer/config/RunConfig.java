@@ -47,9 +47,10 @@ public record RunConfig(
         @JsonProperty("reuse_stages_from") List<String> reuseStagesFrom,
         @JsonProperty("init") String init) {
 
-    /** Where the images come from. */
+    /** Where the images come from; {@code pad_to} zero-pads every image, centred, to that square size (28² → 32²). */
     public record Data(@JsonProperty("kind") String kind, @JsonProperty("path") String path,
-                       @JsonProperty("train_fraction") Double trainFraction, @JsonProperty("workers") Integer workers) {}
+                       @JsonProperty("train_fraction") Double trainFraction, @JsonProperty("workers") Integer workers,
+                       @JsonProperty("pad_to") Integer padTo) {}
 
     /** Augmentation of training batches (DESIGN §6.2; off by default for the small embedded runs). */
     public record AugmentConfig(@JsonProperty("pad_crop") Integer padCrop, @JsonProperty("flip") Boolean flip,

@@ -35,6 +35,23 @@ public record Dataset(String name, int channels, int height, int width, int clas
         return new Dataset(name, channels, height, width, classes, img, lab);
     }
 
+    /**
+     * The same images zero-padded, centred, to {@code size}×{@code size} (torchvision's Pad before ToTensor: the border
+     * is black, pixel 0). The extra row or column of an odd margin goes below and right.
+     */
+    public Dataset padTo(int size) {
+        if (size < height || size < width)
+            throw new IllegalArgumentException(name + ": cannot pad " + height + "×" + width + " images to " + size + "×" + size);
+        if (size == height && size == width) return this;
+        int top = (size - height) / 2, left = (size - width) / 2, plane = size * size;
+        byte[] out = new byte[size() * channels * plane];
+        for (int i = 0, src = 0; i < size(); i++)
+            for (int c = 0; c < channels; c++)
+                for (int y = 0; y < height; y++, src += width)
+                    System.arraycopy(images, src, out, (i * channels + c) * plane + (top + y) * size + left, width);
+        return new Dataset(name, channels, size, size, classes, out, labels);
+    }
+
     /** Per-channel mean of the pixels scaled to [0, 1]. */
     public float[] mean() {
         double[][] s = moments();

@@ -48,6 +48,4 @@ public final class FashionMnist {
         }
         throw new IllegalArgumentException(dir.resolve(stem) + "(.gz) is missing");
     }
-
-    /** The old one-part view, kept until {@code DemoCommand} moves to {@link #load(Path)}. */
 }

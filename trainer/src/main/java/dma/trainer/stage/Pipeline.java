@@ -50,12 +50,27 @@ public final class Pipeline {
         this.launcher = launcher;
     }
 
-    /** Loads the plan's data: the test set whole, the training set reduced to the class-balanced train_fraction. */
+    /**
+     * Loads the plan's data: the test set whole, the training set reduced to the class-balanced train_fraction, both
+     * padded to pad_to; their images must have the shape the model is built for (its FLOPs are counted on that shape).
+     */
     public static Split data(Plan plan) {
         Split split = Datasets.load(plan.dataKind, plan.dataPath);
-        if (plan.trainFraction >= 1) return split;
-        Dataset train = split.train().subset(Subsets.classBalanced(split.train(), plan.trainFraction, plan.seed));
-        return new Split(train, split.test());
+        Dataset train = split.train(), test = split.test();
+        if (plan.trainFraction < 1) train = train.subset(Subsets.classBalanced(train, plan.trainFraction, plan.seed));
+        if (plan.padTo > 0) {
+            if (plan.padTo < train.height() || plan.padTo < train.width())
+                throw new IllegalArgumentException("data.pad_to " + plan.padTo + " is smaller than the images of " + plan.dataPath
+                        + " (" + train.height() + "×" + train.width() + ")");
+            train = train.padTo(plan.padTo);
+            test = test.padTo(plan.padTo);
+        }
+        int[] want = plan.target.inputShape(1);
+        if (want[1] != train.channels() || want[2] != train.height() || want[3] != train.width())
+            throw new IllegalArgumentException("the model takes " + want[1] + "×" + want[2] + "×" + want[3] + " images but "
+                    + plan.dataPath + " holds " + train.channels() + "×" + train.height() + "×" + train.width()
+                    + " (set model.in_chans / model.img_size, or data.pad_to)");
+        return new Split(train, test);
     }
 
     /** Writes what every process of the run reads (config.json) and what the run resolved (resolved.json). */
@@ -114,12 +129,22 @@ public final class Pipeline {
         }
     }
 
+    /** The data fields of resolved.json and of stage keys; pad_to only when set, so that earlier keys stay the same. */
+    static Map<String, Object> dataKey(Plan plan, String path) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("kind", plan.dataKind);
+        d.put("path", path);
+        d.put("train_fraction", plan.trainFraction);
+        if (plan.padTo > 0) d.put("pad_to", plan.padTo);
+        return d;
+    }
+
     /** Every default filled in: what the run really used. */
     private static Map<String, Object> resolved(Plan plan) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("seed", plan.seed);
         m.put("threads", plan.threads);
-        m.put("data", Map.of("kind", plan.dataKind, "path", plan.dataPath.toString(), "train_fraction", plan.trainFraction));
+        m.put("data", dataKey(plan, plan.dataPath.toString()));
         m.put("model", plan.target.toMap());
         m.put("divided_depths", plan.partition.depths());
         m.put("batch_size", plan.batchSize);

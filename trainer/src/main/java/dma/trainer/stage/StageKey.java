@@ -58,7 +58,7 @@ public final class StageKey {
         k.put("stage", id.name());
         k.put("backend", be.toString());
         k.put("seed", plan.seed);
-        k.put("data", Map.of("kind", plan.dataKind, "path", plan.dataPath.toAbsolutePath().normalize().toString(), "train_fraction", plan.trainFraction));
+        k.put("data", Pipeline.dataKey(plan, plan.dataPath.toAbsolutePath().normalize().toString()));
         k.put("model", plan.target.toMap());
         if (id.kind() != StageId.Kind.E2E) k.put("divided_depths", plan.partition.depths()); // E2E trains the whole target: K is not its input
         // a deeper meta model only (the keys of one-block meta modules stay those of runs made before meta_depth existed)

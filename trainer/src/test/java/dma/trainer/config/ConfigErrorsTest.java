@@ -96,6 +96,7 @@ class ConfigErrorsTest {
         assertTrue(error("{" + data() + ", \"model\": {\"preset\": \"vit_huge_9000\"}}").contains("vit_huge_9000"));
         assertTrue(error("{" + data() + ", \"model\": {\"preset\": \"vit_fmnist_tiny\", \"num_heads\": 3}}").contains("num_heads"));
         assertTrue(error("{" + data() + " ").contains("not valid JSON"));
+        assertTrue(error("{" + data().replace("}", ", \"pad_to\": 0}") + "}").contains("data.pad_to"));
     }
 
     @Test

@@ -36,6 +36,26 @@ class DatasetTest {
     }
 
     @Test
+    void padToCentresEachImageOnABlackBorder() {
+        Dataset d = pattern(2, 2, 3, 4, 1, 3);
+        Dataset p = d.padTo(5); // margins: 1 above and 2 below, 1 left and 1 right
+        assertEquals(5, p.height());
+        assertEquals(5, p.width());
+        assertArrayEquals(d.labels(), p.labels());
+        for (int i = 0; i < 2; i++)
+            for (int c = 0; c < 2; c++)
+                for (int y = 0; y < 5; y++)
+                    for (int x = 0; x < 5; x++) {
+                        boolean inside = y >= 1 && y < 3 && x >= 1 && x < 4;
+                        int want = inside ? d.images()[((i * 2 + c) * 2 + y - 1) * 3 + x - 1] : 0;
+                        assertEquals(want, p.images()[((i * 2 + c) * 5 + y) * 5 + x], "image " + i + " channel " + c + " at " + y + "," + x);
+                    }
+        assertTrue(d.padTo(3) != d && d.padTo(3).height() == 3, "pads the height alone when the width already fits");
+        var e = assertThrows(IllegalArgumentException.class, () -> d.padTo(2));
+        assertTrue(e.getMessage().contains("cannot pad 2×3 images to 2×2"), e.getMessage());
+    }
+
+    @Test
     void subsetCopiesImagesAndLabelsInTheGivenOrder() {
         Dataset d = pattern(2, 2, 3, 4, 0, 1, 2, 3, 1);
         Dataset s = d.subset(new int[]{4, 0, 4});

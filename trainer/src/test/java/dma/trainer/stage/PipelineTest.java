@@ -66,6 +66,30 @@ class PipelineTest {
         assertEquals(s.methods(), Summary.read(run).methods());
     }
 
+    /** data.pad_to pads the training and test images (CifarResNet is counted on 32²); a model of another image size is refused by name. */
+    @Test
+    void paddedImagesMeetTheModelsShape(@TempDir Path dir) throws Exception {
+        String resnet = "{\"data\": {\"kind\": \"fashion_mnist\", \"train_fraction\": 0.01%s},"
+                + " \"model\": {\"preset\": \"cifar_resnet20\", \"in_chans\": 1}, \"modules\": 3}";
+        Path f = config(dir, resnet.formatted(", \"pad_to\": 32"));
+        var split = Pipeline.data(new dma.trainer.config.Plan(dma.trainer.config.ConfigLoader.read(f), f.toString()));
+        for (var d : List.of(split.train(), split.test())) {
+            assertEquals(List.of(1, 32, 32), List.of(d.channels(), d.height(), d.width()), d.toString());
+            for (int x = 0; x < 32; x++) assertEquals(0, d.images()[x] | d.images()[31 * 32 + x] | d.images()[x * 32] | d.images()[x * 32 + 31]);
+        }
+        assertEquals(600, split.train().size());
+        assertEquals(10000, split.test().size());
+        Path g = config(dir, resnet.formatted(""));
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Pipeline.data(new dma.trainer.config.Plan(dma.trainer.config.ConfigLoader.read(g), g.toString())));
+        assertTrue(e.getMessage().contains("the model takes 1×32×32 images but") && e.getMessage().contains("1×28×28")
+                && e.getMessage().contains("data.pad_to"), e.getMessage());
+        Path h = config(dir, TINY.replace("\"workers\": 1", "\"workers\": 1, \"pad_to\": 20"));
+        e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Pipeline.data(new dma.trainer.config.Plan(dma.trainer.config.ConfigLoader.read(h), h.toString())));
+        assertTrue(e.getMessage().contains("data.pad_to 20 is smaller than the images"), e.getMessage());
+    }
+
     /** A meta model of 2K blocks (meta_depth): its modules incubate and imitate against two meta blocks each, and assemble. */
     @Test
     void aDeeperMetaModelRunsItsModuleMethods(@TempDir Path dir) throws Exception {
