@@ -15,8 +15,10 @@ import picocli.CommandLine.Parameters;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** Many runs from one file: a base config and axes, each cell an ordinary pipeline run, the finished ones kept in a results folder. */
@@ -64,15 +66,27 @@ public final class StudyCommand implements Callable<Integer>, Subcommand {
                 if (cells.stream().noneMatch(c -> c.name().equals(name)))
                     throw new IllegalArgumentException("--cell " + name + ": " + file + " has no such cell; dma study --list " + file + " lists them");
         List<Study.Cell> todo = cells.stream().filter(c -> !StudyResults.done(study, c) && (only == null || only.contains(c.name()))).toList();
-        // every cell still to run is checked first, so that a typo in the last cell does not wait for hours (or for --list)
+        // every cell still to run is checked first, so that a typo in the last cell does not wait for hours; --list
+        // lists every cell, those that cannot start yet (e.g. a teacher another study has still to train) with why, then fails
+        Map<String, IllegalArgumentException> invalid = new LinkedHashMap<>();
         if (!reportOnly)
             for (Study.Cell c : todo) {
                 String origin = file + " (cell " + c.name() + ")";
-                new Plan(ConfigLoader.parse(origin, c.config().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)), origin);
+                try {
+                    new Plan(ConfigLoader.parse(origin, c.config().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)), origin);
+                } catch (IllegalArgumentException e) {
+                    if (!list) throw e;
+                    invalid.put(c.name(), e);
+                }
             }
         if (list) {
-            for (Study.Cell c : cells)
-                System.out.printf("%-8s %s%n", StudyResults.done(study, c) ? "done" : Files.isDirectory(study.runs().resolve(c.name())) ? "started" : "pending", c.name());
+            for (Study.Cell c : cells) {
+                String state = StudyResults.done(study, c) ? "done" : Files.isDirectory(study.runs().resolve(c.name())) ? "started" : "pending";
+                IllegalArgumentException e = invalid.get(c.name());
+                String why = e == null ? "" : e.getMessage().replace(file + " (cell " + c.name() + "): ", "");
+                System.out.printf("%-8s %s%s%n", state, c.name(), e == null ? "" : " (cannot start: " + why + ")");
+            }
+            if (!invalid.isEmpty()) throw invalid.values().iterator().next();
             return 0;
         }
         if (!reportOnly) {

@@ -139,4 +139,25 @@ class CommandInputsTest {
         Path noBase = Files.writeString(dir.resolve("nobase-study.json"), "{\"name\": \"s\", \"base\": \"gone.json\", \"axes\": {\"seed\": [0]}}");
         fails(dir, "gone.json", "study", noBase.toString(), "--list");
     }
+
+    /** --list shows every cell, one that cannot start yet with why (a teacher still to be trained), then fails naming it. */
+    @Test
+    void listingAStudyWhoseTeacherIsMissingShowsEveryCellAndWhy(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("base.json"), GOOD);
+        String teacher = dir.resolve("teacher.safetensors").toString();
+        Path study = Files.writeString(dir.resolve("ws-study.json"), "{\"name\": \"ws\", \"base\": \"base.json\", \"set\": {\"teacher\": \""
+                + teacher + "\"}, \"axes\": {\"init\": [\"random\", \"select-weights\"]}}");
+        var out = new java.io.ByteArrayOutputStream();
+        var stdout = System.out;
+        System.setOut(new java.io.PrintStream(out, true));
+        try {
+            fails(dir, "teacher", "study", study.toString(), "--list");
+        } finally {
+            System.setOut(stdout);
+        }
+        List<String> lines = out.toString().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(2, lines.size(), out.toString());
+        assertEquals("pending  init-random", lines.get(0));
+        assertTrue(lines.get(1).startsWith("pending  init-select-weights (cannot start: ") && lines.get(1).contains(teacher + " does not exist"), lines.get(1));
+    }
 }
