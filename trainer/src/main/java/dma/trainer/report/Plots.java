@@ -57,7 +57,8 @@ public final class Plots {
 
     /**
      * Accuracy against cumulative training cost, one line per method ("E2E", "Model Assembling").
-     * Each point is {FLOPs, accuracy in %}; the axis unit (GFLOP … EFLOP) follows the largest cost.
+     * Each point is {FLOPs, accuracy in %} or {FLOPs, mean accuracy, sd} (then drawn with a ± sd bar); the axis unit
+     * (GFLOP … EFLOP) follows the largest cost.
      */
     public static void accuracyVsCost(Map<String, List<double[]>> curves, Path png, String evaluatedOn) throws IOException {
         save(noted(costChart(curves), evaluatedOn), png);
@@ -78,20 +79,29 @@ public final class Plots {
 
     static JFreeChart spreadChart(String title, String xLabel, Map<String, List<double[]>> series) {
         Map<String, XYSeries> s = new LinkedHashMap<>();
-        org.jfree.data.xy.YIntervalSeriesCollection bars = new org.jfree.data.xy.YIntervalSeriesCollection();
         series.forEach((name, points) -> {
             XYSeries xy = s.computeIfAbsent(name, k -> new XYSeries(k, true, true));
+            for (double[] p : points) point(xy, p[0], p[1]);
+        });
+        return withSpread(chart(title, xLabel, "accuracy (%)", s, true, false), series, 1);
+    }
+
+    /**
+     * The spread over seeds of points {x, y, sd} as ± sd bars behind the lines, in each line's colour, not in the
+     * legend (x divided by {@code xScale}, as the lines' are); the chart as it is when no point has a spread.
+     */
+    private static JFreeChart withSpread(JFreeChart chart, Map<String, List<double[]>> series, double xScale) {
+        if (series.values().stream().flatMap(List::stream).noneMatch(p -> p.length > 2)) return chart;
+        org.jfree.data.xy.YIntervalSeriesCollection bars = new org.jfree.data.xy.YIntervalSeriesCollection();
+        series.forEach((name, points) -> {
             org.jfree.data.xy.YIntervalSeries bar = new org.jfree.data.xy.YIntervalSeries(name);
             for (double[] p : points) {
-                point(xy, p[0], p[1]);
                 double sd = p.length > 2 && Double.isFinite(p[2]) ? p[2] : 0;
-                if (Double.isFinite(p[0]) && Double.isFinite(p[1])) bar.add(p[0], p[1], p[1] - sd, p[1] + sd);
+                if (Double.isFinite(p[0]) && Double.isFinite(p[1])) bar.add(p[0] / xScale, p[1], p[1] - sd, p[1] + sd);
             }
             bars.addSeries(bar);
         });
-        JFreeChart chart = chart(title, xLabel, "accuracy (%)", s, true, false);
         XYPlot plot = chart.getXYPlot();
-        // the spread over seeds as bars behind the lines, in each line's colour, not in the legend
         org.jfree.chart.renderer.xy.XYErrorRenderer err = new org.jfree.chart.renderer.xy.XYErrorRenderer();
         err.setDefaultLinesVisible(false);
         err.setDefaultShapesVisible(false);
@@ -180,7 +190,7 @@ public final class Plots {
             XYSeries s = series.computeIfAbsent(method, k -> new XYSeries(k, false, true));
             for (double[] p : points) point(s, p[0] / xScale, p[1]);
         });
-        return chart(title, xLabel, "accuracy (%)", series, true, true);
+        return withSpread(chart(title, xLabel, "accuracy (%)", series, true, true), curves, xScale);
     }
 
     static JFreeChart linesChart(String title, String xLabel, String yLabel, Map<String, List<double[]>> curves) {

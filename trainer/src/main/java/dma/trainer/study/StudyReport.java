@@ -153,10 +153,10 @@ public final class StudyReport {
             return;
         }
         Path dir = Files.createDirectories(study.results().resolve("plots"));
-        String note = "mean over seeds; test accuracy on the whole test set";
+        String note = "mean over seeds, bars ± one sample standard deviation; test accuracy on the whole test set";
         Map<String, List<double[]>> byCost = new LinkedHashMap<>();
         for (StudyResults.Row r : rows)
-            byCost.computeIfAbsent(r.method(), k -> new ArrayList<>()).add(new double[]{r.flops().mean(), 100 * r.accuracy().mean()});
+            byCost.computeIfAbsent(r.method(), k -> new ArrayList<>()).add(new double[]{r.flops().mean(), 100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
         byCost.values().forEach(points -> points.sort((p, q) -> Double.compare(p[0], q[0])));
         Plots.accuracyVsCost(byCost, dir.resolve("accuracy_vs_flops.png"), note);
         for (var axis : study.axes().entrySet()) {
@@ -172,8 +172,7 @@ public final class StudyReport {
                         .add(new double[]{r.experiment().get(axis.getKey()).asDouble(), 100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
             }
             String label = study.label(axis.getKey());
-            Plots.accuracyAgainst("Accuracy vs " + label, label, series, dir.resolve("accuracy_vs_" + label + ".png"),
-                    "mean over seeds, bars ± one sample standard deviation; test accuracy on the whole test set");
+            Plots.accuracyAgainst("Accuracy vs " + label, label, series, dir.resolve("accuracy_vs_" + label + ".png"), note);
         }
     }
 }

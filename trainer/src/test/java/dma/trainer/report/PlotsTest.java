@@ -109,6 +109,14 @@ class PlotsTest {
         assertEquals(83.0, bars.getStartYValue(1, 0), 1e-9);
         assertEquals(83.0, bars.getEndYValue(1, 0), 1e-9);
         assertEquals(8.0, chart.getXYPlot().getDataset(0).getXValue(0, 0)); // the lines sorted by x
+
+        // a study's accuracy against cost: the bars in the axis' unit, beside the pipeline's curves that have none
+        JFreeChart cost = Plots.costChart(Map.of("e2e", List.of(new double[]{5e12, 83.0, 0.3}, new double[]{1.5e13, 83.4, 0.2})));
+        var costBars = (org.jfree.data.xy.IntervalXYDataset) cost.getXYPlot().getDataset(1);
+        assertEquals(15.0, costBars.getXValue(0, 1), 1e-9); // TFLOP
+        assertEquals(82.7, costBars.getStartYValue(0, 0), 1e-9);
+        assertEquals(83.6, costBars.getEndYValue(0, 1), 1e-9);
+        assertEquals(null, Plots.costChart(costCurves()).getXYPlot().getDataset(1));
     }
 
     @Test
