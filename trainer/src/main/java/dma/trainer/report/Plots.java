@@ -77,6 +77,44 @@ public final class Plots {
         save(noted(spreadChart(title, xLabel, series), note), png);
     }
 
+    /**
+     * Accuracy for each value of a study axis that is not a number (an init, a method variant): one column per value,
+     * one point per series at its mean with a ± sd bar (values {mean, sd} in %, sd NaN for one seed), no lines between
+     * columns since they are not a scale; the y axis spans the data, not zero.
+     */
+    public static void accuracyByCategory(String title, String xLabel, Map<String, Map<String, double[]>> byCategory, Path png,
+                                          String note) throws IOException {
+        save(noted(categoryChart(title, xLabel, byCategory), note), png);
+    }
+
+    static JFreeChart categoryChart(String title, String xLabel, Map<String, Map<String, double[]>> byCategory) {
+        org.jfree.data.statistics.DefaultStatisticalCategoryDataset data = new org.jfree.data.statistics.DefaultStatisticalCategoryDataset();
+        byCategory.forEach((category, points) -> points.forEach((series, p) ->
+                data.add(p[0], Double.isFinite(p[1]) ? p[1] : 0, series, category)));
+        JFreeChart chart = ChartFactory.createLineChart(title, xLabel, "accuracy (%)", data, PlotOrientation.VERTICAL, true, false, false);
+        chart.setBackgroundPaint(Color.WHITE);
+        chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
+        org.jfree.chart.plot.CategoryPlot plot = chart.getCategoryPlot();
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setRangeGridlinePaint(new Color(0xdddddd));
+        org.jfree.chart.renderer.category.StatisticalLineAndShapeRenderer renderer =
+                new org.jfree.chart.renderer.category.StatisticalLineAndShapeRenderer(false, true);
+        renderer.setErrorIndicatorStroke(new BasicStroke(1.5f));
+        renderer.setUseSeriesOffset(true); // the series of one column side by side, not on top of each other
+        renderer.setItemMargin(0.3);
+        for (int i = 0; i < data.getRowCount(); i++) renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        plot.setRenderer(renderer);
+        NumberAxis range = (NumberAxis) plot.getRangeAxis();
+        range.setAutoRangeIncludesZero(false);
+        Font label = new Font(Font.SANS_SERIF, Font.PLAIN, 14), ticks = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
+        plot.getDomainAxis().setLabelFont(label);
+        plot.getDomainAxis().setTickLabelFont(label);
+        range.setLabelFont(label);
+        range.setTickLabelFont(ticks);
+        if (chart.getLegend() != null) chart.getLegend().setItemFont(label);
+        return chart;
+    }
+
     static JFreeChart spreadChart(String title, String xLabel, Map<String, List<double[]>> series) {
         Map<String, XYSeries> s = new LinkedHashMap<>();
         series.forEach((name, points) -> {

@@ -154,11 +154,7 @@ public final class StudyReport {
         }
         Path dir = Files.createDirectories(study.results().resolve("plots"));
         String note = "mean over seeds, bars ± one sample standard deviation; test accuracy on the whole test set";
-        Map<String, List<double[]>> byCost = new LinkedHashMap<>();
-        for (StudyResults.Row r : rows)
-            byCost.computeIfAbsent(r.method(), k -> new ArrayList<>()).add(new double[]{r.flops().mean(), 100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
-        byCost.values().forEach(points -> points.sort((p, q) -> Double.compare(p[0], q[0])));
-        Plots.accuracyVsCost(byCost, dir.resolve("accuracy_vs_flops.png"), note);
+        Plots.accuracyVsCost(costCurves(study, rows), dir.resolve("accuracy_vs_flops.png"), note);
         for (var axis : study.axes().entrySet()) {
             if (axis.getKey().equals(Study.SEED) || axis.getValue().size() < 2 || !axis.getValue().stream().allMatch(JsonNode::isNumber)) continue;
             // one line per method and combination of the other axes
@@ -174,5 +170,50 @@ public final class StudyReport {
             String label = study.label(axis.getKey());
             Plots.accuracyAgainst("Accuracy vs " + label, label, series, dir.resolve("accuracy_vs_" + label + ".png"), note);
         }
+        for (var axis : study.axes().entrySet()) {
+            if (axis.getKey().equals(Study.SEED) || axis.getValue().size() < 2 || axis.getValue().stream().allMatch(JsonNode::isNumber)) continue;
+            String label = study.label(axis.getKey());
+            Plots.accuracyByCategory("Accuracy by " + label, label, columns(study, rows, axis.getKey()),
+                    dir.resolve("accuracy_by_" + label + ".png"), note);
+        }
+    }
+
+    /**
+     * Accuracy against cost: a curve per method and combination of the axes that are not numbers (an init), along the
+     * numeric ones (a budget, a depth); points {FLOPs, mean accuracy %, sd}, by cost.
+     */
+    static Map<String, List<double[]>> costCurves(Study study, List<StudyResults.Row> rows) {
+        Map<String, List<double[]>> curves = new LinkedHashMap<>();
+        for (StudyResults.Row r : rows)
+            curves.computeIfAbsent(r.method() + categories(study, r), k -> new ArrayList<>())
+                    .add(new double[]{r.flops().mean(), 100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
+        curves.values().forEach(points -> points.sort((p, q) -> Double.compare(p[0], q[0])));
+        return curves;
+    }
+
+    /** A column per value of {@code axis} (in the axis' order), a point {mean %, sd} per method and combination of the other axes. */
+    static Map<String, Map<String, double[]>> columns(Study study, List<StudyResults.Row> rows, String axis) {
+        Map<String, Map<String, double[]>> columns = new LinkedHashMap<>();
+        for (JsonNode v : study.axes().get(axis)) columns.put(Study.valueText(v), new LinkedHashMap<>());
+        for (StudyResults.Row r : rows) {
+            StringBuilder name = new StringBuilder(r.method());
+            r.experiment().forEach((a, v) -> {
+                if (!a.equals(axis)) name.append(", ").append(study.label(a)).append(' ').append(Study.valueText(v));
+            });
+            columns.get(Study.valueText(r.experiment().get(axis))).put(name.toString(), new double[]{100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
+        }
+        return columns;
+    }
+
+    /**
+     * ", init select-weights": the row's values of the axes that are not numbers, which name separate curves in the
+     * cost plot; numeric axes (a budget, a depth) are what a curve runs along.
+     */
+    private static String categories(Study study, StudyResults.Row r) {
+        StringBuilder s = new StringBuilder();
+        r.experiment().forEach((a, v) -> {
+            if (!v.isNumber()) s.append(", ").append(study.label(a)).append(' ').append(Study.valueText(v));
+        });
+        return s.toString();
     }
 }

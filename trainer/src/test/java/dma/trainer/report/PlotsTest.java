@@ -120,6 +120,24 @@ class PlotsTest {
     }
 
     @Test
+    void categoriesAreColumnsWithTheirSpread(@TempDir Path dir) throws IOException {
+        Map<String, Map<String, double[]>> columns = new LinkedHashMap<>();
+        columns.put("random", new LinkedHashMap<>(Map.of("e2e", new double[]{83.26, 0.47})));
+        columns.put("select-weights", new LinkedHashMap<>(Map.of("e2e", new double[]{84.43, Double.NaN}))); // one seed
+        columns.get("random").put("assembling", new double[]{83.18, 0.29});
+        JFreeChart chart = Plots.categoryChart("Accuracy by init", "init", columns);
+        var data = (org.jfree.data.statistics.StatisticalCategoryDataset) chart.getCategoryPlot().getDataset();
+        assertEquals(List.of("random", "select-weights"), data.getColumnKeys()); // the axis' order
+        assertEquals(84.43, data.getMeanValue("e2e", "select-weights").doubleValue(), 1e-12);
+        assertEquals(0.29, data.getStdDevValue("assembling", "random").doubleValue(), 1e-12);
+        assertEquals(0.0, data.getStdDevValue("e2e", "select-weights").doubleValue()); // no spread, no bar
+        assertEquals(null, data.getMeanValue("assembling", "select-weights")); // a missing cell is no point, not a zero
+        assertTrue(chart.getCategoryPlot().getRangeAxis().getLowerBound() > 80, "the axis spans the data, not zero");
+        Plots.accuracyByCategory("Accuracy by init", "init", columns, dir.resolve("init.png"), "note");
+        assertPng(dir.resolve("init.png"));
+    }
+
+    @Test
     void linesStartAtZeroAndKeepEverySeries(@TempDir Path dir) throws IOException {
         Map<String, List<double[]>> times = new LinkedHashMap<>();
         times.put("dma", List.of(new double[]{48, 400}, new double[]{12, 100}, new double[]{24, 210}));

@@ -97,6 +97,37 @@ class StudyTest {
     }
 
     @Test
+    void anAxisOfNamesGetsItsOwnCurvesAndColumns(@TempDir Path dir) throws Exception {
+        Study s = Study.read(study(dir, "{\"init\": [\"random\", \"select-weights\"], \"model.depth\": [2, 3], \"seed\": [0, 1]}"));
+        ObjectMapper json = new ObjectMapper();
+        List<StudyResults.Row> rows = new java.util.ArrayList<>();
+        for (String init : List.of("random", "select-weights"))
+            for (int depth : List.of(3, 2)) {
+                java.util.Map<String, JsonNode> experiment = new java.util.LinkedHashMap<>();
+                experiment.put("init", json.getNodeFactory().textNode(init));
+                experiment.put("model.depth", json.getNodeFactory().numberNode(depth));
+                double acc = (init.equals("random") ? 0.80 : 0.82) + depth / 100.0;
+                var st = StudyResults.Stats.of(List.of(acc - 0.001, acc + 0.001));
+                var flops = StudyResults.Stats.of(List.of(depth * 1e12, depth * 1e12));
+                rows.add(new StudyResults.Row(experiment, "e2e", st, st, st, flops, st, st, st, st, List.of()));
+            }
+        // the cost plot: a curve per init, along depth (its cost), in order of cost
+        var curves = StudyReport.costCurves(s, rows);
+        assertEquals(List.of("e2e, init random", "e2e, init select-weights"), List.copyOf(curves.keySet()));
+        assertEquals(2e12, curves.get("e2e, init select-weights").get(0)[0]);
+        assertEquals(84.0, curves.get("e2e, init select-weights").get(0)[1], 1e-9);
+        // the plot by init: a column per init in the axis' order, a point per depth
+        var columns = StudyReport.columns(s, rows, "init");
+        assertEquals(List.of("random", "select-weights"), List.copyOf(columns.keySet()));
+        assertEquals(List.of("e2e, depth 3", "e2e, depth 2"), List.copyOf(columns.get("random").keySet()));
+        assertEquals(83.0, columns.get("random").get("e2e, depth 3")[0], 1e-9);
+        assertEquals(100 * Math.sqrt(2e-6), columns.get("random").get("e2e, depth 3")[1], 1e-9);
+        StudyReport.plots(s, rows);
+        assertTrue(Files.size(dir.resolve("results").resolve("plots").resolve("accuracy_by_init.png")) > 1000);
+        assertTrue(Files.size(dir.resolve("results").resolve("plots").resolve("accuracy_vs_depth.png")) > 1000);
+    }
+
+    @Test
     void aLinkedAxisSetsItsFieldsTogether(@TempDir Path dir) throws Exception {
         Study s = Study.read(study(dir, "{\"size\": {\"data.train_fraction\": [0.1, 0.25], \"stages.e2e.epochs\": [30, 12]}, \"seed\": [0]}"));
         List<Study.Cell> cells = s.cells();
