@@ -68,6 +68,14 @@ public abstract class Module implements AutoCloseable {
         return out;
     }
 
+    /** This module and every module below it that is a {@code type}, depth first in registration order. */
+    public final <M extends Module> java.util.List<M> modulesOf(Class<M> type) {
+        java.util.List<M> out = new java.util.ArrayList<>();
+        if (type.isInstance(this)) out.add(type.cast(this));
+        children.values().forEach(c -> out.addAll(c.modulesOf(type)));
+        return out;
+    }
+
     /** Train mode (batch statistics, drop path active) or eval mode, for this module and all below it. */
     public final void train(boolean mode) {
         training = mode;

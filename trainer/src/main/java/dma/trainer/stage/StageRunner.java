@@ -253,6 +253,36 @@ public final class StageRunner {
         return (double) correct / data.size();
     }
 
+    /**
+     * Re-estimates every BatchNorm layer's running statistics as the even average of {@code batches} shuffled training
+     * batches' statistics (train mode, no augmentation, no tape; the weights are not touched), for a model whose
+     * running statistics were gathered elsewhere: an assembled model's modules each gathered theirs on the meta
+     * model's features, which the other modules no longer produce. Returns the images used, 0 for a model without BatchNorm.
+     */
+    public long recalibrateBatchNorm(ImageClassifier model, Dataset train, int batches, long seed) {
+        List<dma.models.nn.BatchNorm2d> norms = model.modulesOf(dma.models.nn.BatchNorm2d.class);
+        if (norms.isEmpty()) return 0;
+        long images = 0;
+        model.train(true);
+        try (GradMode off = GradMode.disabled();
+             BatchLoader loader = new BatchLoader(train, plan.batchSize, dma.trainer.data.Augment.none(), mean, std, seed, true, 0)) {
+            loader.start(0, 0);
+            int n = Math.min(batches, loader.stepsPerEpoch());
+            for (int b = 0; b < n; b++) {
+                float weight = 1f / (b + 1);
+                norms.forEach(bn -> bn.momentum(weight));
+                BatchLoader.Batch batch = loader.next();
+                try (Scope s = Scope.open(); var precision = plan.autocast()) {
+                    model.forward(Tensor.of(backend, batch.images(), batch.size(), train.channels(), train.height(), train.width()), null);
+                }
+                images += batch.size();
+            }
+        } finally {
+            norms.forEach(bn -> bn.momentum(dma.models.nn.BatchNorm2d.MOMENTUM));
+        }
+        return images;
+    }
+
     private void save(Path file, ImageClassifier model, Optimizer opt, long step, double wall, double cpu, Flops.Count flops, double lastEpochLossSum) {
         LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
         model.stateDict().forEach((k, v) -> tensors.put("model." + k, v));

@@ -102,6 +102,10 @@ class ConfigErrorsTest {
     @Test
     void theEmbeddedDefaultIsValid() {
         RunConfig c = ConfigLoader.defaults();
-        assertEquals("vit_fmnist_tiny", c.model().get("preset"));
+        assertEquals("cifar_resnet20", c.model().get("preset"));
+        // every default filled in and checked: the ResNet on Fashion-MNIST padded to its 32² images, equal FLOPs
+        Plan p = new Plan(c, "default-config.json");
+        assertEquals(32, p.padTo);
+        assertEquals(3, p.partition.modules());
     }
 }
