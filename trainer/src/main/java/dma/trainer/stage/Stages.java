@@ -247,7 +247,7 @@ public final class Stages {
             Flops.Count flops = Flops.now().minus(flops0);
             double acc = runner.evaluate(model, in.test(), Integer.MAX_VALUE);
             if (images > 0)
-                System.err.printf("%s: BatchNorm statistics re-estimated on %d training images (%s FLOPs, counted in the method's cost)%n",
+                System.err.printf("%s: BatchNorm statistics re-estimated on %d training images (%s, counted in the method's cost)%n",
                         id.name(), images, Summary.flops(flops.total()));
             Files.createDirectories(id.dir(runDir));
             Checkpoint.save(id.output(runDir), model, id.name(), 0, null);
