@@ -83,7 +83,7 @@ public final class PipelineCommand implements Callable<Integer>, Subcommand {
         Integer fixed = moduleThreads != null ? moduleThreads : plan.moduleThreads;
         if (fixed != null && fixed < 1) throw new IllegalArgumentException("--module-threads must be at least 1, got " + fixed);
         int perModule = fixed != null ? fixed : how.equals("local") ? Math.max(1, threads / k) : threads;
-        System.out.printf("pipeline: %s, %s; data %s (%s); run directory %s; launcher %s%n", plan.target.family(), plan.partition,
+        System.out.printf("pipeline: %s; data %s (%s); run directory %s; launcher %s%n", plan.partition,
                 plan.dataKind, plan.dataPath, run.runDir, how);
         String resume = resumeLine(how, threads, fixed);
         if (run.trace != null && !how.equals("sequential"))
