@@ -43,6 +43,11 @@ public interface Architecture {
 
     ImageClassifier build(Backend backend, long seed);
 
+    /** Whether the model keeps running statistics (BatchNorm), which an assembled model re-estimates. */
+    default boolean hasBatchNorm() {
+        return false;
+    }
+
     /**
      * The number of values in the state dict of the model this describes (parameters and buffers), from the shape
      * alone, without building it; Long.MAX_VALUE if it does not fit a long. It is what a checkpoint of the model holds:

@@ -55,6 +55,11 @@ public record ResNetConfig(int depth, int inChans, int numClasses, int baseWidth
         return ResNetFamily.INSTANCE;
     }
 
+    @Override
+    public boolean hasBatchNorm() {
+        return true;
+    }
+
     /** No drop path: itself. */
     @Override
     public ResNetConfig withDropPath(double rate) {

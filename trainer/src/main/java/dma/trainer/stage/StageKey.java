@@ -74,6 +74,8 @@ public final class StageKey {
         k.put("augment", plan.augment);
         k.put("eval_limit", plan.evalLimit); // the logged curve, copied with the stage
         if (id.recipeKey() != null) k.put("recipe", plan.recipe(id));
+        // an assembled model's BatchNorm statistics are re-estimated (assembled stages made before are not reused)
+        if (id.kind() == StageId.Kind.ASSEMBLE && plan.target.hasBatchNorm()) k.put("batch_norm_batches", Stages.BATCH_NORM_BATCHES);
         Map<String, String> in = new LinkedHashMap<>();
         for (StageId s : inputs) {
             Path f = s.dir(runDir).resolve(FILE);

@@ -56,6 +56,22 @@ class BatchNormRecalibrationTest {
     }
 
     @Test
+    void anAssembledResNetIsNotReusedFromRunsThatDidNotReEstimate(@TempDir java.nio.file.Path dir) throws Exception {
+        for (String model : List.of("{\"preset\": \"cifar_resnet8\", \"in_chans\": 1}", "{\"preset\": \"vit_fmnist_tiny\", \"depth\": 3, \"embed_dim\": 16}")) {
+            Plan plan = new Plan(ConfigLoader.parse("test.json", """
+                    {"data": {"kind": "fashion_mnist", "path": "%s"}, "model": %s, "modules": 3}""".formatted(dir, model)
+                    .getBytes(StandardCharsets.UTF_8)), "test.json");
+            for (int i = 0; i < 3; i++) { // the modules' keys, which the assembled model's names
+                java.nio.file.Path d = StageId.module(ModuleMethod.INCUBATE, i).dir(dir);
+                java.nio.file.Files.createDirectories(d);
+                java.nio.file.Files.writeString(d.resolve(StageKey.FILE), "module " + i);
+            }
+            String key = StageKey.of(plan, dir, StageId.assemble(ModuleMethod.INCUBATE), be);
+            assertEquals(plan.target.hasBatchNorm(), key.contains("\"batch_norm_batches\" : " + Stages.BATCH_NORM_BATCHES), key);
+        }
+    }
+
+    @Test
     void aResNetsStatisticsComeFromTheDataNotFromWhereTheyWere(@TempDir java.nio.file.Path data) {
         Plan plan = new Plan(ConfigLoader.parse("test.json", """
                 {"data": {"kind": "fashion_mnist", "path": "%s"}, "model": {"preset": "cifar_resnet8", "in_chans": 1},
