@@ -114,7 +114,9 @@ class BenchCommandTest {
             assertTrue(seen.contains(row), "no event for the profile's row '" + row + "'");
         }
         assertTrue(seen.contains("backward attention [8, 50, 32]"), seen.toString());
-        assertTrue(chunkThreads.size() >= 2, "parallel chunks on both threads: " + chunkThreads);
+        // on their threads' named tracks (checked above); which threads is the scheduler's choice: the caller of a parallel
+        // region runs every chunk no team thread has started, so on a loaded machine one thread may run them all
+        assertFalse(chunkThreads.isEmpty(), "parallel chunks are on the timeline");
 
         out.getBuffer().setLength(0);
         assertEquals(0, run("bench", "resnet-step", "--no-peer", "--json", "--batch", "2", "--depth", "8", "--threads", "1",
