@@ -92,27 +92,13 @@ public final class Plots {
         byCategory.forEach((category, points) -> points.forEach((series, p) ->
                 data.add(p[0], Double.isFinite(p[1]) ? p[1] : 0, series, category)));
         JFreeChart chart = ChartFactory.createLineChart(title, xLabel, "accuracy (%)", data, PlotOrientation.VERTICAL, true, false, false);
-        chart.setBackgroundPaint(Color.WHITE);
-        chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
-        org.jfree.chart.plot.CategoryPlot plot = chart.getCategoryPlot();
-        plot.setBackgroundPaint(Color.WHITE);
-        plot.setRangeGridlinePaint(new Color(0xdddddd));
         org.jfree.chart.renderer.category.StatisticalLineAndShapeRenderer renderer =
                 new org.jfree.chart.renderer.category.StatisticalLineAndShapeRenderer(false, true);
         renderer.setErrorIndicatorStroke(new BasicStroke(1.5f));
         renderer.setUseSeriesOffset(true); // the series of one column side by side, not on top of each other
         renderer.setItemMargin(0.3);
-        for (int i = 0; i < data.getRowCount(); i++) renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
-        plot.setRenderer(renderer);
-        NumberAxis range = (NumberAxis) plot.getRangeAxis();
-        range.setAutoRangeIncludesZero(false);
-        Font label = new Font(Font.SANS_SERIF, Font.PLAIN, 14), ticks = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
-        plot.getDomainAxis().setLabelFont(label);
-        plot.getDomainAxis().setTickLabelFont(label);
-        range.setLabelFont(label);
-        range.setTickLabelFont(ticks);
-        if (chart.getLegend() != null) chart.getLegend().setItemFont(label);
-        return chart;
+        ((NumberAxis) chart.getCategoryPlot().getRangeAxis()).setAutoRangeIncludesZero(false);
+        return styled(chart, renderer, data.getRowCount());
     }
 
     static JFreeChart spreadChart(String title, String xLabel, Map<String, List<double[]>> series) {
@@ -179,16 +165,23 @@ public final class Plots {
         org.jfree.data.category.DefaultCategoryDataset data = new org.jfree.data.category.DefaultCategoryDataset();
         groups.forEach((category, bars) -> bars.forEach((series, value) -> data.addValue(value, series, category)));
         JFreeChart chart = ChartFactory.createBarChart(title, null, yLabel, data, PlotOrientation.VERTICAL, true, false, false);
+        org.jfree.chart.renderer.category.BarRenderer renderer = (org.jfree.chart.renderer.category.BarRenderer) chart.getCategoryPlot().getRenderer();
+        renderer.setBarPainter(new org.jfree.chart.renderer.category.StandardBarPainter());
+        renderer.setShadowVisible(false);
+        return styled(chart, renderer, data.getRowCount());
+    }
+
+    /** A category chart in the house style: white, light grid, the palette on {@code renderer}'s series, readable fonts. */
+    private static JFreeChart styled(JFreeChart chart, org.jfree.chart.renderer.category.AbstractCategoryItemRenderer renderer, int series) {
         chart.setBackgroundPaint(Color.WHITE);
         chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
         org.jfree.chart.plot.CategoryPlot plot = chart.getCategoryPlot();
         plot.setBackgroundPaint(Color.WHITE);
         plot.setRangeGridlinePaint(new Color(0xdddddd));
-        org.jfree.chart.renderer.category.BarRenderer renderer = (org.jfree.chart.renderer.category.BarRenderer) plot.getRenderer();
-        renderer.setBarPainter(new org.jfree.chart.renderer.category.StandardBarPainter());
-        renderer.setShadowVisible(false);
-        for (int i = 0; i < data.getRowCount(); i++) renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        for (int i = 0; i < series; i++) renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        plot.setRenderer(renderer);
         Font label = new Font(Font.SANS_SERIF, Font.PLAIN, 14), ticks = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
+        plot.getDomainAxis().setLabelFont(label);
         plot.getDomainAxis().setTickLabelFont(label);
         plot.getRangeAxis().setLabelFont(label);
         plot.getRangeAxis().setTickLabelFont(ticks);

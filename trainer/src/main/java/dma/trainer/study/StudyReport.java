@@ -145,7 +145,10 @@ public final class StudyReport {
         o.put("mean", s.mean()).put("sd", s.sd()).put("min", s.min()).put("max", s.max()).put("n", s.n());
     }
 
-    /** Accuracy against cost (a point per experiment and method), and against each numeric axis with two or more values. */
+    /**
+     * Accuracy against cost (a point per experiment and method), against each numeric axis with two or more values, and
+     * by each axis of names (an init) with two or more.
+     */
     static void plots(Study study, List<StudyResults.Row> rows) throws IOException {
         String unavailable = dma.trainer.stage.Pipeline.plotsUnavailable();
         if (unavailable != null) {
@@ -156,25 +159,19 @@ public final class StudyReport {
         String note = "mean over seeds, bars ± one sample standard deviation; test accuracy on the whole test set";
         Plots.accuracyVsCost(costCurves(study, rows), dir.resolve("accuracy_vs_flops.png"), note);
         for (var axis : study.axes().entrySet()) {
-            if (axis.getKey().equals(Study.SEED) || axis.getValue().size() < 2 || !axis.getValue().stream().allMatch(JsonNode::isNumber)) continue;
+            if (axis.getKey().equals(Study.SEED) || axis.getValue().size() < 2) continue;
+            String label = study.label(axis.getKey());
+            if (!axis.getValue().stream().allMatch(JsonNode::isNumber)) {
+                Plots.accuracyByCategory("Accuracy by " + label, label, columns(study, rows, axis.getKey()),
+                        dir.resolve("accuracy_by_" + label + ".png"), note);
+                continue;
+            }
             // one line per method and combination of the other axes
             Map<String, List<double[]>> series = new LinkedHashMap<>();
-            for (StudyResults.Row r : rows) {
-                StringBuilder name = new StringBuilder(r.method());
-                r.experiment().forEach((a, v) -> {
-                    if (!a.equals(axis.getKey())) name.append(", ").append(study.label(a)).append(' ').append(Study.valueText(v));
-                });
-                series.computeIfAbsent(name.toString(), k -> new ArrayList<>())
+            for (StudyResults.Row r : rows)
+                series.computeIfAbsent(seriesName(study, r, (a, v) -> !a.equals(axis.getKey())), k -> new ArrayList<>())
                         .add(new double[]{r.experiment().get(axis.getKey()).asDouble(), 100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
-            }
-            String label = study.label(axis.getKey());
             Plots.accuracyAgainst("Accuracy vs " + label, label, series, dir.resolve("accuracy_vs_" + label + ".png"), note);
-        }
-        for (var axis : study.axes().entrySet()) {
-            if (axis.getKey().equals(Study.SEED) || axis.getValue().size() < 2 || axis.getValue().stream().allMatch(JsonNode::isNumber)) continue;
-            String label = study.label(axis.getKey());
-            Plots.accuracyByCategory("Accuracy by " + label, label, columns(study, rows, axis.getKey()),
-                    dir.resolve("accuracy_by_" + label + ".png"), note);
         }
     }
 
@@ -185,7 +182,7 @@ public final class StudyReport {
     static Map<String, List<double[]>> costCurves(Study study, List<StudyResults.Row> rows) {
         Map<String, List<double[]>> curves = new LinkedHashMap<>();
         for (StudyResults.Row r : rows)
-            curves.computeIfAbsent(r.method() + categories(study, r), k -> new ArrayList<>())
+            curves.computeIfAbsent(seriesName(study, r, (a, v) -> !v.isNumber()), k -> new ArrayList<>())
                     .add(new double[]{r.flops().mean(), 100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
         curves.values().forEach(points -> points.sort((p, q) -> Double.compare(p[0], q[0])));
         return curves;
@@ -195,24 +192,17 @@ public final class StudyReport {
     static Map<String, Map<String, double[]>> columns(Study study, List<StudyResults.Row> rows, String axis) {
         Map<String, Map<String, double[]>> columns = new LinkedHashMap<>();
         for (JsonNode v : study.axes().get(axis)) columns.put(Study.valueText(v), new LinkedHashMap<>());
-        for (StudyResults.Row r : rows) {
-            StringBuilder name = new StringBuilder(r.method());
-            r.experiment().forEach((a, v) -> {
-                if (!a.equals(axis)) name.append(", ").append(study.label(a)).append(' ').append(Study.valueText(v));
-            });
-            columns.get(Study.valueText(r.experiment().get(axis))).put(name.toString(), new double[]{100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
-        }
+        for (StudyResults.Row r : rows)
+            columns.get(Study.valueText(r.experiment().get(axis)))
+                    .put(seriesName(study, r, (a, v) -> !a.equals(axis)), new double[]{100 * r.accuracy().mean(), 100 * r.accuracy().sd()});
         return columns;
     }
 
-    /**
-     * ", init select-weights": the row's values of the axes that are not numbers, which name separate curves in the
-     * cost plot; numeric axes (a budget, a depth) are what a curve runs along.
-     */
-    private static String categories(Study study, StudyResults.Row r) {
-        StringBuilder s = new StringBuilder();
+    /** "e2e, init select-weights": the row's method and the values of the axes that {@code keep} keeps, naming a series. */
+    private static String seriesName(Study study, StudyResults.Row r, java.util.function.BiPredicate<String, JsonNode> keep) {
+        StringBuilder s = new StringBuilder(r.method());
         r.experiment().forEach((a, v) -> {
-            if (!v.isNumber()) s.append(", ").append(study.label(a)).append(' ').append(Study.valueText(v));
+            if (keep.test(a, v)) s.append(", ").append(study.label(a)).append(' ').append(Study.valueText(v));
         });
         return s.toString();
     }
